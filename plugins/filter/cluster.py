@@ -1,0 +1,151 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that hand the inventory to the cluster model and read its plans.
+
+cluster_inputs(hostvars, all_hosts, play_hosts)
+    Groups hosts into clusters by fwcluster_name (hosts with fwcluster_balancer_side
+    are balancers, not members) and returns, for every cluster with a member among
+    the play hosts, {name: {"cluster": group variables, "nodes": {host: host variables}}}.
+    Cluster variables must be equal on every member; a play host without
+    fwcluster_name is refused.
+cluster_plans(inputs)
+    {name: plan}, built on the controller (the validate_node_ids module does the same).
+node_plan(plans, cluster_name, host)
+    One node's part of its cluster's plan, what the roles read as fwcluster_node.
+
+Example:
+    clusters: "{{ hostvars | fwcluster.netfilter.cluster_inputs(groups['all'], ansible_play_hosts_all) }}"
+"""
+
+from __future__ import annotations
+
+try:
+    from collections.abc import Mapping
+except ImportError:  # pragma: no cover
+    Mapping = dict
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import (
+    CLUSTER_VARIABLES,
+    NODE_VARIABLES,
+    PlanError,
+    build_plan,
+)
+
+
+def _plain(value):
+    """Deep copy into plain Python types, so that modules and JSON see no Ansible wrappers."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, Mapping):
+        return dict((_plain(key), _plain(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value  # anything else: the model names its type and refuses it
+
+
+def _same(left, right):
+    """Equality that tells 1 from true from 1.0, as the model does."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict):
+        return left.keys() == right.keys() and all(_same(left[key], right[key]) for key in left)
+    if isinstance(left, list):
+        return len(left) == len(right) and all(_same(a, b) for a, b in zip(left, right))
+    return left == right
+
+
+def _defined(host_vars, names):
+    return dict((name, _plain(host_vars[name])) for name in names if name in host_vars)
+
+
+def _filter_error(error):
+    return AnsibleFilterError(str(error))
+
+
+def cluster_inputs(hostvars, all_hosts, play_hosts):
+    """{cluster name: {"cluster": group variables, "nodes": {host: host variables}}}."""
+    try:
+        return _cluster_inputs(hostvars, all_hosts, play_hosts)
+    except PlanError as error:
+        raise _filter_error(error)
+
+
+def _cluster_inputs(hostvars, all_hosts, play_hosts):
+    if isinstance(all_hosts, str) or isinstance(play_hosts, str):
+        raise AnsibleFilterError("cluster_inputs: all_hosts and play_hosts must be lists of host names")
+    wanted = []
+    for host in play_hosts:
+        name = hostvars[host].get("fwcluster_name") if host in hostvars else None
+        if name is None:
+            raise PlanError(host, "fwcluster_name", "is required on every host of this play: the cluster the "
+                            "host belongs to (put the host in a cluster's group)")
+        if not isinstance(name, str):
+            raise PlanError(host, "fwcluster_name", "must be a string, got %s" % type(name).__name__)
+        if name not in wanted:
+            wanted.append(str(name))
+
+    clusters = {}
+    reference = {}  # cluster name -> the member whose cluster variables the others must match
+    for host in all_hosts:
+        if host not in hostvars:
+            continue
+        host_vars = hostvars[host]
+        name = host_vars.get("fwcluster_name")
+        if name not in wanted or host_vars.get("fwcluster_balancer_side") is not None:
+            continue
+        cluster_vars = _defined(host_vars, CLUSTER_VARIABLES)
+        if name not in clusters:
+            clusters[name] = {"cluster": cluster_vars, "nodes": {}}
+            reference[name] = host
+        else:
+            expected = clusters[name]["cluster"]
+            for variable in CLUSTER_VARIABLES:
+                mine, theirs = cluster_vars.get(variable), expected.get(variable)
+                if (variable in cluster_vars) != (variable in expected) or not _same(mine, theirs):
+                    raise PlanError(host, variable, "differs from %s's value; cluster variables must be equal "
+                                    "on every member of cluster %s (set them in the cluster's group_vars, "
+                                    "not per host)" % (reference[name], name))
+        clusters[name]["nodes"][str(host)] = _defined(host_vars, NODE_VARIABLES)
+    return clusters
+
+
+def cluster_plans(inputs):
+    """Build every plan on the controller: {cluster name: plan}; refusals become filter errors."""
+    if not isinstance(inputs, Mapping):
+        raise AnsibleFilterError("cluster_plans expects the output of cluster_inputs")
+    plans = {}
+    for name, entry in inputs.items():
+        if not isinstance(entry, Mapping):
+            raise AnsibleFilterError("cluster_plans: cluster %s: expected {cluster, nodes}" % name)
+        try:
+            plans[name] = build_plan(entry.get("cluster"), entry.get("nodes"))
+        except PlanError as error:
+            raise _filter_error(error)
+    return plans
+
+
+def node_plan(plans, cluster_name, host):
+    """One node's part of its cluster's plan (what the roles read as fwcluster_node)."""
+    if not isinstance(plans, Mapping) or cluster_name not in plans:
+        raise AnsibleFilterError("node_plan: no plan for cluster %s" % cluster_name)
+    nodes = plans[cluster_name].get("nodes") or {}
+    if host not in nodes:
+        raise AnsibleFilterError("node_plan: %s is not a node of cluster %s" % (host, cluster_name))
+    return nodes[host]
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "cluster_inputs": cluster_inputs,
+            "cluster_plans": cluster_plans,
+            "node_plan": node_plan,
+        }

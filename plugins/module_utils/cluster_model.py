@@ -1,0 +1,1067 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cluster model: inventory variables in, one validated cluster plan out.
+
+``build_plan(cluster, nodes)`` is the only entry point the roles need; the
+plan's shape is documented in docs/cluster-plan.md. Every wrong input ends in
+``PlanError(host, variable, rule)``, never in another exception.
+
+Stdlib only and Python 3.8 syntax: this file also ships to the nodes inside
+the validator modules.
+
+How an architecture plugs in: it is one ``Architecture`` entry in
+``ARCHITECTURES`` with its own functions for the node roles, the keepalived
+instances (priorities) and the ruleset, plus optional extra checks. The
+inventory reading and the checks every architecture shares live here once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+try:
+    from collections.abc import Mapping
+except ImportError:  # pragma: no cover - Python 2 is not supported, this keeps sanity's import test quiet
+    Mapping = dict
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.ruleset import (
+    FILTER_POLICIES,
+    NAT_POLICIES,
+    access_rule,
+    dnat_rule,
+    replication_rules,
+    snat_rule,
+    stateful_prologue,
+    table,
+    vrrp_rule,
+)
+
+
+class PlanError(Exception):
+    """An inventory that cannot become a plan: which host, which variable, which rule."""
+
+    def __init__(self, host, variable, rule):
+        super(PlanError, self).__init__(host, variable, rule)
+        self.host = host
+        self.variable = variable
+        self.rule = rule
+
+    def __str__(self):
+        return "%s: %s: %s" % (self.host, self.variable, self.rule)
+
+
+# The inventory variables the model reads (the filter cluster_inputs collects exactly these).
+CLUSTER_VARIABLES = (
+    "fwcluster_architecture",
+    "fwcluster_name",
+    "fwcluster_segments",
+    "fwcluster_replication",
+    "fwcluster_vrrp",
+    "fwcluster_policy",
+    "fwcluster_nat",
+    "fwcluster_management",
+    "fwcluster_hash_seed",
+)
+NODE_VARIABLES = (
+    "fwcluster_node_id",
+    "fwcluster_addresses",
+    "fwcluster_replication_address",
+    "fwcluster_interfaces",
+)
+
+MAX_NODES = 32  # xt_cluster's node mask has 32 bits; every architecture keeps to it
+MIN_NODES = 2
+VRRP_VERSION = 3
+TRANSPORTS = ("udp", "multicast", "tcp")
+POINT_TO_POINT_TRANSPORTS = ("udp", "tcp")
+REPLICATION_MODES = ("ftfw", "notrack", "alarm")
+POLICY_PROTOCOLS = ("tcp", "udp", "icmp", "all")
+POLICY_ACTIONS = ("accept", "drop", "reject")
+NAT_TYPES = ("masquerade", "snat", "dnat")
+MULTIPORT_SLOTS = 15  # the multiport match takes 15 ports, a range counts twice
+VRRP_MULTICAST_GROUP = ipaddress.IPv4Address("224.0.0.18")
+
+REPLICATION_DEFAULTS = {
+    "transport": "udp",
+    "mode": "ftfw",
+    "port": 3780,
+    "multicast_group": "225.0.0.50",
+}
+VRRP_DEFAULTS = {"advert_int": 1, "unicast": False, "preempt": False}
+MANAGEMENT_DEFAULTS = {"sources": ["0.0.0.0/0"], "tcp_ports": [22]}
+
+# Known keys of each mapping: a typo must be refused, not silently defaulted.
+SEGMENT_KEYS = ("interface", "vip", "vrid")
+REPLICATION_KEYS = ("enabled", "interface", "transport", "mode", "port", "multicast_group")
+VRRP_KEYS = ("advert_int", "unicast", "preempt")
+MANAGEMENT_KEYS = ("sources", "tcp_ports")
+POLICY_KEYS = ("name", "from", "to", "proto", "ports", "source", "destination", "action")
+NAT_KEYS = {
+    "masquerade": ("type", "name", "out", "source"),
+    "snat": ("type", "name", "out", "source", "to"),
+    "dnat": ("type", "name", "in", "proto", "port", "to", "source"),
+}
+
+# Names that have a meaning of their own where segments are named.
+POLICY_ANY = "any"
+POLICY_FIREWALL = "firewall"
+REPLICATION_INTERFACE_KEY = "replication"
+RESERVED_SEGMENT_NAMES = (POLICY_ANY, POLICY_FIREWALL, REPLICATION_INTERFACE_KEY)
+
+_CLUSTER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+_SEGMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+_INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")  # IFNAMSIZ: 15 characters
+_PORT_RANGE = re.compile(r"^\s*([0-9]{1,5})\s*:\s*([0-9]{1,5})\s*$")
+
+# What every node gets, whatever the architecture. Strings: sysctl values are text.
+BASE_SYSCTLS = (
+    ("net.ipv4.ip_forward", "1"),
+    ("net.ipv4.conf.all.rp_filter", "1"),
+    ("net.ipv4.conf.default.rp_filter", "1"),
+    # With tcp_loose=1 a node that never saw a flow's SYN adopts it mid-stream;
+    # with 0, a flow survives a failover only through replicated state, which is
+    # exactly what the cluster claims and what the tests check.
+    ("net.netfilter.nf_conntrack_tcp_loose", "0"),
+    # Out-of-window segments stay INVALID (dropped) instead of being waved through.
+    ("net.netfilter.nf_conntrack_tcp_be_liberal", "0"),
+)
+
+
+# --------------------------------------------------------------------------
+# Reading values: each helper either returns a clean value or raises PlanError.
+# --------------------------------------------------------------------------
+
+def _describe(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "the boolean %s" % ("true" if value else "false")
+    if isinstance(value, int):
+        return "the integer %d" % value
+    if isinstance(value, float):
+        return "the number %s" % value
+    if isinstance(value, str):
+        text = str(value)
+        return "the string %r" % (text if len(text) <= 60 else text[:57] + "...")
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "a value of type %s" % type(value).__name__
+
+
+def _is_integer(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _mapping(value, host, variable):
+    if not isinstance(value, Mapping):
+        raise PlanError(host, variable, "must be a mapping, got %s" % _describe(value))
+    return value
+
+
+def _known_keys(mapping, allowed, host, variable):
+    for key in mapping:
+        if key not in allowed:
+            raise PlanError(host, "%s.%s" % (variable, key),
+                            "unknown key; known keys: %s" % ", ".join(allowed))
+
+
+def _list(value, host, variable):
+    if not isinstance(value, (list, tuple)):
+        raise PlanError(host, variable, "must be a list, got %s" % _describe(value))
+    return list(value)
+
+
+def _string(value, host, variable):
+    if not isinstance(value, str) or not value.strip():
+        raise PlanError(host, variable, "must be a non-empty string, got %s" % _describe(value))
+    return str(value).strip()
+
+
+def _choice(value, choices, host, variable):
+    if not isinstance(value, str) or value not in choices:
+        raise PlanError(host, variable, "must be one of %s, got %s" % (", ".join(choices), _describe(value)))
+    return str(value)
+
+
+def _integer(value, low, high, host, variable):
+    if not _is_integer(value):
+        raise PlanError(host, variable, "must be an integer in %d..%d, got %s" % (low, high, _describe(value)))
+    if not low <= value <= high:
+        raise PlanError(host, variable, "must be in %d..%d, got %d" % (low, high, value))
+    return int(value)
+
+
+def _boolean(value, host, variable):
+    if not isinstance(value, bool):
+        raise PlanError(host, variable, "must be true or false, got %s" % _describe(value))
+    return bool(value)
+
+
+def _number(value, low, high, host, variable):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PlanError(host, variable, "must be a number in %s..%s, got %s" % (low, high, _describe(value)))
+    if not low <= value <= high:
+        raise PlanError(host, variable, "must be in %s..%s, got %s" % (low, high, value))
+    return float(value)
+
+
+def _interface_name(value, host, variable):
+    name = _string(value, host, variable)
+    if not _INTERFACE_NAME.match(name) or name in (".", ".."):
+        raise PlanError(host, variable,
+                        "%r is not a valid interface name (at most 15 characters: letters, digits, _ . -)" % name)
+    return name
+
+
+def _ipv4_interface(value, host, variable):
+    """An address with its prefix, e.g. 10.10.1.1/24."""
+    text = _string(value, host, variable)
+    if "/" not in text:
+        raise PlanError(host, variable, "%r needs a prefix length, e.g. 10.10.1.1/24" % text)
+    try:
+        address = ipaddress.ip_interface(text)
+    except ValueError:
+        raise PlanError(host, variable, "%r is not an IPv4 address with prefix" % text)
+    if address.version != 4:
+        raise PlanError(host, variable, "%r is IPv6; this version handles IPv4 only" % text)
+    return address
+
+
+def _ipv4_address(value, host, variable):
+    text = _string(value, host, variable)
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise PlanError(host, variable, "%r is not an IPv4 address" % text)
+    if address.version != 4:
+        raise PlanError(host, variable, "%r is IPv6; this version handles IPv4 only" % text)
+    return address
+
+
+def _ipv4_network(value, host, variable):
+    """A network (10.10.1.0/24) or a single address (taken as /32)."""
+    text = _string(value, host, variable)
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise PlanError(host, variable, "%r is not an IPv4 network" % text)
+    if network.version != 4:
+        raise PlanError(host, variable, "%r is IPv6; this version handles IPv4 only" % text)
+    if "/" in text and ipaddress.ip_interface(text).ip != network.network_address:
+        raise PlanError(host, variable, "%r has host bits set; did you mean %s?" % (text, network.with_prefixlen))
+    return network
+
+
+def _is_network_or_broadcast(address):
+    network = address.network
+    return network.prefixlen <= 30 and address.ip in (network.network_address, network.broadcast_address)
+
+
+def _ports(value, host, variable, allow_empty=False):
+    """Destination ports: integers and 'low:high' ranges, at most one multiport match."""
+    items = _list(value, host, variable)
+    if not items and not allow_empty:
+        raise PlanError(host, variable, "must list at least one port")
+    ports = []
+    slots = 0
+    for index, item in enumerate(items):
+        where = "%s[%d]" % (variable, index)
+        if _is_integer(item):
+            ports.append(_integer(item, 1, 65535, host, where))
+            slots += 1
+            continue
+        match = _PORT_RANGE.match(item) if isinstance(item, str) else None
+        if not match:
+            raise PlanError(host, where, "must be a port (1..65535) or a range 'low:high', got %s" % _describe(item))
+        low, high = int(match.group(1)), int(match.group(2))
+        if not 1 <= low < high <= 65535:
+            raise PlanError(host, where, "range %r must satisfy 1 <= low < high <= 65535" % str(item))
+        ports.append((low, high))
+        slots += 2
+    if slots > MULTIPORT_SLOTS:
+        raise PlanError(host, variable, "at most %d ports per entry (a range counts twice): split the entry"
+                        % MULTIPORT_SLOTS)
+    return ports
+
+
+def _optional(mapping, key, default=None):
+    """A key that may be absent or null (an empty YAML value)."""
+    value = mapping.get(key)
+    return default if value is None else value
+
+
+# --------------------------------------------------------------------------
+# The validated cluster, before any architecture looks at it.
+# --------------------------------------------------------------------------
+
+class Segment(object):
+    def __init__(self, name, interface, vip, vrid):
+        self.name = name
+        self.interface = interface  # group default, None if every host names its own
+        self.vip = vip  # IPv4Interface
+        self.vrid = vrid
+
+
+class Node(object):
+    def __init__(self, name, node_id):
+        self.name = name
+        self.node_id = node_id
+        self.interfaces = {}  # segment -> interface name
+        self.own_interfaces = set()  # segments (or "replication") named by this host
+        self.addresses = {}  # segment -> IPv4Interface
+        self.replication_interface = None
+        self.replication_address = None  # IPv4Interface
+
+
+class Replication(object):
+    def __init__(self, interface, transport, mode, port, multicast_group):
+        self.interface = interface
+        self.transport = transport
+        self.mode = mode
+        self.port = port
+        self.multicast_group = multicast_group  # IPv4Address, multicast transport only
+        self.network = None  # IPv4Network, from the nodes' addresses
+
+
+class PolicyEntry(object):
+    def __init__(self, index, name, source_segment, target_segment, proto, ports, source, destination, action):
+        self.index = index
+        self.name = name
+        self.source_segment = source_segment  # segment name or "any"
+        self.target_segment = target_segment  # segment name, "any" or "firewall"
+        self.proto = proto
+        self.ports = ports
+        self.source = source
+        self.destination = destination
+        self.action = action
+
+
+class NatEntry(object):
+    def __init__(self, index, kind, name, segment, source, to_address, to_port=None, proto=None, port=None):
+        self.index = index
+        self.kind = kind
+        self.name = name
+        self.segment = segment  # masquerade/snat: outgoing segment; dnat: incoming segment
+        self.source = source
+        self.to_address = to_address
+        self.to_port = to_port
+        self.proto = proto
+        self.port = port
+
+
+class Cluster(object):
+    """Everything build_plan reads, checked and normalized; nodes sorted by node id."""
+
+    def __init__(self, name, architecture):
+        self.name = name
+        self.label = "cluster %s" % name  # the "host" of group-variable errors
+        self.architecture = architecture
+        self.nodes = []
+        self.segments = {}
+        self.replication = None
+        self.vrrp = {}
+        self.policy = []
+        self.nat = []
+        self.management = {}
+
+    def segment_of_address(self, address):
+        for segment in self.segments.values():
+            if address in segment.vip.network:
+                return segment.name
+        return None
+
+
+# --------------------------------------------------------------------------
+# Architectures
+# --------------------------------------------------------------------------
+
+class Architecture(object):
+    """What makes one architecture: roles, keepalived instances, ruleset, extra checks.
+
+    Each function takes the validated Cluster (and a Node where it is per node).
+    An architecture without functions is known but not implemented yet.
+    """
+
+    def __init__(self, name, node_role=None, keepalived=None, ruleset=None, check=None):
+        self.name = name
+        self.node_role = node_role
+        self.keepalived = keepalived
+        self.ruleset = ruleset
+        self.check = check
+
+    @property
+    def implemented(self):
+        return self.ruleset is not None
+
+
+def _primary_backup_role(cluster, node):
+    # The lowest id is the preferred primary; preemption decides whether it takes the VIPs back.
+    return "primary" if node.node_id == cluster.nodes[0].node_id else "backup"
+
+
+def _primary_backup_priority(node):
+    # Steps of 4 leave room for keepalived track scripts to lower a node without a tie.
+    return 254 - 4 * node.node_id
+
+
+def _primary_backup_keepalived(cluster, node):
+    """One VRRP instance per segment, bound in one sync group: the primary holds every VIP."""
+    vrrp = cluster.vrrp
+    instances = []
+    for segment in cluster.segments.values():
+        peers = [other.addresses[segment.name].ip for other in cluster.nodes if other is not node]
+        instances.append({
+            "name": "%s_%s" % (cluster.name, segment.name),
+            "segment": segment.name,
+            "interface": node.interfaces[segment.name],
+            "vrid": segment.vrid,
+            "priority": _primary_backup_priority(node),
+            "state": "BACKUP",  # every node starts BACKUP; the election decides
+            "advert_int": vrrp["advert_int"],
+            "preempt": vrrp["preempt"],
+            "vips": [segment.vip.with_prefixlen],
+            "unicast_src": str(node.addresses[segment.name].ip) if vrrp["unicast"] else None,
+            "unicast_peers": [str(peer) for peer in peers] if vrrp["unicast"] else [],
+        })
+    # keepalived refuses (`keepalived -t` exits non-zero) a sync group of one
+    # instance: a single-segment cluster notifies from the instance itself.
+    sync_group = None
+    if len(instances) > 1:
+        sync_group = {"name": cluster.name, "instances": [instance["name"] for instance in instances]}
+    return {
+        "router_id": node.name,
+        "sync_group": sync_group,
+        "instances": instances,
+    }
+
+
+def _primary_backup_ruleset(cluster, node):
+    return [
+        table("filter", FILTER_POLICIES, _filter_input_rules(cluster, node) + _filter_forward_rules(cluster, node)),
+        table("nat", NAT_POLICIES, _nat_rules(cluster, node)),
+    ]
+
+
+ARCHITECTURES = {
+    "primary_backup": Architecture(
+        "primary_backup",
+        node_role=_primary_backup_role,
+        keepalived=_primary_backup_keepalived,
+        ruleset=_primary_backup_ruleset,
+    ),
+    # Known, planned for later issues: refused with "not implemented yet".
+    "multipath": Architecture("multipath"),
+    "sandwich": Architecture("sandwich"),
+    "hash": Architecture("hash"),
+}
+
+
+# --------------------------------------------------------------------------
+# Rules shared by the architectures that filter statefully
+# --------------------------------------------------------------------------
+
+def _segment_interface(node, segment_name):
+    if segment_name in (POLICY_ANY, POLICY_FIREWALL):
+        return None
+    return node.interfaces[segment_name]
+
+
+def _filter_input_rules(cluster, node):
+    """What may reach the node itself: VRRP, conntrackd, management, `to: firewall` policy."""
+    rules = ["-A INPUT -i lo -j ACCEPT"] + stateful_prologue("INPUT")
+    for segment in cluster.segments.values():
+        rules.append(vrrp_rule(node.interfaces[segment.name]))
+    replication = cluster.replication
+    if replication is not None:
+        rules.extend(replication_rules(node.replication_interface, replication.network,
+                                       replication.transport, replication.port))
+    management = cluster.management
+    if management["tcp_ports"]:
+        for source in management["sources"]:
+            rules.append(access_rule("INPUT", "accept", "tcp", ports=management["tcp_ports"],
+                                     source=source, comment="fwcluster management"))
+    for entry in cluster.policy:
+        if entry.target_segment == POLICY_FIREWALL:
+            rules.append(access_rule(
+                "INPUT", entry.action, entry.proto, ports=entry.ports,
+                in_interface=_segment_interface(node, entry.source_segment),
+                source=entry.source, destination=entry.destination, comment=entry.name))
+    return rules
+
+
+def _filter_forward_rules(cluster, node):
+    """What may cross the node: published (DNAT) services first, then the policy in order.
+
+    DNAT accepts come first so that a catch-all drop/reject at the end of the
+    policy cannot hide a service the inventory publishes on purpose.
+    """
+    rules = stateful_prologue("FORWARD")
+    for entry in cluster.nat:
+        if entry.kind != "dnat":
+            continue
+        target_segment = cluster.segment_of_address(entry.to_address)
+        rules.append(access_rule(
+            "FORWARD", "accept", entry.proto, ports=[entry.to_port or entry.port],
+            in_interface=node.interfaces[entry.segment],
+            out_interface=node.interfaces[target_segment] if target_segment else None,
+            source=entry.source, destination=ipaddress.ip_network(entry.to_address),
+            # ctstate DNAT: only flows that came through this translation, not direct connections.
+            ctstate="DNAT", comment=entry.name))
+    for entry in cluster.policy:
+        if entry.target_segment == POLICY_FIREWALL:
+            continue
+        rules.append(access_rule(
+            "FORWARD", entry.action, entry.proto, ports=entry.ports,
+            in_interface=_segment_interface(node, entry.source_segment),
+            out_interface=_segment_interface(node, entry.target_segment),
+            source=entry.source, destination=entry.destination, comment=entry.name))
+    return rules
+
+
+def _nat_rules(cluster, node):
+    rules = []
+    for entry in cluster.nat:
+        if entry.kind == "dnat":
+            segment = cluster.segments[entry.segment]
+            rules.append(dnat_rule(node.interfaces[entry.segment], segment.vip.ip, entry.proto, entry.port,
+                                   entry.to_address, entry.to_port, source=entry.source, comment=entry.name))
+        else:
+            # masquerade has been resolved to SNAT to the VIP while reading (see _read_nat).
+            rules.append(snat_rule(node.interfaces[entry.segment], entry.source, entry.to_address,
+                                   comment=entry.name))
+    return rules
+
+
+# --------------------------------------------------------------------------
+# Reading the inventory
+# --------------------------------------------------------------------------
+
+def _read_identity(cluster_vars):
+    """Name and architecture come first: every later message names the cluster."""
+    _mapping(cluster_vars, "cluster (unnamed)", "group variables")
+    name = cluster_vars.get("fwcluster_name")
+    if name is None:
+        raise PlanError("cluster (unnamed)", "fwcluster_name", "is required")
+    name = _string(name, "cluster (unnamed)", "fwcluster_name")
+    if not _CLUSTER_NAME.match(name):
+        raise PlanError("cluster %s" % name, "fwcluster_name",
+                        "must start with a letter and hold at most 32 letters, digits, _ or -")
+    label = "cluster %s" % name
+    architecture = cluster_vars.get("fwcluster_architecture")
+    valid = ", ".join(ARCHITECTURES)
+    if architecture is None:
+        raise PlanError(label, "fwcluster_architecture", "is required; one of: %s" % valid)
+    if not isinstance(architecture, str) or architecture not in ARCHITECTURES:
+        raise PlanError(label, "fwcluster_architecture",
+                        "unknown architecture %s; valid values: %s" % (_describe(architecture), valid))
+    if not ARCHITECTURES[architecture].implemented:
+        implemented = ", ".join(key for key, value in ARCHITECTURES.items() if value.implemented)
+        raise PlanError(label, "fwcluster_architecture",
+                        "architecture %s is not implemented yet in this version (implemented: %s)"
+                        % (architecture, implemented))
+    return Cluster(name, str(architecture))
+
+
+def _read_node_ids(cluster, nodes_vars):
+    label = cluster.label
+    if not isinstance(nodes_vars, Mapping):
+        raise PlanError(label, "fwcluster_name",
+                        "the members must be a mapping of inventory host to host variables, got %s"
+                        % _describe(nodes_vars))
+    count = len(nodes_vars)
+    if count < MIN_NODES:
+        raise PlanError(label, "fwcluster_name",
+                        "a cluster needs at least %d nodes; %d host(s) carry fwcluster_name %s"
+                        % (MIN_NODES, count, cluster.name))
+    if count > MAX_NODES:
+        raise PlanError(label, "fwcluster_name",
+                        "a cluster has at most %d nodes (the xt_cluster node mask); %d hosts carry fwcluster_name %s"
+                        % (MAX_NODES, count, cluster.name))
+    owners = {}
+    nodes = []
+    for host, host_vars in nodes_vars.items():
+        if not isinstance(host, str) or not host:
+            raise PlanError(label, "fwcluster_name", "member names must be inventory host names, got %s"
+                            % _describe(host))
+        host = str(host)
+        _mapping(host_vars, host, "host variables")
+        node_id = host_vars.get("fwcluster_node_id")
+        if node_id is None:
+            raise PlanError(host, "fwcluster_node_id", "is required: a unique integer in 0..%d" % (count - 1))
+        if not _is_integer(node_id):
+            raise PlanError(host, "fwcluster_node_id", "must be an integer in 0..%d, got %s"
+                            % (count - 1, _describe(node_id)))
+        if not 0 <= node_id < count:
+            raise PlanError(host, "fwcluster_node_id",
+                            "must be in 0..%d (ids are exactly 0..n-1 for the %d nodes), got %d"
+                            % (count - 1, count, node_id))
+        if node_id in owners:
+            raise PlanError(host, "fwcluster_node_id",
+                            "node id %d is already used by %s; ids must be unique" % (node_id, owners[node_id]))
+        owners[node_id] = host
+        nodes.append(Node(host, int(node_id)))
+    # n distinct ids in 0..n-1 are exactly 0..n-1: no gap is possible past this point.
+    cluster.nodes = sorted(nodes, key=lambda node: node.node_id)
+
+
+def _read_segments(cluster, cluster_vars):
+    label = cluster.label
+    raw = cluster_vars.get("fwcluster_segments")
+    if raw is None:
+        raise PlanError(label, "fwcluster_segments", "is required: the networks the cluster joins, by name")
+    raw = _mapping(raw, label, "fwcluster_segments")
+    if not raw:
+        raise PlanError(label, "fwcluster_segments", "must name at least one segment")
+    vrid_owner = {}
+    for name, spec in raw.items():
+        if not isinstance(name, str) or not _SEGMENT_NAME.match(name):
+            raise PlanError(label, "fwcluster_segments",
+                            "segment name %s must start with a letter and hold letters, digits, _ or -"
+                            % _describe(name))
+        variable = "fwcluster_segments.%s" % name
+        if name in RESERVED_SEGMENT_NAMES:
+            raise PlanError(label, variable, "%r is reserved (%s); choose another segment name"
+                            % (name, ", ".join(RESERVED_SEGMENT_NAMES)))
+        spec = _mapping(spec, label, variable)
+        _known_keys(spec, SEGMENT_KEYS, label, variable)
+        interface = spec.get("interface")
+        if interface is not None:
+            interface = _interface_name(interface, label, variable + ".interface")
+        if spec.get("vip") is None:
+            raise PlanError(label, variable + ".vip", "is required: the virtual address with prefix, e.g. 10.10.1.254/24")
+        vip = _ipv4_interface(spec["vip"], label, variable + ".vip")
+        if _is_network_or_broadcast(vip):
+            raise PlanError(label, variable + ".vip", "%s is the network or broadcast address of %s"
+                            % (vip.ip, vip.network))
+        if spec.get("vrid") is None:
+            raise PlanError(label, variable + ".vrid", "is required: the VRRP virtual router id, 1..255")
+        vrid = _integer(spec["vrid"], 1, 255, label, variable + ".vrid")
+        if vrid in vrid_owner:
+            raise PlanError(label, variable + ".vrid", "VRID %d is already used by segment %s; VRIDs must differ"
+                            % (vrid, vrid_owner[vrid]))
+        vrid_owner[vrid] = name
+        for other in cluster.segments.values():
+            if vip.network.overlaps(other.vip.network):
+                raise PlanError(label, variable + ".vip", "network %s overlaps segment %s (%s)"
+                                % (vip.network, other.name, other.vip.network))
+        cluster.segments[str(name)] = Segment(str(name), interface, vip, vrid)
+
+
+def _read_node_interfaces(cluster, nodes_vars):
+    known = list(cluster.segments) + [REPLICATION_INTERFACE_KEY]
+    for node in cluster.nodes:
+        raw = _optional(nodes_vars[node.name], "fwcluster_interfaces", {})
+        raw = _mapping(raw, node.name, "fwcluster_interfaces")
+        for key in raw:
+            if key not in known:
+                raise PlanError(node.name, "fwcluster_interfaces.%s" % key,
+                                "names no segment of cluster %s; known: %s" % (cluster.name, ", ".join(known)))
+        for key, value in raw.items():
+            if value is not None:
+                raw_name = _interface_name(value, node.name, "fwcluster_interfaces.%s" % key)
+                node.own_interfaces.add(key)
+                if key == REPLICATION_INTERFACE_KEY:
+                    node.replication_interface = raw_name
+                else:
+                    node.interfaces[key] = raw_name
+        users = {}
+        for segment in cluster.segments.values():
+            if segment.name not in node.interfaces:
+                if segment.interface is None:
+                    raise PlanError(node.name, "fwcluster_interfaces.%s" % segment.name,
+                                    "segment %s has no interface: set fwcluster_segments.%s.interface "
+                                    "or this host's fwcluster_interfaces.%s"
+                                    % (segment.name, segment.name, segment.name))
+                node.interfaces[segment.name] = segment.interface
+            interface = node.interfaces[segment.name]
+            if interface in users:
+                host, variable = _interface_source(cluster, node, segment.name)
+                raise PlanError(host, variable, "interface %s already carries segment %s on %s; "
+                                "each segment needs its own interface" % (interface, users[interface], node.name))
+            users[interface] = segment.name
+
+
+def _interface_source(cluster, node, key):
+    """Who set the interface of a segment (or replication) on a node: the host or the group."""
+    if key in node.own_interfaces:
+        return node.name, "fwcluster_interfaces.%s" % key
+    if key == REPLICATION_INTERFACE_KEY:
+        return cluster.label, "fwcluster_replication.interface"
+    return cluster.label, "fwcluster_segments.%s.interface" % key
+
+
+def _read_node_addresses(cluster, nodes_vars):
+    segment_names = list(cluster.segments)
+    owners = {}
+    for node in cluster.nodes:
+        raw = nodes_vars[node.name].get("fwcluster_addresses")
+        if raw is None:
+            raise PlanError(node.name, "fwcluster_addresses",
+                            "is required: this node's own address with prefix on every segment (%s)"
+                            % ", ".join(segment_names))
+        raw = _mapping(raw, node.name, "fwcluster_addresses")
+        _known_keys(raw, segment_names, node.name, "fwcluster_addresses")
+        for segment in cluster.segments.values():
+            variable = "fwcluster_addresses.%s" % segment.name
+            if raw.get(segment.name) is None:
+                raise PlanError(node.name, variable, "is required: this node's own address on segment %s, e.g. %s"
+                                % (segment.name, _example_address(segment)))
+            address = _ipv4_interface(raw[segment.name], node.name, variable)
+            if address.ip not in segment.vip.network:
+                raise PlanError(node.name, variable, "%s is outside segment %s's subnet %s (VIP %s)"
+                                % (address.ip, segment.name, segment.vip.network, segment.vip.with_prefixlen))
+            if address.network.prefixlen != segment.vip.network.prefixlen:
+                raise PlanError(node.name, variable, "%s must have the VIP's prefix /%d"
+                                % (address.with_prefixlen, segment.vip.network.prefixlen))
+            if address.ip == segment.vip.ip:
+                raise PlanError(node.name, variable, "%s is the VIP of segment %s; a node needs an address of its own"
+                                % (address.ip, segment.name))
+            if _is_network_or_broadcast(address):
+                raise PlanError(node.name, variable, "%s is the network or broadcast address of %s"
+                                % (address.ip, address.network))
+            if address.ip in owners:
+                raise PlanError(node.name, variable, "%s is already the address of %s"
+                                % (address.ip, owners[address.ip]))
+            owners[address.ip] = node.name
+            node.addresses[segment.name] = address
+
+
+def _example_address(segment):
+    hosts = segment.vip.network.hosts()
+    return "%s/%d" % (next(hosts), segment.vip.network.prefixlen)
+
+
+def _read_replication(cluster, cluster_vars, nodes_vars):
+    label = cluster.label
+    raw = cluster_vars.get("fwcluster_replication")
+    if raw is None:
+        return
+    raw = _mapping(raw, label, "fwcluster_replication")
+    _known_keys(raw, REPLICATION_KEYS, label, "fwcluster_replication")
+    # The mapping being there means replication is wanted unless it says enabled: false.
+    if not _boolean(_optional(raw, "enabled", True), label, "fwcluster_replication.enabled"):
+        return
+    interface = raw.get("interface")
+    if interface is not None:
+        interface = _interface_name(interface, label, "fwcluster_replication.interface")
+    transport = _choice(_optional(raw, "transport", REPLICATION_DEFAULTS["transport"]), TRANSPORTS,
+                        label, "fwcluster_replication.transport")
+    mode = _choice(_optional(raw, "mode", REPLICATION_DEFAULTS["mode"]), REPLICATION_MODES,
+                   label, "fwcluster_replication.mode")
+    port = _integer(_optional(raw, "port", REPLICATION_DEFAULTS["port"]), 1, 65535,
+                    label, "fwcluster_replication.port")
+    group = None
+    if transport == "multicast":
+        group = _ipv4_address(_optional(raw, "multicast_group", REPLICATION_DEFAULTS["multicast_group"]),
+                              label, "fwcluster_replication.multicast_group")
+        if not group.is_multicast:
+            raise PlanError(label, "fwcluster_replication.multicast_group",
+                            "%s is not a multicast address (224.0.0.0/4)" % group)
+        if group == VRRP_MULTICAST_GROUP:
+            raise PlanError(label, "fwcluster_replication.multicast_group",
+                            "%s is VRRP's own group; choose another, e.g. 225.0.0.50" % group)
+    elif raw.get("multicast_group") is not None:
+        raise PlanError(label, "fwcluster_replication.multicast_group",
+                        "only applies to transport multicast; this cluster uses %s" % transport)
+    if transport in POINT_TO_POINT_TRANSPORTS and len(cluster.nodes) != 2:
+        raise PlanError(label, "fwcluster_replication.transport",
+                        "%s is point to point and takes exactly 2 nodes; this cluster has %d: use multicast"
+                        % (transport, len(cluster.nodes)))
+    replication = Replication(interface, transport, mode, port, group)
+
+    owners = {}
+    first = None
+    for node in cluster.nodes:
+        if node.replication_interface is None:
+            if interface is None:
+                raise PlanError(node.name, "fwcluster_interfaces.replication",
+                                "replication needs an interface: set fwcluster_replication.interface "
+                                "or this host's fwcluster_interfaces.replication")
+            node.replication_interface = interface
+        for segment_name, segment_interface in node.interfaces.items():
+            if segment_interface == node.replication_interface:
+                if REPLICATION_INTERFACE_KEY in node.own_interfaces:
+                    host, variable = node.name, "fwcluster_interfaces.replication"
+                elif segment_name in node.own_interfaces:
+                    host, variable = node.name, "fwcluster_interfaces.%s" % segment_name
+                else:
+                    host, variable = label, "fwcluster_replication.interface"
+                raise PlanError(host, variable, "interface %s carries segment %s on %s; replication needs a "
+                                "dedicated interface" % (segment_interface, segment_name, node.name))
+        variable = "fwcluster_replication_address"
+        value = nodes_vars[node.name].get(variable)
+        if value is None:
+            raise PlanError(node.name, variable, "is required when replication is enabled: this node's address "
+                            "with prefix on the replication link, e.g. 192.168.100.%d/24" % (node.node_id + 1))
+        address = _ipv4_interface(value, node.name, variable)
+        if _is_network_or_broadcast(address):
+            raise PlanError(node.name, variable, "%s is the network or broadcast address of %s"
+                            % (address.ip, address.network))
+        if first is None:
+            first = node
+            for segment in cluster.segments.values():
+                if address.network.overlaps(segment.vip.network):
+                    raise PlanError(node.name, variable, "replication network %s overlaps segment %s (%s); "
+                                    "the replication link needs its own subnet"
+                                    % (address.network, segment.name, segment.vip.network))
+        elif address.network != first.replication_address.network:
+            raise PlanError(node.name, variable, "%s is not on the replication subnet %s of %s; "
+                            "all nodes' replication addresses share one subnet"
+                            % (address.with_prefixlen, first.replication_address.network, first.name))
+        if address.ip in owners:
+            raise PlanError(node.name, variable, "%s is already the replication address of %s"
+                            % (address.ip, owners[address.ip]))
+        owners[address.ip] = node.name
+        node.replication_address = address
+    replication.network = first.replication_address.network
+    cluster.replication = replication
+
+
+def _read_vrrp(cluster, cluster_vars):
+    label = cluster.label
+    raw = _mapping(_optional(cluster_vars, "fwcluster_vrrp", {}), label, "fwcluster_vrrp")
+    _known_keys(raw, VRRP_KEYS, label, "fwcluster_vrrp")
+    cluster.vrrp = {
+        # VRRPv3 counts in centiseconds in a 12-bit field: 0.01 .. 40.95 s.
+        "advert_int": _number(_optional(raw, "advert_int", VRRP_DEFAULTS["advert_int"]), 0.01, 40.95,
+                              label, "fwcluster_vrrp.advert_int"),
+        "unicast": _boolean(_optional(raw, "unicast", VRRP_DEFAULTS["unicast"]), label, "fwcluster_vrrp.unicast"),
+        "preempt": _boolean(_optional(raw, "preempt", VRRP_DEFAULTS["preempt"]), label, "fwcluster_vrrp.preempt"),
+    }
+
+
+def _read_hash_seed(cluster, cluster_vars):
+    seed = cluster_vars.get("fwcluster_hash_seed")
+    if seed is not None:
+        _integer(seed, 0, 0xFFFFFFFF, cluster.label, "fwcluster_hash_seed")
+
+
+def _read_policy(cluster, cluster_vars):
+    label = cluster.label
+    entries = _list(_optional(cluster_vars, "fwcluster_policy", []), label, "fwcluster_policy")
+    segments = list(cluster.segments)
+    for index, raw in enumerate(entries):
+        variable = "fwcluster_policy[%d]" % index
+        raw = _mapping(raw, label, variable)
+        _known_keys(raw, POLICY_KEYS, label, variable)
+        name = _string(_optional(raw, "name", "policy %d" % (index + 1)), label, variable + ".name")
+        if raw.get("from") is None:
+            raise PlanError(label, variable + ".from", "is required: a segment (%s) or any" % ", ".join(segments))
+        source_segment = raw["from"]
+        if source_segment == POLICY_FIREWALL:
+            raise PlanError(label, variable + ".from", "traffic from the firewall itself is always allowed "
+                            "(OUTPUT accepts); from names a segment (%s) or any" % ", ".join(segments))
+        source_segment = _choice(source_segment, segments + [POLICY_ANY], label, variable + ".from")
+        if raw.get("to") is None:
+            raise PlanError(label, variable + ".to", "is required: a segment (%s), any or firewall"
+                            % ", ".join(segments))
+        target_segment = _choice(raw["to"], segments + [POLICY_ANY, POLICY_FIREWALL], label, variable + ".to")
+        proto = _choice(_optional(raw, "proto", "all"), POLICY_PROTOCOLS, label, variable + ".proto")
+        ports = None
+        if raw.get("ports") is not None:
+            if proto not in ("tcp", "udp"):
+                raise PlanError(label, variable + ".ports", "ports apply only to proto tcp or udp, not %s" % proto)
+            ports = _ports(raw["ports"], label, variable + ".ports")
+        source = _ipv4_network(raw["source"], label, variable + ".source") if raw.get("source") is not None else None
+        destination = (_ipv4_network(raw["destination"], label, variable + ".destination")
+                       if raw.get("destination") is not None else None)
+        if raw.get("action") is None:
+            raise PlanError(label, variable + ".action", "is required: one of %s" % ", ".join(POLICY_ACTIONS))
+        action = _choice(raw["action"], POLICY_ACTIONS, label, variable + ".action")
+        cluster.policy.append(PolicyEntry(index, name, source_segment, target_segment, proto, ports,
+                                          source, destination, action))
+
+
+def _parse_dnat_target(value, host, variable):
+    """'10.10.1.10' or '10.10.1.10:8080'."""
+    text = _string(value, host, variable)
+    address_text, port = text, None
+    if text.count(":") == 1:
+        address_text, port_text = text.split(":")
+        if not re.match(r"^[0-9]{1,5}$", port_text):
+            raise PlanError(host, variable, "%r: the port after ':' must be a number" % text)
+        port = _integer(int(port_text), 1, 65535, host, variable)
+    return _ipv4_address(address_text, host, variable), port
+
+
+def _read_nat(cluster, cluster_vars):
+    label = cluster.label
+    entries = _list(_optional(cluster_vars, "fwcluster_nat", []), label, "fwcluster_nat")
+    segments = list(cluster.segments)
+    for index, raw in enumerate(entries):
+        variable = "fwcluster_nat[%d]" % index
+        raw = _mapping(raw, label, variable)
+        if raw.get("type") is None:
+            raise PlanError(label, variable + ".type", "is required: one of %s" % ", ".join(NAT_TYPES))
+        kind = _choice(raw["type"], NAT_TYPES, label, variable + ".type")
+        _known_keys(raw, NAT_KEYS[kind], label, variable)
+        name = _string(raw["name"], label, variable + ".name") if raw.get("name") is not None else None
+        source = _ipv4_network(raw["source"], label, variable + ".source") if raw.get("source") is not None else None
+        direction = "in" if kind == "dnat" else "out"
+        if raw.get(direction) is None:
+            raise PlanError(label, "%s.%s" % (variable, direction), "is required: the %s segment (%s)"
+                            % ("incoming" if kind == "dnat" else "outgoing", ", ".join(segments)))
+        segment = _choice(raw[direction], segments, label, "%s.%s" % (variable, direction))
+        if kind == "masquerade":
+            # SNAT to the VIP, not MASQUERADE: MASQUERADE picks the node's own
+            # address, which leaves with the node, so no replicated flow could
+            # survive a failover. The VIP moves to the survivor with the flows.
+            entry = NatEntry(index, kind, name, segment, source, cluster.segments[segment].vip.ip)
+        elif kind == "snat":
+            if raw.get("to") is None:
+                raise PlanError(label, variable + ".to", "is required: the address to translate the source to")
+            entry = NatEntry(index, kind, name, segment, source, _ipv4_address(raw["to"], label, variable + ".to"))
+        else:
+            if raw.get("to") is None:
+                raise PlanError(label, variable + ".to", "is required: the inside address, e.g. 10.10.1.10 or "
+                                "10.10.1.10:8080")
+            to_address, to_port = _parse_dnat_target(raw["to"], label, variable + ".to")
+            proto = _choice(_optional(raw, "proto", "tcp"), ("tcp", "udp"), label, variable + ".proto")
+            if raw.get("port") is None:
+                raise PlanError(label, variable + ".port", "is required: the port published on the VIP")
+            port = _integer(raw["port"], 1, 65535, label, variable + ".port")
+            entry = NatEntry(index, kind, name, segment, source, to_address, to_port, proto, port)
+        cluster.nat.append(entry)
+
+
+def _read_management(cluster, cluster_vars):
+    """Who may reach the nodes' own services (SSH): never lock the operator out by default."""
+    label = cluster.label
+    raw = _mapping(_optional(cluster_vars, "fwcluster_management", {}), label, "fwcluster_management")
+    _known_keys(raw, MANAGEMENT_KEYS, label, "fwcluster_management")
+    sources = _list(_optional(raw, "sources", MANAGEMENT_DEFAULTS["sources"]), label, "fwcluster_management.sources")
+    cluster.management = {
+        "sources": [_ipv4_network(source, label, "fwcluster_management.sources[%d]" % index)
+                    for index, source in enumerate(sources)],
+        "tcp_ports": _ports(_optional(raw, "tcp_ports", MANAGEMENT_DEFAULTS["tcp_ports"]), label,
+                            "fwcluster_management.tcp_ports", allow_empty=True),
+    }
+
+
+def read_cluster(cluster_vars, nodes_vars, upto_replication=False):
+    """Check the inventory of one cluster and return it as a Cluster.
+
+    upto_replication stops after the replication checks, which is all the
+    replication-link validator needs (the same code, not a second copy).
+    """
+    cluster = _read_identity(cluster_vars)
+    _read_node_ids(cluster, nodes_vars)
+    _read_segments(cluster, cluster_vars)
+    _read_node_interfaces(cluster, nodes_vars)
+    _read_node_addresses(cluster, nodes_vars)
+    _read_replication(cluster, cluster_vars, nodes_vars)
+    if upto_replication:
+        return cluster
+    _read_vrrp(cluster, cluster_vars)
+    _read_hash_seed(cluster, cluster_vars)
+    _read_policy(cluster, cluster_vars)
+    _read_nat(cluster, cluster_vars)
+    _read_management(cluster, cluster_vars)
+    architecture = ARCHITECTURES[cluster.architecture]
+    if architecture.check is not None:
+        architecture.check(cluster)
+    return cluster
+
+
+# --------------------------------------------------------------------------
+# The plan
+# --------------------------------------------------------------------------
+
+def _replication_summary(cluster):
+    replication = cluster.replication
+    if replication is None:
+        return None
+    return {
+        "transport": replication.transport,
+        "mode": replication.mode,
+        "port": replication.port,
+        "network": replication.network.with_prefixlen,
+        "multicast_group": str(replication.multicast_group) if replication.multicast_group else None,
+    }
+
+
+def _node_replication(cluster, node):
+    replication = cluster.replication
+    if replication is None:
+        return None
+    peers = [other for other in cluster.nodes if other is not node]
+    return {
+        "interface": node.replication_interface,
+        "address": str(node.replication_address.ip),
+        "prefix": node.replication_address.network.prefixlen,
+        "peers": [str(peer.replication_address.ip) for peer in peers],
+        "peer_hosts": dict((str(peer.replication_address.ip), peer.name) for peer in peers),
+        "port": replication.port,
+        "transport": replication.transport,
+        "mode": replication.mode,
+        "multicast_group": str(replication.multicast_group) if replication.multicast_group else None,
+    }
+
+
+def _node_conntrackd(cluster, node):
+    if cluster.replication is None:
+        return None
+    # The node's own addresses only: flows to or from the VIPs (SNAT to the VIP
+    # included) are exactly the ones that must replicate.
+    addresses = ["127.0.0.1"]
+    addresses.extend(str(node.addresses[name].ip) for name in cluster.segments)
+    addresses.append(str(node.replication_address.ip))
+    return {"ignore_addresses": addresses}
+
+
+def _node_plan(cluster, architecture, node):
+    return {
+        "name": node.name,
+        "node_id": node.node_id,
+        "role": architecture.node_role(cluster, node),
+        "interfaces": dict((name, node.interfaces[name]) for name in cluster.segments),
+        "addresses": dict((name, node.addresses[name].with_prefixlen) for name in cluster.segments),
+        "replication": _node_replication(cluster, node),
+        "keepalived": architecture.keepalived(cluster, node),
+        "conntrackd": _node_conntrackd(cluster, node),
+        "sysctls": dict(BASE_SYSCTLS),
+        "ruleset": architecture.ruleset(cluster, node),
+    }
+
+
+def build_plan(cluster, nodes):
+    """The cluster plan of docs/cluster-plan.md, or PlanError naming host, variable and rule."""
+    model = read_cluster(cluster, nodes)
+    architecture = ARCHITECTURES[model.architecture]
+    advert_int = model.vrrp["advert_int"]
+    return {
+        "name": model.name,
+        "architecture": model.architecture,
+        "segments": dict(
+            (segment.name, {
+                "vip": segment.vip.with_prefixlen,
+                "vip_address": str(segment.vip.ip),
+                "network": segment.vip.network.with_prefixlen,
+                "prefix": segment.vip.network.prefixlen,
+                "vrid": segment.vrid,
+            }) for segment in model.segments.values()),
+        "vrrp": {
+            "advert_int": advert_int,
+            "version": VRRP_VERSION,
+            "unicast": model.vrrp["unicast"],
+            "preempt": model.vrrp["preempt"],
+            # A backup declares the master dead after 3 adverts plus skew (< 1 advert);
+            # one more second covers VIP takeover and gratuitous ARP.
+            "failover_bound": round(3 * advert_int + 1.0, 2),
+        },
+        "replication": _replication_summary(model),
+        "nodes": dict((node.name, _node_plan(model, architecture, node)) for node in model.nodes),
+    }
+
+
+def build_replication_table(cluster, nodes):
+    """The replication links of one cluster (None when replication is off), checked by the model."""
+    model = read_cluster(cluster, nodes, upto_replication=True)
+    summary = _replication_summary(model)
+    if summary is None:
+        return None
+    summary["nodes"] = dict((node.name, _node_replication(model, node)) for node in model.nodes)
+    return summary

@@ -1,0 +1,339 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: validate_replication_link
+short_description: Check the conntrackd replication link, on the controller and on each node
+version_added: "1.0.0"
+author: "fwcluster.netfilter developers (!UNKNOWN)"  # sanity wants a GitHub handle or !UNKNOWN
+description:
+  - The replication-link validator. It changes nothing.
+  - With O(scope=controller) (run once, delegated to localhost) it runs the cluster model's replication checks on
+    the output of the P(fwcluster.netfilter.cluster_inputs#filter) filter - a dedicated interface that carries no
+    segment, every node's address on one subnet and distinct, transport, mode, port and multicast group
+    consistent, C(udp) and C(tcp) only between exactly two nodes - and returns every cluster's replication table.
+  - With O(scope=node) it checks the link on the node it runs on - the interface exists and is up, it holds the
+    node's replication address with its prefix, and every peer answers a ping through it.
+  - Every failure names the host, the variable and what is wrong.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The checks only read; check mode runs the same checks.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+    details: O(scope=node) needs Linux (C(/sys/class/net), C(ip) from iproute2, C(ping) from iputils).
+options:
+  scope:
+    description:
+      - V(controller) checks the inventory of every cluster in O(clusters) with the cluster model.
+      - V(node) checks the link on the node the task runs on.
+    type: str
+    choices: [controller, node]
+    required: true
+  clusters:
+    description:
+      - Cluster name to C({cluster, nodes}), as returned by the P(fwcluster.netfilter.cluster_inputs#filter)
+        filter. Required with O(scope=controller).
+    type: dict
+  name:
+    description:
+      - The node's inventory name, used in messages. Defaults to the node's host name.
+    type: str
+  interface:
+    description:
+      - The replication interface on this node (the plan's C(nodes[host].replication.interface)).
+      - Required with O(scope=node).
+    type: str
+  address:
+    description:
+      - This node's replication address, without prefix (the plan's C(replication.address)).
+      - Required with O(scope=node).
+    type: str
+  prefix:
+    description:
+      - The prefix length of O(address) (the plan's C(replication.prefix)). Required with O(scope=node).
+    type: int
+  peers:
+    description:
+      - The other nodes' replication addresses (the plan's C(replication.peers)); each must answer a ping.
+    type: list
+    elements: str
+    default: []
+  peer_hosts:
+    description:
+      - Peer address to inventory name (the plan's C(replication.peer_hosts)), so that messages name the peer host.
+    type: dict
+    default: {}
+  timeout:
+    description:
+      - Seconds to wait for each peer's answer. C(ping -W) takes whole seconds, so it is rounded up, at least 1.
+    type: float
+    default: 1.0
+notes:
+  - The controller checks are the cluster model's own (C(plugins/module_utils/cluster_model.py)), not a copy.
+seealso:
+  - module: fwcluster.netfilter.validate_node_ids
+"""
+
+EXAMPLES = r"""
+- name: Check the replication settings of every cluster
+  fwcluster.netfilter.validate_replication_link:
+    scope: controller
+    clusters: "{{ hostvars | fwcluster.netfilter.cluster_inputs(groups['all'], ansible_play_hosts_all) }}"
+  delegate_to: localhost
+  run_once: true
+
+- name: Check the replication link on each node
+  fwcluster.netfilter.validate_replication_link:
+    scope: node
+    name: "{{ inventory_hostname }}"
+    interface: "{{ fwcluster_node.replication.interface }}"
+    address: "{{ fwcluster_node.replication.address }}"
+    prefix: "{{ fwcluster_node.replication.prefix }}"
+    peers: "{{ fwcluster_node.replication.peers }}"
+    peer_hosts: "{{ fwcluster_node.replication.peer_hosts }}"
+  when: fwcluster_node.replication is not none
+"""
+
+RETURN = r"""
+replication:
+  description:
+    - O(scope=controller) only. Cluster name to its replication table, or null when replication is off.
+  returned: success and scope is controller
+  type: dict
+  sample:
+    edge:
+      transport: udp
+      mode: ftfw
+      port: 3780
+      network: 192.168.100.0/24
+      multicast_group: null
+      nodes:
+        pb-fw1: {interface: eth3, address: 192.168.100.1, prefix: 24, peers: [192.168.100.2]}
+        pb-fw2: {interface: eth3, address: 192.168.100.2, prefix: 24, peers: [192.168.100.1]}
+interface:
+  description: The interface checked.
+  returned: scope is node
+  type: str
+  sample: eth3
+operstate:
+  description: The interface's operational state, from C(/sys/class/net/IF/operstate).
+  returned: scope is node and the interface exists
+  type: str
+  sample: up
+addresses:
+  description: The IPv4 addresses (with prefix) the interface holds.
+  returned: scope is node and the interface exists
+  type: list
+  elements: str
+  sample: [192.168.100.1/24]
+peers:
+  description: Every peer and whether it answered.
+  returned: scope is node and the address check passed
+  type: list
+  elements: dict
+  contains:
+    address:
+      description: The peer's replication address.
+      type: str
+    host:
+      description: The peer's inventory name, when O(peer_hosts) names it.
+      type: str
+    reachable:
+      description: Whether the peer answered the ping.
+      type: bool
+    rtt_ms:
+      description: Round-trip time in milliseconds, null when the peer did not answer.
+      type: float
+  sample: [{address: 192.168.100.2, host: pb-fw2, reachable: true, rtt_ms: 0.08}]
+host:
+  description: The host whose variable breaks a rule (C(cluster NAME) for group variables).
+  returned: failure
+  type: str
+  sample: pb-fw1
+variable:
+  description: The variable that breaks the rule.
+  returned: failure
+  type: str
+  sample: fwcluster_replication_address
+rule:
+  description: What is wrong.
+  returned: failure
+  type: str
+  sample: 192.168.100.1/24 is not configured on eth3
+"""
+
+import json
+import math
+import os
+import re
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import (
+    PlanError,
+    build_replication_table,
+)
+
+SYS_CLASS_NET = "/sys/class/net"
+IFF_UP = 0x1
+INTERFACE_VARIABLE = "fwcluster_replication.interface"
+ADDRESS_VARIABLE = "fwcluster_replication_address"
+_RTT = re.compile(r"time[=<]\s*([0-9.]+)\s*ms")
+_INET = re.compile(r"\binet\s+([0-9.]+/[0-9]+)")
+
+
+class LinkError(Exception):
+    """A failed node check; result holds what was found before it, for the failure's return values."""
+
+    def __init__(self, host, variable, rule, result=None):
+        super(LinkError, self).__init__(host, variable, rule)
+        self.host = host
+        self.variable = variable
+        self.rule = rule
+        self.result = result or {}
+
+    def __str__(self):
+        return "%s: %s: %s" % (self.host, self.variable, self.rule)
+
+
+def controller_tables(clusters):
+    tables = {}
+    for name in sorted(clusters, key=str):
+        entry = clusters[name]
+        if not isinstance(entry, dict):
+            raise PlanError("cluster %s" % name, "clusters", "expected {cluster, nodes} from the cluster_inputs filter")
+        tables[name] = build_replication_table(entry.get("cluster"), entry.get("nodes"))
+    return tables
+
+
+def _read_sys(interface, attribute):
+    with open(os.path.join(SYS_CLASS_NET, interface, attribute)) as handle:
+        return handle.read().strip()
+
+
+def interface_state(host, interface):
+    """operstate, failing unless the link is usable: up, or unknown with IFF_UP (loopback, some tunnels)."""
+    if "/" in interface or interface in (".", "..") or not os.path.isdir(os.path.join(SYS_CLASS_NET, interface)):
+        raise LinkError(host, INTERFACE_VARIABLE, "interface %s does not exist on this node" % interface)
+    operstate = _read_sys(interface, "operstate")
+    if operstate == "up":
+        return operstate
+    flags = int(_read_sys(interface, "flags"), 16)
+    if operstate == "unknown" and flags & IFF_UP:
+        return operstate
+    raise LinkError(host, INTERFACE_VARIABLE, "interface %s is not up (operstate %s, %s)"
+                    % (interface, operstate, "administratively up" if flags & IFF_UP else "administratively down"))
+
+
+def interface_addresses(module, host, interface):
+    """The IPv4 addresses with prefix on the interface, from iproute2 (JSON, text as a fallback)."""
+    ip = module.get_bin_path("ip")
+    if ip is None:
+        raise LinkError(host, INTERFACE_VARIABLE, "the ip command (iproute2) is not installed on this node")
+    rc, out, err = module.run_command([ip, "-j", "-4", "addr", "show", "dev", interface])
+    if rc == 0:
+        try:
+            entries = json.loads(out or "[]")
+            return ["%s/%d" % (info["local"], info["prefixlen"])
+                    for entry in entries for info in entry.get("addr_info", [])
+                    if info.get("family", "inet") == "inet" and "local" in info]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass  # an iproute2 without JSON output: read the text form below
+    rc, out, err = module.run_command([ip, "-o", "-4", "addr", "show", "dev", interface])
+    if rc != 0:
+        raise LinkError(host, INTERFACE_VARIABLE, "cannot read the addresses of %s: %s"
+                        % (interface, (err or out).strip()))
+    return _INET.findall(out)
+
+
+def ping_peer(module, ping, interface, peer, timeout):
+    wait = max(1, int(math.ceil(timeout)))  # ping -W takes whole seconds here
+    rc, out, err = module.run_command([ping, "-n", "-c", "1", "-W", str(wait), "-I", interface, peer])
+    if rc != 0:
+        return False, None
+    match = _RTT.search(out)
+    return True, float(match.group(1)) if match else None
+
+
+def check_node(module):
+    params = module.params
+    host = params["name"] or socket.gethostname()
+    interface = params["interface"]
+    wanted = "%s/%d" % (params["address"], params["prefix"])
+    result = {"interface": interface}
+
+    result["operstate"] = interface_state(host, interface)
+    result["addresses"] = interface_addresses(module, host, interface)
+    if wanted not in result["addresses"]:
+        held = ", ".join(result["addresses"]) or "no IPv4 address"
+        raise LinkError(host, ADDRESS_VARIABLE, "%s is not configured on %s (it holds %s)"
+                        % (wanted, interface, held), result)
+
+    ping = module.get_bin_path("ping")
+    if ping is None and params["peers"]:
+        raise LinkError(host, INTERFACE_VARIABLE, "ping (iputils-ping) is not installed on this node; "
+                        "the link check needs it", result)
+    peer_hosts = params["peer_hosts"] or {}
+    result["peers"] = []
+    silent = []
+    for peer in params["peers"]:
+        reachable, rtt = ping_peer(module, ping, interface, peer, params["timeout"])
+        result["peers"].append({"address": peer, "host": peer_hosts.get(peer), "reachable": reachable,
+                                "rtt_ms": rtt})
+        if not reachable:
+            silent.append(peer)
+    if silent:
+        peer = silent[0]
+        others = " (also silent: %s)" % ", ".join(silent[1:]) if len(silent) > 1 else ""
+        raise LinkError(peer_hosts.get(peer, host), ADDRESS_VARIABLE,
+                        "peer %s does not answer ping from %s through %s within %s s%s"
+                        % (peer, host, interface, max(1, int(math.ceil(params["timeout"]))), others), result)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            scope=dict(type="str", required=True, choices=["controller", "node"]),
+            clusters=dict(type="dict"),
+            name=dict(type="str"),
+            interface=dict(type="str"),
+            address=dict(type="str"),
+            prefix=dict(type="int"),
+            peers=dict(type="list", elements="str", default=[]),
+            peer_hosts=dict(type="dict", default={}),
+            timeout=dict(type="float", default=1.0),
+        ),
+        required_if=[
+            ("scope", "controller", ["clusters"]),
+            ("scope", "node", ["interface", "address", "prefix"]),
+        ],
+        supports_check_mode=True,
+    )
+    if module.params["scope"] == "controller":
+        try:
+            tables = controller_tables(module.params["clusters"])
+        except PlanError as error:
+            module.fail_json(msg=str(error), host=error.host, variable=error.variable, rule=error.rule)
+        module.exit_json(changed=False, replication=tables)
+
+    if module.params["timeout"] <= 0:
+        module.fail_json(msg="timeout must be positive, got %s" % module.params["timeout"])
+    try:
+        result = check_node(module)
+    except LinkError as error:
+        module.fail_json(msg=str(error), host=error.host, variable=error.variable, rule=error.rule, **error.result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

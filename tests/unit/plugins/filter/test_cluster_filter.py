@@ -1,0 +1,123 @@
+"""The cluster_inputs, cluster_plans and node_plan filters."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import (
+    FilterModule,
+    cluster_inputs,
+    cluster_plans,
+    node_plan,
+)
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+
+ALL_HOSTS = ["pb-fw1", "pb-fw2", "pb-client", "pb-server"]
+PLAY_HOSTS = ["pb-fw1", "pb-fw2"]
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+EXAMPLE_INVENTORY = os.path.join(REPO_ROOT, "inventories", "primary_backup")
+
+
+@pytest.fixture
+def hostvars(example):
+    """What hostvars holds for the example: group variables merged into each member's variables."""
+    cluster, nodes = example
+    merged = dict((host, dict(cluster, **host_vars, inventory_hostname=host)) for host, host_vars in nodes.items())
+    merged["pb-client"] = {"ansible_connection": "containers.podman.podman"}
+    merged["pb-server"] = {"ansible_connection": "containers.podman.podman"}
+    return merged
+
+
+def test_filters_are_registered():
+    assert sorted(FilterModule().filters()) == ["cluster_inputs", "cluster_plans", "node_plan"]
+
+
+def test_example_inputs(example, hostvars):
+    cluster, nodes = example
+    inputs = cluster_inputs(hostvars, ALL_HOSTS, PLAY_HOSTS)
+    assert list(inputs) == ["edge"]
+    assert inputs["edge"]["cluster"] == cluster
+    assert inputs["edge"]["nodes"] == nodes
+    plans = cluster_plans(inputs)
+    assert plans["edge"] == build_plan(cluster, nodes)
+    assert node_plan(plans, "edge", "pb-fw2")["node_id"] == 1
+
+
+def test_one_play_host_brings_its_whole_cluster(hostvars):
+    inputs = cluster_inputs(hostvars, ALL_HOSTS, ["pb-fw2"])
+    assert sorted(inputs["edge"]["nodes"]) == ["pb-fw1", "pb-fw2"]
+
+
+def test_differing_cluster_variable_is_refused(hostvars):
+    hostvars["pb-fw2"]["fwcluster_vrrp"] = {"advert_int": 2}
+    with pytest.raises(AnsibleFilterError) as caught:
+        cluster_inputs(hostvars, ALL_HOSTS, PLAY_HOSTS)
+    assert "pb-fw2: fwcluster_vrrp: differs from pb-fw1's value" in str(caught.value)
+
+
+def test_cluster_variable_on_one_member_only_is_refused(hostvars):
+    hostvars["pb-fw2"]["fwcluster_management"] = {"tcp_ports": [22]}
+    with pytest.raises(AnsibleFilterError) as caught:
+        cluster_inputs(hostvars, ALL_HOSTS, PLAY_HOSTS)
+    assert "pb-fw2: fwcluster_management:" in str(caught.value)
+
+
+def test_true_is_not_one(hostvars):
+    hostvars["pb-fw1"]["fwcluster_vrrp"] = {"advert_int": 1, "unicast": 1}
+    hostvars["pb-fw2"]["fwcluster_vrrp"] = {"advert_int": 1, "unicast": True}
+    with pytest.raises(AnsibleFilterError, match="pb-fw2: fwcluster_vrrp:"):
+        cluster_inputs(hostvars, ALL_HOSTS, PLAY_HOSTS)
+
+
+def test_play_host_without_cluster_is_refused(hostvars):
+    with pytest.raises(AnsibleFilterError) as caught:
+        cluster_inputs(hostvars, ALL_HOSTS, ["pb-fw1", "pb-client"])
+    assert str(caught.value).startswith("pb-client: fwcluster_name: is required")
+
+
+def test_balancers_and_other_clusters_are_left_out(hostvars):
+    hostvars["lb1"] = dict(copy.deepcopy(hostvars["pb-fw1"]), fwcluster_balancer_side="inside")
+    hostvars["core1"] = dict(copy.deepcopy(hostvars["pb-fw1"]), fwcluster_name="core")
+    inputs = cluster_inputs(hostvars, ALL_HOSTS + ["lb1", "core1"], PLAY_HOSTS)
+    assert list(inputs) == ["edge"]
+    assert sorted(inputs["edge"]["nodes"]) == ["pb-fw1", "pb-fw2"]
+
+
+def test_model_refusal_becomes_filter_error(hostvars):
+    hostvars["pb-fw2"]["fwcluster_node_id"] = 0
+    inputs = cluster_inputs(hostvars, ALL_HOSTS, PLAY_HOSTS)
+    with pytest.raises(AnsibleFilterError) as caught:
+        cluster_plans(inputs)
+    assert str(caught.value) == "pb-fw2: fwcluster_node_id: node id 0 is already used by pb-fw1; ids must be unique"
+
+
+def test_node_plan_errors(example):
+    plans = {"edge": build_plan(*example)}
+    with pytest.raises(AnsibleFilterError, match="no plan for cluster core"):
+        node_plan(plans, "core", "pb-fw1")
+    with pytest.raises(AnsibleFilterError, match="pb-client is not a node of cluster edge"):
+        node_plan(plans, "edge", "pb-client")
+
+
+def test_real_ansible_hostvars():
+    """The filter reads Ansible's own HostVars (tagged and lazy values) and returns plain data."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.hostvars import HostVars
+    from ansible.vars.manager import VariableManager
+
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[os.path.join(EXAMPLE_INVENTORY, "hosts.yml")])
+    variables = VariableManager(loader=loader, inventory=inventory)
+    hostvars = HostVars(inventory=inventory, variable_manager=variables, loader=loader)
+    inputs = cluster_inputs(hostvars, [host.name for host in inventory.get_hosts()], PLAY_HOSTS)
+    assert inputs["edge"]["cluster"]["fwcluster_segments"].__class__ is dict  # plain, not tagged
+    assert inputs["edge"]["cluster"]["fwcluster_name"].__class__ is str
+    assert "ansible_connection" not in inputs["edge"]["cluster"]
+    plan = cluster_plans(inputs)["edge"]
+    assert plan["nodes"]["pb-fw2"]["keepalived"]["instances"][0]["priority"] == 250

@@ -1,0 +1,57 @@
+"""The filters and both validators through ansible-playbook on localhost: module packaging included."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import ansible_collections.fwcluster.netfilter as collection
+
+PLAYBOOK_BIN = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+INVENTORY = os.path.join(list(collection.__path__)[0], "inventories", "primary_backup", "hosts.yml")
+
+PLAYBOOK = """
+- hosts: edge
+  gather_facts: false
+  vars:
+    ansible_connection: local
+    ansible_python_interpreter: "{python}"
+  tasks:
+    - name: Build the plans
+      fwcluster.netfilter.validate_node_ids:
+        clusters: "{{{{ hostvars | fwcluster.netfilter.cluster_inputs(groups['all'], ansible_play_hosts_all) }}}}"
+      delegate_to: localhost
+      run_once: true
+      register: validation
+    - name: Check the replication settings
+      fwcluster.netfilter.validate_replication_link:
+        scope: controller
+        clusters: "{{{{ hostvars | fwcluster.netfilter.cluster_inputs(groups['all'], ansible_play_hosts_all) }}}}"
+      delegate_to: localhost
+      run_once: true
+      register: links
+    - name: Pick this node's plan
+      ansible.builtin.set_fact:
+        fwcluster_node: "{{{{ validation.plans | fwcluster.netfilter.node_plan(fwcluster_name, inventory_hostname) }}}}"
+    - name: Show what a template would print
+      ansible.builtin.debug:
+        msg: "PRIORITY={{{{ fwcluster_node.keepalived.instances[0].priority }}}} PEER={{{{ links.replication.edge.nodes[inventory_hostname].peers[0] }}}}"
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(PLAYBOOK_BIN), reason="ansible-playbook is not installed beside pytest")
+def test_playbook(tmp_path):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAYBOOK.format(python=sys.executable))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(list(collection.__path__)[0])))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=root, ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0")
+    completed = subprocess.run([PLAYBOOK_BIN, "-i", INVENTORY, str(playbook)], cwd=str(tmp_path), env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300, check=False)
+    output = completed.stdout.decode()
+    assert completed.returncode == 0, output
+    assert "PRIORITY=254 PEER=192.168.100.2" in output
+    assert "PRIORITY=250 PEER=192.168.100.1" in output

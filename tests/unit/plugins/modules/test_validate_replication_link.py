@@ -1,0 +1,169 @@
+"""The replication-link validator: controller scope on the model, node scope against the loopback interface."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from ansible_collections.fwcluster.netfilter.plugins.modules import validate_replication_link
+
+main = validate_replication_link.main
+needs_ip = pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2")
+needs_ping = pytest.mark.skipif(shutil.which("ping") is None, reason="needs ping (iputils-ping)")
+
+
+def node_args(**overrides):
+    args = {"scope": "node", "name": "pb-fw1", "interface": "lo", "address": "127.0.0.1", "prefix": 8,
+            "peers": []}
+    args.update(overrides)
+    return args
+
+
+# ---------------------------------------------------------------- controller
+
+
+def test_controller_table(run_module, example):
+    cluster, nodes = example
+    ok, result = run_module(main, {"scope": "controller",
+                                   "clusters": {"edge": {"cluster": cluster, "nodes": nodes}}})
+    assert ok, result
+    table = result["replication"]["edge"]
+    assert table["transport"] == "udp" and table["network"] == "192.168.100.0/24"
+    assert table["nodes"]["pb-fw1"]["peers"] == ["192.168.100.2"]
+    assert table["nodes"]["pb-fw2"]["address"] == "192.168.100.2"
+    assert result["changed"] is False
+
+
+def test_controller_replication_off(run_module, example):
+    cluster, nodes = example
+    del cluster["fwcluster_replication"]
+    ok, result = run_module(main, {"scope": "controller",
+                                   "clusters": {"edge": {"cluster": cluster, "nodes": nodes}}})
+    assert ok and result["replication"] == {"edge": None}
+
+
+@pytest.mark.parametrize("mutate, host, variable, fragment", [
+    (lambda c, n: c["fwcluster_replication"].update(interface="eth1"),
+     "cluster edge", "fwcluster_replication.interface", "carries segment inside"),
+    (lambda c, n: n["pb-fw2"].update(fwcluster_replication_address="192.168.200.2/24"),
+     "pb-fw2", "fwcluster_replication_address", "not on the replication subnet"),
+    (lambda c, n: c["fwcluster_replication"].update(port=0),
+     "cluster edge", "fwcluster_replication.port", "1..65535"),
+])
+def test_controller_refusals(run_module, example, mutate, host, variable, fragment):
+    cluster, nodes = example
+    mutate(cluster, nodes)
+    ok, result = run_module(main, {"scope": "controller",
+                                   "clusters": {"edge": {"cluster": cluster, "nodes": nodes}}})
+    assert not ok
+    assert (result["host"], result["variable"]) == (host, variable)
+    assert fragment in result["rule"]
+    assert result["msg"] == "%s: %s: %s" % (host, variable, result["rule"])
+
+
+def test_controller_needs_clusters(run_module):
+    ok, result = run_module(main, {"scope": "controller"})
+    assert not ok and "clusters" in result["msg"]
+
+
+# ---------------------------------------------------------------- node, on lo
+
+
+@needs_ip
+@needs_ping
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_loopback_link_is_good(run_module, check_mode):
+    ok, result = run_module(main, node_args(peers=["127.0.0.1"]), check_mode)
+    assert ok, result
+    assert result["changed"] is False
+    assert result["interface"] == "lo"
+    assert result["operstate"] in ("unknown", "up")
+    assert "127.0.0.1/8" in result["addresses"]
+    assert result["peers"][0]["address"] == "127.0.0.1"
+    assert result["peers"][0]["reachable"] is True
+    assert isinstance(result["peers"][0]["rtt_ms"], float)
+
+
+@needs_ip
+def test_address_not_held(run_module):
+    ok, result = run_module(main, node_args(address="127.0.0.2"))
+    assert not ok
+    assert result["host"] == "pb-fw1"
+    assert result["variable"] == "fwcluster_replication_address"
+    assert "127.0.0.2/8 is not configured on lo" in result["rule"]
+    assert result["msg"].startswith("pb-fw1: fwcluster_replication_address: ")
+
+
+@needs_ip
+def test_wrong_prefix(run_module):
+    ok, result = run_module(main, node_args(prefix=24))
+    assert not ok and result["variable"] == "fwcluster_replication_address"
+    assert "127.0.0.1/24 is not configured" in result["rule"]
+
+
+def test_missing_interface(run_module):
+    ok, result = run_module(main, node_args(interface="fwc-none0"))
+    assert not ok
+    assert result["host"] == "pb-fw1"
+    assert result["variable"] == "fwcluster_replication.interface"
+    assert "fwc-none0 does not exist" in result["rule"]
+
+
+@needs_ip
+def test_silent_peer_named(run_module, monkeypatch):
+    # ping itself is faked: the test is about naming the silent peer host, not about the network.
+    monkeypatch.setattr(validate_replication_link, "ping_peer",
+                        lambda module, ping, interface, peer, timeout: (peer == "127.0.0.1", 0.1))
+    monkeypatch.setattr(basic_module(), "get_bin_path", lambda self, name, *a, **k: "/bin/" + name
+                        if name == "ping" else shutil.which(name))
+    args = node_args(peers=["127.0.0.1", "192.0.2.1"], peer_hosts={"192.0.2.1": "pb-fw2"})
+    ok, result = run_module(main, args)
+    assert not ok
+    assert result["host"] == "pb-fw2"
+    assert result["variable"] == "fwcluster_replication_address"
+    assert "peer 192.0.2.1 does not answer ping from pb-fw1 through lo" in result["rule"]
+    assert [peer["reachable"] for peer in result["peers"]] == [True, False]
+
+
+def test_ping_gets_whole_seconds():
+    calls = []
+
+    class FakeModule(object):
+        def run_command(self, argv):
+            calls.append(argv)
+            return 0, "64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=0.051 ms\n", ""
+
+    assert validate_replication_link.ping_peer(FakeModule(), "ping", "eth3", "10.0.0.2", 0.2) == (True, 0.051)
+    assert validate_replication_link.ping_peer(FakeModule(), "ping", "eth3", "10.0.0.2", 2.5) == (True, 0.051)
+    assert [argv[argv.index("-W") + 1] for argv in calls] == ["1", "3"]
+    assert calls[0][-3:] == ["-I", "eth3", "10.0.0.2"]
+
+
+def test_down_interface(run_module, monkeypatch, tmp_path):
+    fake = tmp_path / "eth3"
+    fake.mkdir()
+    (fake / "operstate").write_text("down\n")
+    (fake / "flags").write_text("0x1002\n")
+    monkeypatch.setattr(validate_replication_link, "SYS_CLASS_NET", str(tmp_path))
+    ok, result = run_module(main, node_args(interface="eth3"))
+    assert not ok
+    assert result["variable"] == "fwcluster_replication.interface"
+    assert "eth3 is not up (operstate down, administratively down)" in result["rule"]
+
+
+def test_node_scope_needs_interface(run_module):
+    ok, result = run_module(main, {"scope": "node", "address": "10.0.0.1", "prefix": 24})
+    assert not ok and "interface" in result["msg"]
+
+
+def test_documentation_is_yaml():
+    import yaml
+    for text in (validate_replication_link.DOCUMENTATION, validate_replication_link.EXAMPLES,
+                 validate_replication_link.RETURN):
+        assert yaml.safe_load(text)
+
+
+def basic_module():
+    from ansible.module_utils.basic import AnsibleModule
+    return AnsibleModule
