@@ -1,0 +1,161 @@
+"""Render the roles' templates from real plans and check them with the daemons' own checkers.
+
+The roles write these files through ``validate:``; here every variant the model can produce is
+put through the same checkers (``keepalived -t``, ``iptables-restore --test``) without a host.
+The checkers are installed by scripts/setup.sh; where one is missing the test is skipped, not
+passed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import jinja2
+import pytest
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+
+ROLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir, "roles")
+ROLE_DEFAULTS = {
+    "fwcluster_keepalived_notify_script": "/etc/keepalived/fwcluster-notify.sh",
+    "fwcluster_keepalived_state_file": "/run/fwcluster/vrrp-state",
+    "fwcluster_conntrackd_config": "/etc/conntrackd/conntrackd.conf",
+    "fwcluster_conntrackd_socket": "/var/run/conntrackd.ctl",
+    "fwcluster_conntrackd_socket_buffer": 1249280,
+    "fwcluster_conntrackd_netlink_buffer": 2097152,
+    "fwcluster_conntrackd_netlink_buffer_max": 8388608,
+    "fwcluster_conntrackd_hash_size": 32768,
+    "fwcluster_conntrackd_hash_limit": 131072,
+    "fwcluster_firewall_rules_dir": "/etc/fwcluster",
+    "ansible_managed": "Ansible managed",
+}
+
+
+def render(role, template, plan, host):
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(os.path.join(ROLES, role, "templates")),
+        trim_blocks=True,  # Ansible's template module default
+        undefined=jinja2.StrictUndefined,
+    )
+    context = dict(ROLE_DEFAULTS, fwcluster_plan=plan, fwcluster_node=plan["nodes"][host], inventory_hostname=host)
+    return env.get_template(template).render(**context)
+
+
+def variants(example):
+    """(label, cluster, nodes): the example and what a user changes most often."""
+    cluster, nodes = example
+    yield "example", cluster, nodes
+
+    unicast = dict(cluster, fwcluster_vrrp={"advert_int": 0.2, "unicast": True, "preempt": True})
+    yield "unicast-subsecond-preempt", unicast, nodes
+
+    one_segment = dict(cluster, fwcluster_segments={"inside": cluster["fwcluster_segments"]["inside"]},
+                       fwcluster_nat=[], fwcluster_policy=[])
+    one_segment_nodes = {host: dict(vars_, fwcluster_addresses={"inside": vars_["fwcluster_addresses"]["inside"]})
+                         for host, vars_ in nodes.items()}
+    yield "one-segment", one_segment, one_segment_nodes
+
+    for transport, mode in (("multicast", "ftfw"), ("tcp", "notrack"), ("udp", "alarm")):
+        replication = dict(cluster["fwcluster_replication"], transport=transport, mode=mode)
+        yield "replication-%s-%s" % (transport, mode), dict(cluster, fwcluster_replication=replication), nodes
+
+    yield "no-replication", dict(cluster, fwcluster_replication={"enabled": False}), nodes
+
+
+def plans(example):
+    for label, cluster, nodes in variants(example):
+        yield label, build_plan(cluster, nodes)
+
+
+def check(command, text, tmp_path):
+    path = tmp_path / "candidate"
+    path.write_text(text)
+    result = subprocess.run(command + [str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, "%s refused:\n%s\n%s\n--- file ---\n%s" % (
+        " ".join(command), result.stdout, result.stderr, text)
+
+
+@pytest.fixture
+def node_namespace():
+    """A network namespace with eth1..eth3, the interfaces the example plans name (veth pairs:
+    this kernel has no dummy driver).
+
+    keepalived -t refuses a configuration whose interfaces do not exist.
+    """
+    name = "fwcluster-unit-%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        for interface in ("eth1", "eth2", "eth3"):
+            subprocess.run(["ip", "-n", name, "link", "add", interface, "type", "veth",
+                            "peer", "name", "peer-" + interface], check=True)
+            subprocess.run(["ip", "-n", name, "link", "set", interface, "up"], check=True)
+        yield ["ip", "netns", "exec", name]
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+@pytest.mark.skipif(shutil.which("keepalived") is None or os.geteuid() != 0,
+                    reason="keepalived -t in a scratch namespace needs keepalived and root")
+def test_keepalived_conf_passes_keepalived_t(example, tmp_path, node_namespace):
+    checked = 0
+    for label, plan in plans(example):
+        for host in plan["nodes"]:
+            check(node_namespace + ["keepalived", "-t", "-f"],
+                  render("keepalived", "keepalived.conf.j2", plan, host), tmp_path)
+            checked += 1
+    assert checked == 14  # 7 variants x 2 nodes
+
+
+def test_single_segment_notifies_from_the_instance(example):
+    cluster, nodes = example
+    label, plan = [item for item in plans(example) if item[0] == "one-segment"][0]
+    text = render("keepalived", "keepalived.conf.j2", plan, "pb-fw1")
+    assert "vrrp_sync_group" not in text
+    assert 'notify_master "/etc/keepalived/fwcluster-notify.sh primary"' in text
+
+
+def test_unicast_peers_are_rendered(example):
+    label, plan = [item for item in plans(example) if item[0] == "unicast-subsecond-preempt"][0]
+    text = render("keepalived", "keepalived.conf.j2", plan, "pb-fw2")
+    assert "unicast_src_ip 10.10.1.2" in text
+    assert "unicast_peer {\n\t\t10.10.1.1\n\t}" in text
+    assert "advert_int 0.2" in text
+    assert "nopreempt" not in text
+
+
+@pytest.mark.skipif(shutil.which("iptables-restore") is None or os.geteuid() != 0,
+                    reason="iptables-restore --test needs the tool and root")
+def test_rules_pass_iptables_restore_test(example, tmp_path):
+    for label, plan in plans(example):
+        for host in plan["nodes"]:
+            check(["iptables-restore", "--test"], render("firewall", "rules.v4.j2", plan, host), tmp_path)
+    check(["ip6tables-restore", "--test"], render("firewall", "rules.v6.j2", plan, host), tmp_path)
+
+
+def test_conntrackd_conf_follows_the_plan(example):
+    rendered = {label: render("conntrackd", "conntrackd.conf.j2", plan, "pb-fw1")
+                for label, plan in plans(example) if plan["replication"]}
+    assert "IPv4_Destination_Address 192.168.100.2" in rendered["example"]
+    assert "Mode FTFW" in rendered["example"]
+    assert "IPv4_address 225.0.0.50" in rendered["replication-multicast-ftfw"]
+    assert "TCP {" in rendered["replication-tcp-notrack"] and "Mode NOTRACK" in rendered["replication-tcp-notrack"]
+    assert "Mode ALARM" in rendered["replication-udp-alarm"]
+    # The node's own addresses are ignored; the VIPs are replicated (SNAT to a VIP).
+    assert "IPv4_address 10.10.1.1\n" in rendered["example"]
+    assert "203.0.113.254" not in rendered["example"]
+    # Braces balance: conntrackd has no checker, so at least the structure is tested.
+    for text in rendered.values():
+        assert text.count("{") == text.count("}")
+
+
+def test_notify_script_drives_conntrackd_only_with_replication(example):
+    by_label = dict(plans(example))
+    with_replication = render("keepalived", "fwcluster-notify.sh.j2", by_label["example"], "pb-fw1")
+    without = render("keepalived", "fwcluster-notify.sh.j2", by_label["no-replication"], "pb-fw1")
+    assert "ctd -c" in with_replication and "ctd -n" in with_replication
+    assert "ctd " not in without and "conntrackd -C" not in without
+    for text in (with_replication, without):
+        result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
