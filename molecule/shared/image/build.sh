@@ -17,7 +17,7 @@ fi
 # What the lab needs inside: systemd as init, the daemons under test, python3
 # for Ansible, and the small tools the scenarios use to push traffic.
 packages=(
-    systemd systemd-sysv dbus iproute2 iputils-ping procps python3
+    systemd systemd-sysv dbus iproute2 iputils-ping procps python3 python3-apt
     iptables arptables keepalived conntrackd conntrack
     netcat-openbsd tcpdump
 )
