@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """flowprobe: TCP flows for the fwcluster lab (Python 3 standard library only).
 
 The lab needs three things to see whether a firewall cluster really keeps
@@ -74,7 +73,7 @@ def write_json_atomic(path: str, data: dict) -> None:
 
 
 def split_hostport(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
+    host, _sep, port = value.rpartition(":")
     if not host or not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
     return host, int(port)
@@ -366,7 +365,7 @@ def cmd_vipwait(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- main
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="threaded line echo server")
