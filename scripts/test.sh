@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# The test command of fwcluster.netfilter. Run it as root on Debian 12:
+#     sudo ./scripts/test.sh
+#
+# It installs what it needs (scripts/setup.sh), clears leftovers of earlier
+# labs (scripts/lab-cleanup.sh), then runs the steps below in order, each
+# timed under its own header, and stops at the first failure (exit 1).
+#
+# Steps:
+#   unit          pytest tests/unit (no test collected counts as a failure)
+#   yamllint      yamllint over the repository (.yamllint)
+#   lint          ansible-lint --profile production (.ansible-lint)
+#   sanity        ansible-test sanity --requirements --python 3.11 on a copy
+#                 of the tracked and untracked-not-ignored files
+#   build         ansible-galaxy collection build; install the tarball into a
+#                 scratch path; ansible-doc every module and role from it
+#   molecule      molecule test -s NAME for every scenario in molecule/
+#                 (one step per scenario, named molecule:NAME)
+#
+# Options:
+#   --only STEP   run only STEP (repeatable, or comma separated); a scenario
+#                 can be named alone: --only molecule:primary_backup
+#   --skip STEP   do not run STEP (repeatable, or comma separated)
+#   --keep-lab    do not run scripts/lab-cleanup.sh when the run ends
+#   --list        print the steps that would run, and exit
+#   -h, --help    print this help
+#
+# Environment: FWCLUSTER_STEP_TIMEOUT (seconds, default 1800) bounds each
+# step; FWCLUSTER_MOLECULE_TIMEOUT (default 1500) each Molecule scenario.
+# Logs of every step: build/test-logs/STEP.log.
+#
+# The run ends with a summary of every step with its duration, and the line
+# "N passed, M failed" counting steps (", K skipped" for steps not reached
+# after a failure).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; }
+
+only=()
+skip=()
+keep_lab=0
+list_only=0
+while (($#)); do
+    case $1 in
+        --only) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; IFS=, read -ra v <<<"$2"; only+=("${v[@]}"); shift 2 ;;
+        --only=*) IFS=, read -ra v <<<"${1#*=}"; only+=("${v[@]}"); shift ;;
+        --skip) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; IFS=, read -ra v <<<"$2"; skip+=("${v[@]}"); shift 2 ;;
+        --skip=*) IFS=, read -ra v <<<"${1#*=}"; skip+=("${v[@]}"); shift ;;
+        --keep-lab) keep_lab=1; shift ;;
+        --list) list_only=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "test.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+# The steps, in order. Molecule scenarios: every directory of molecule/ with
+# a molecule.yml, except shared/.
+scenarios=()
+for f in molecule/*/molecule.yml; do
+    [[ -f $f ]] || continue
+    name=$(basename "$(dirname "$f")")
+    [[ $name == shared ]] || scenarios+=("$name")
+done
+all_steps=(unit yamllint lint sanity build)
+if ((${#scenarios[@]})); then
+    for s in "${scenarios[@]}"; do all_steps+=("molecule:$s"); done
+else
+    all_steps+=(molecule)   # fails: there must be scenarios
+fi
+
+known() {
+    local s
+    for s in "${all_steps[@]}"; do
+        [[ $s == "$1" || ${s%%:*} == "$1" ]] && return 0
+    done
+    return 1
+}
+for s in "${only[@]}" "${skip[@]}"; do
+    known "$s" || { echo "test.sh: unknown step '$s'; steps: ${all_steps[*]}" >&2; exit 2; }
+done
+selected() {  # selected STEP: is STEP chosen by --only/--skip?
+    local s step=$1 family=${1%%:*} hit
+    if ((${#only[@]})); then
+        hit=0
+        for s in "${only[@]}"; do [[ $s == "$step" || $s == "$family" ]] && hit=1; done
+        ((hit)) || return 1
+    fi
+    for s in "${skip[@]}"; do [[ $s == "$step" || $s == "$family" ]] && return 1; done
+    return 0
+}
+steps=()
+for s in "${all_steps[@]}"; do selected "$s" && steps+=("$s"); done
+if ((list_only)); then
+    printf '%s\n' "${steps[@]}"
+    exit 0
+fi
+if ((!${#steps[@]})); then
+    echo "test.sh: --only/--skip leave no step to run" >&2
+    exit 2
+fi
+
+needs_lab=0
+for s in "${steps[@]}"; do [[ $s == molecule* ]] && needs_lab=1; done
+
+logs=$root/build/test-logs
+step_timeout=${FWCLUSTER_STEP_TIMEOUT:-1800}
+molecule_timeout=${FWCLUSTER_MOLECULE_TIMEOUT:-1500}
+
+# --- helpers ----------------------------------------------------------------
+bold=''; reset=''
+if [[ -t 1 ]]; then bold=$'\e[1m'; reset=$'\e[0m'; fi
+header() { printf '\n%s==== %s ====%s\n' "$bold" "$*" "$reset"; }
+fmt_dur() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+lab_cleanup() {
+    if [[ -x scripts/lab-cleanup.sh ]]; then
+        scripts/lab-cleanup.sh || echo "test.sh: scripts/lab-cleanup.sh failed (exit $?)" >&2
+    elif [[ -f scripts/lab-cleanup.sh ]]; then
+        bash scripts/lab-cleanup.sh || echo "test.sh: scripts/lab-cleanup.sh failed (exit $?)" >&2
+    fi
+}
+
+results=()      # "STEP STATUS SECONDS"
+passed=0
+failed=0
+run_start=$(date +%s)
+
+summary() {
+    local r name status secs nrun=0 not_run=0 s done_steps=" "
+    header "summary"
+    for r in "${results[@]}"; do
+        read -r name status secs <<<"$r"
+        done_steps+="$name "
+        printf '  %-32s %-7s %s\n' "$name" "$status" "$(fmt_dur "$secs")"
+        nrun=$((nrun + 1))
+    done
+    for s in "${steps[@]}"; do
+        if [[ $done_steps != *" $s "* ]]; then
+            printf '  %-32s %-7s\n' "$s" "not run"
+            not_run=$((not_run + 1))
+        fi
+    done
+    printf '  %-32s %-7s %s\n' "total" "" "$(fmt_dur $(($(date +%s) - run_start)))"
+    if ((not_run)); then
+        printf '%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$not_run"
+    else
+        printf '%d passed, %d failed\n' "$passed" "$failed"
+    fi
+}
+
+on_exit() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if ((needs_lab && !keep_lab)); then
+        echo
+        echo "test.sh: removing the lab (scripts/lab-cleanup.sh)"
+        lab_cleanup
+    fi
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'echo "test.sh: interrupted" >&2; exit 130' INT TERM
+
+# run_step NAME TIMEOUT FUNCTION: time FUNCTION, log it, record the result,
+# stop the run on failure.
+run_step() {
+    local name=$1 limit=$2 fn=$3 start rc secs log
+    log=$logs/${name//[:\/]/_}.log
+    mkdir -p "$logs"
+    header "$name"
+    start=$(date +%s)
+    set +e
+    (set -euo pipefail; "$fn" "$name" "$limit") 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    secs=$(($(date +%s) - start))
+    if ((rc == 0)); then
+        passed=$((passed + 1))
+        results+=("$name passed $secs")
+        printf '%s---- %s passed in %s ----%s\n' "$bold" "$name" "$(fmt_dur "$secs")" "$reset"
+    else
+        failed=$((failed + 1))
+        results+=("$name FAILED $secs")
+        printf '%s---- %s FAILED (exit %d) after %s; log: %s ----%s\n' \
+            "$bold" "$name" "$rc" "$(fmt_dur "$secs")" "${log#"$root"/}" "$reset"
+        summary
+        exit 1
+    fi
+}
+
+# --- the steps --------------------------------------------------------------
+step_setup() {
+    local args=()
+    ((needs_lab)) || args+=(--no-image)
+    scripts/setup.sh "${args[@]}"
+    if ((needs_lab)); then lab_cleanup; fi
+}
+
+step_unit() {
+    [[ -d tests/unit ]] || { echo "tests/unit does not exist: no unit test to run"; return 1; }
+    local rc=0
+    # The collection is importable as ansible_collections.fwcluster.netfilter
+    # through build/collections; caches go to build/, not into the checkout.
+    PYTHONPATH="$root/build/collections${PYTHONPATH:+:$PYTHONPATH}" \
+        timeout -k 30 "$2" pytest -o cache_dir="$root/build/pytest-cache" tests/unit || rc=$?
+    if ((rc == 5)); then
+        echo "pytest collected no test in tests/unit: that is a failure here"
+    fi
+    return "$rc"
+}
+
+step_yamllint() {
+    timeout -k 30 "$2" yamllint --strict .
+}
+
+step_lint() {
+    timeout -k 30 "$2" ansible-lint --profile production
+}
+
+step_sanity() {
+    local dest=$root/build/ansible-test/ansible_collections/fwcluster/netfilter f
+    rm -rf "$dest"
+    mkdir -p "$dest"
+    # What git would commit: tracked files still present, plus untracked files
+    # that .gitignore does not exclude (never the venv or build products, even
+    # as symlinks, which a "/.venv/" pattern does not match).
+    git -c safe.directory="$root" ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do
+        case $f in .venv | .venv/* | build | build/*) continue ;; esac
+        [[ -e $f || -L $f ]] && printf '%s\0' "$f"
+    done | tar --null -T - -cf - | tar -xf - -C "$dest"
+    echo "copied $(find "$dest" -type f | wc -l) files to ${dest#"$root"/}"
+    # ansible-test lists a collection's files with git when it is in a repo.
+    (cd "$dest" && git init -q . && git add -A)
+    cd "$dest"
+    timeout -k 30 "$2" ansible-test sanity --requirements --python 3.11 --color "$([[ -t 1 ]] && echo yes || echo no)"
+}
+
+doc_head() {  # doc_head CMD...: run an ansible-doc command, show its first lines
+    local out
+    echo "\$ $*"
+    out=$("$@") || { printf '%s\n' "$out"; return 1; }
+    [[ -n $out ]] || { echo "(no output)"; return 1; }
+    printf '%s\n' "$out" | sed -n '1,4s/^/    /p'
+}
+
+step_build() {
+    local dist=$root/build/dist inst=$root/build/install tarball
+    rm -rf "$dist" "$inst"
+    mkdir -p "$dist" "$inst"
+    timeout -k 30 "$2" ansible-galaxy collection build --force --output-path "$dist" .
+    tarball=$(ls "$dist"/fwcluster-netfilter-*.tar.gz)
+    echo "built ${tarball#"$root"/} ($(du -h "$tarball" | cut -f1), $(tar -tzf "$tarball" | wc -l) entries)"
+    # Nothing of the checkout's machinery may be packed.
+    if tar -tzf "$tarball" | grep -E '^(\./)?(\.venv|build|\.git|\.ci|tests/output|\.ansible)/|/\.cache/|__pycache__'; then
+        echo "the tarball holds the paths above: extend build_ignore in galaxy.yml"
+        return 1
+    fi
+    # Resolve everything from the installed tarball only, not from the
+    # checkout: cwd elsewhere, ANSIBLE_COLLECTIONS_PATH = the scratch path
+    # (else ansible-galaxy sees build/collections and installs nothing).
+    # Galaxy is unreachable (--offline): the dependency ansible.posix must be
+    # satisfied by the one the `ansible` package put in the venv.
+    cd /
+    export ANSIBLE_COLLECTIONS_PATH=$inst
+    timeout -k 30 "$2" ansible-galaxy collection install --offline --force -p "$inst" "$tarball"
+    local coll=$inst/ansible_collections/fwcluster/netfilter
+    [[ -d $coll ]] || { echo "not installed: $coll"; return 1; }
+    ansible-galaxy collection list -p "$inst" fwcluster.netfilter
+    local required=(validate_node_ids validate_replication_link) m n=0
+    for m in "${required[@]}"; do
+        [[ -f $coll/plugins/modules/$m.py ]] || { echo "missing required module: plugins/modules/$m.py"; return 1; }
+    done
+    for f in "$coll"/plugins/modules/*.py; do
+        [[ -f $f ]] || continue
+        m=$(basename "$f" .py)
+        [[ $m == __init__ ]] && continue
+        doc_head ansible-doc "fwcluster.netfilter.$m"
+        n=$((n + 1))
+    done
+    if compgen -G "$coll/plugins/filter/*.py" >/dev/null; then
+        doc_head ansible-doc -t filter -l fwcluster.netfilter
+        if ansible-doc -t filter -l fwcluster.netfilter 2>/dev/null | grep -q UNDOCUMENTED; then
+            echo "warning: undocumented filters above (add plugins/filter/NAME.yml docs)"
+        fi
+    fi
+    local roles=0 r
+    for r in "$coll"/roles/*/; do
+        r=$(basename "$r")
+        [[ -f $coll/roles/$r/meta/argument_specs.yml || -f $coll/roles/$r/meta/argument_specs.yaml ]] || {
+            echo "role $r has no meta/argument_specs.yml"; return 1; }
+        doc_head ansible-doc -t role "fwcluster.netfilter.$r"
+        roles=$((roles + 1))
+    done
+    ((roles)) || { echo "the collection has no role"; return 1; }
+    [[ -d $coll/roles/firewall ]] || { echo "missing required role: firewall"; return 1; }
+    echo "ansible-doc resolved $n modules and $roles roles from the installed tarball"
+}
+
+step_molecule() {
+    local name=${1#molecule:}
+    [[ $name != molecule ]] || { echo "no Molecule scenario (molecule/*/molecule.yml) found"; return 1; }
+    timeout -k 60 "$2" molecule test -s "$name"
+}
+
+# --- run --------------------------------------------------------------------
+header "fwcluster.netfilter tests: ${steps[*]}"
+# Setup and lab cleanup are counted as a step: they can fail like any other.
+all_run=(setup "${steps[@]}")
+steps=("${all_run[@]}")
+run_step setup "$step_timeout" step_setup
+# shellcheck source=scripts/env.sh
+. "$root/scripts/env.sh"
+for s in "${steps[@]:1}"; do
+    case $s in
+        molecule*) run_step "$s" "$molecule_timeout" step_molecule ;;
+        *) run_step "$s" "$step_timeout" "step_$s" ;;
+    esac
+done
+summary
