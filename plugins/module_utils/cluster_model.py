@@ -216,40 +216,33 @@ def _interface_name(value, host, variable):
     return name
 
 
+def _parse_ipv4(text, host, variable, parse, what):
+    """Parse text with an ipaddress constructor; refuse what is not IPv4."""
+    try:
+        value = parse(text)
+    except ValueError:
+        raise PlanError(host, variable, "%r is not an IPv4 %s" % (text, what))
+    if value.version != 4:
+        raise PlanError(host, variable, "%r is IPv6; this version handles IPv4 only" % text)
+    return value
+
+
 def _ipv4_interface(value, host, variable):
     """An address with its prefix, e.g. 10.10.1.1/24."""
     text = _string(value, host, variable)
     if "/" not in text:
         raise PlanError(host, variable, "%r needs a prefix length, e.g. 10.10.1.1/24" % text)
-    try:
-        address = ipaddress.ip_interface(text)
-    except ValueError:
-        raise PlanError(host, variable, "%r is not an IPv4 address with prefix" % text)
-    if address.version != 4:
-        raise PlanError(host, variable, "%r is IPv6; this version handles IPv4 only" % text)
-    return address
+    return _parse_ipv4(text, host, variable, ipaddress.ip_interface, "address with prefix")
 
 
 def _ipv4_address(value, host, variable):
-    text = _string(value, host, variable)
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        raise PlanError(host, variable, "%r is not an IPv4 address" % text)
-    if address.version != 4:
-        raise PlanError(host, variable, "%r is IPv6; this version handles IPv4 only" % text)
-    return address
+    return _parse_ipv4(_string(value, host, variable), host, variable, ipaddress.ip_address, "address")
 
 
 def _ipv4_network(value, host, variable):
     """A network (10.10.1.0/24) or a single address (taken as /32)."""
     text = _string(value, host, variable)
-    try:
-        network = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise PlanError(host, variable, "%r is not an IPv4 network" % text)
-    if network.version != 4:
-        raise PlanError(host, variable, "%r is IPv6; this version handles IPv4 only" % text)
+    network = _parse_ipv4(text, host, variable, lambda item: ipaddress.ip_network(item, strict=False), "network")
     if "/" in text and ipaddress.ip_interface(text).ip != network.network_address:
         raise PlanError(host, variable, "%r has host bits set; did you mean %s?" % (text, network.with_prefixlen))
     return network
