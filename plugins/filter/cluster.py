@@ -8,10 +8,10 @@ cluster_inputs(hostvars, all_hosts, play_hosts)
     the play hosts, {name: {"cluster": group variables, "nodes": {host: host variables}}}.
     Cluster variables must be equal on every member; a play host without
     fwcluster_name is refused.
-cluster_plans(inputs)
-    {name: plan}, built on the controller (the validate_node_ids module does the same).
 node_plan(plans, cluster_name, host)
     One node's part of its cluster's plan, what the roles read as fwcluster_node.
+
+The plans themselves are built by the validate_node_ids module, the one validator.
 
 Example:
     clusters: "{{ hostvars | fwcluster.netfilter.cluster_inputs(groups['all'], ansible_play_hosts_all) }}"
@@ -30,7 +30,6 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model 
     CLUSTER_VARIABLES,
     NODE_VARIABLES,
     PlanError,
-    build_plan,
 )
 
 
@@ -117,21 +116,6 @@ def _cluster_inputs(hostvars, all_hosts, play_hosts):
     return clusters
 
 
-def cluster_plans(inputs):
-    """Build every plan on the controller: {cluster name: plan}; refusals become filter errors."""
-    if not isinstance(inputs, Mapping):
-        raise AnsibleFilterError("cluster_plans expects the output of cluster_inputs")
-    plans = {}
-    for name, entry in inputs.items():
-        if not isinstance(entry, Mapping):
-            raise AnsibleFilterError("cluster_plans: cluster %s: expected {cluster, nodes}" % name)
-        try:
-            plans[name] = build_plan(entry.get("cluster"), entry.get("nodes"))
-        except PlanError as error:
-            raise _filter_error(error)
-    return plans
-
-
 def node_plan(plans, cluster_name, host):
     """One node's part of its cluster's plan (what the roles read as fwcluster_node)."""
     if not isinstance(plans, Mapping) or cluster_name not in plans:
@@ -146,6 +130,5 @@ class FilterModule(object):
     def filters(self):
         return {
             "cluster_inputs": cluster_inputs,
-            "cluster_plans": cluster_plans,
             "node_plan": node_plan,
         }

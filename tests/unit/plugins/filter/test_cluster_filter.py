@@ -1,4 +1,4 @@
-"""The cluster_inputs, cluster_plans and node_plan filters."""
+"""The cluster_inputs and node_plan filters, and their output fed to the node-id validator."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import (
     FilterModule,
     cluster_inputs,
-    cluster_plans,
     node_plan,
 )
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import PlanError, build_plan
+from ansible_collections.fwcluster.netfilter.plugins.modules.validate_node_ids import build_plans
 
 ALL_HOSTS = ["pb-fw1", "pb-fw2", "pb-client", "pb-server"]
 PLAY_HOSTS = ["pb-fw1", "pb-fw2"]
@@ -34,7 +34,7 @@ def hostvars(example):
 
 
 def test_filters_are_registered():
-    assert sorted(FilterModule().filters()) == ["cluster_inputs", "cluster_plans", "node_plan"]
+    assert sorted(FilterModule().filters()) == ["cluster_inputs", "node_plan"]
 
 
 def test_example_inputs(example, hostvars):
@@ -43,7 +43,7 @@ def test_example_inputs(example, hostvars):
     assert list(inputs) == ["edge"]
     assert inputs["edge"]["cluster"] == cluster
     assert inputs["edge"]["nodes"] == nodes
-    plans = cluster_plans(inputs)
+    plans = build_plans(inputs)
     assert plans["edge"] == build_plan(cluster, nodes)
     assert node_plan(plans, "edge", "pb-fw2")["node_id"] == 1
 
@@ -88,12 +88,13 @@ def test_balancers_and_other_clusters_are_left_out(hostvars):
     assert sorted(inputs["edge"]["nodes"]) == ["pb-fw1", "pb-fw2"]
 
 
-def test_model_refusal_becomes_filter_error(hostvars):
+def test_model_refusal_of_filter_output(hostvars):
     hostvars["pb-fw2"]["fwcluster_node_id"] = 0
     inputs = cluster_inputs(hostvars, ALL_HOSTS, PLAY_HOSTS)
-    with pytest.raises(AnsibleFilterError) as caught:
-        cluster_plans(inputs)
+    with pytest.raises(PlanError) as caught:
+        build_plans(inputs)
     assert str(caught.value) == "pb-fw2: fwcluster_node_id: node id 0 is already used by pb-fw1; ids must be unique"
+    assert caught.value.cluster == "edge"
 
 
 def test_node_plan_errors(example):
@@ -119,5 +120,5 @@ def test_real_ansible_hostvars():
     assert inputs["edge"]["cluster"]["fwcluster_segments"].__class__ is dict  # plain, not tagged
     assert inputs["edge"]["cluster"]["fwcluster_name"].__class__ is str
     assert "ansible_connection" not in inputs["edge"]["cluster"]
-    plan = cluster_plans(inputs)["edge"]
+    plan = build_plans(inputs)["edge"]
     assert plan["nodes"]["pb-fw2"]["keepalived"]["instances"][0]["priority"] == 250
