@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filter that judges every cluster of a play from its nodes' node_status_info reports.
+
+cluster_health(hostvars, hosts, first, second)
+    For each cluster among hosts (by their fwcluster_plan), the assessment of
+    plugins/module_utils/cluster_health.py: table rows, problems, warnings.
+    first and second name the host variables that hold the two samples
+    registered from node_status_info.
+
+Example:
+    report: "{{ hostvars | fwcluster.netfilter.cluster_health(ansible_play_hosts_all, 'sample1', 'sample2') }}"
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import _plain
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_health import assess
+
+
+def cluster_health(hostvars, hosts, first, second):
+    """{cluster name: assessment} for every cluster with a host among hosts."""
+    if isinstance(hosts, str):
+        raise AnsibleFilterError("cluster_health: hosts must be a list of host names")
+    plans = {}
+    samples = {}
+    for host in hosts:
+        host_vars = hostvars[host] if host in hostvars else {}
+        plan = host_vars.get("fwcluster_plan")
+        if plan is None:
+            raise AnsibleFilterError("cluster_health: %s has no fwcluster_plan; run the fwcluster.netfilter.plan "
+                                     "role first" % host)
+        plan = _plain(plan)
+        plans.setdefault(plan["name"], plan)
+        samples.setdefault(plan["name"], ({}, {}))
+        samples[plan["name"]][0][host] = _plain(host_vars.get(first))
+        samples[plan["name"]][1][host] = _plain(host_vars.get(second))
+    return dict((name, assess(plan, samples[name][0], samples[name][1])) for name, plan in plans.items())
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"cluster_health": cluster_health}

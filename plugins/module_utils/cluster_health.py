@@ -1,0 +1,195 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Judge a cluster from its plan and its nodes' live reports.
+
+``assess(plan, first, second)`` takes the cluster plan (docs/cluster-plan.md)
+and two samples of node_status_info results per host, taken a few seconds
+apart ({host: result, or None when the host did not answer}). It returns the
+rows of a status table and the problems that make the cluster inconsistent:
+
+- a VRRP instance with no master, or with two (split brain);
+- a virtual address held by a node that is not its instance's master, or by nobody;
+- (hash) a node id owned by no node, or by two;
+- a node whose keepalived or conntrackd is not running, whose replication
+  link is down, or whose replication error counters grew between the samples.
+
+A node that does not answer is a warning, not a problem: a cluster whose
+survivors took over a dead node's work is degraded but consistent.
+"""
+
+from __future__ import annotations
+
+
+def _usable(result):
+    """The node_status_info result, or None when the host did not answer or the module failed."""
+    if not isinstance(result, dict) or result.get("unreachable") or result.get("failed"):
+        return None
+    if "keepalived" not in result:
+        return None
+    return result
+
+
+def _why_unusable(result):
+    if result is None:
+        return "not sampled"
+    if result.get("unreachable"):
+        return "unreachable"
+    return "status failed: %s" % result.get("msg", "no message")
+
+
+def _planned_instances(plan):
+    """Instance name -> the addresses (without prefix) its master holds, over every node of the plan."""
+    instances = {}
+    for node in plan["nodes"].values():
+        for instance in (node.get("keepalived") or {}).get("instances", []):
+            vips = instances.setdefault(instance["name"], set())
+            vips.update(vip.split("/")[0] for vip in instance.get("vips", []))
+    return instances
+
+
+def _instance_states(status):
+    return dict((instance["name"], instance["state"]) for instance in status["keepalived"]["instances"])
+
+
+def _check_instances(plan, current, problems):
+    for name, vips in sorted(_planned_instances(plan).items()):
+        masters = sorted(host for host, status in current.items() if _instance_states(status).get(name) == "MASTER")
+        for host, status in sorted(current.items()):
+            if status["keepalived"]["running"] and name not in _instance_states(status) \
+                    and not status["keepalived"].get("error"):
+                planned = [i["name"] for i in (plan["nodes"][host].get("keepalived") or {}).get("instances", [])]
+                if name in planned:
+                    problems.append("%s: keepalived runs no VRRP instance %s (its configuration is not the plan's)"
+                                    % (host, name))
+        if not masters:
+            problems.append("VRRP instance %s has no master" % name)
+        elif len(masters) > 1:
+            problems.append("VRRP instance %s has %d masters: %s (split brain)"
+                            % (name, len(masters), ", ".join(masters)))
+        for vip in sorted(vips):
+            holders = sorted(host for host, status in current.items() if vip in status.get("vips_held", []))
+            strays = [host for host in holders if host not in masters]
+            if strays:
+                problems.append("address %s of instance %s is held by %s, which %s not its master"
+                                % (vip, name, ", ".join(strays), "is" if len(strays) == 1 else "are"))
+            if masters and not holders:
+                problems.append("address %s of instance %s is held by no node" % (vip, name))
+
+
+def _check_static_vips(plan, current, problems):
+    """hash: every node holds every segment VIP (they all answer for it with the multicast MAC)."""
+    for segment_name, segment in sorted(plan["segments"].items()):
+        vip = segment["vip_address"]
+        for host, status in sorted(current.items()):
+            if vip not in status.get("vips_held", []):
+                problems.append("%s: does not hold %s, the VIP of segment %s" % (host, vip, segment_name))
+
+
+def _check_ownership(plan, current, problems):
+    """hash: every node id 0..n-1 is owned by exactly one answering node."""
+    owners = {}
+    for host, status in current.items():
+        for node_id in (status.get("cluster") or {}).get("node_ids", []):
+            owners.setdefault(node_id, []).append(host)
+    for node_id in range(len(plan["nodes"])):
+        hosts = sorted(owners.get(node_id, []))
+        if not hosts:
+            problems.append("node id %d is owned by no node: its flows are dropped" % node_id)
+        elif len(hosts) > 1:
+            problems.append("node id %d is owned by %d nodes: %s (its flows are forwarded twice)"
+                            % (node_id, len(hosts), ", ".join(hosts)))
+
+
+def _check_daemons(plan, first, current, problems):
+    for host, status in sorted(current.items()):
+        node = plan["nodes"][host]
+        keepalived = status["keepalived"]
+        if not keepalived["running"]:
+            problems.append("%s: keepalived is not running" % host)
+        elif keepalived.get("error"):
+            problems.append("%s: keepalived did not report its instances: %s" % (host, keepalived["error"]))
+        if not node.get("replication"):
+            continue
+        conntrackd = status.get("conntrackd") or {}
+        if not conntrackd.get("running"):
+            problems.append("%s: conntrackd is not running (%s)" % (host, conntrackd.get("error", "no answer")))
+        link = status.get("replication_link") or {}
+        if link and not link.get("up"):
+            problems.append("%s: replication link %s is down (operstate %s)"
+                            % (host, link.get("interface"), link.get("operstate")))
+        before = ((first.get(host) or {}).get("conntrackd") or {}).get("error_total")
+        after = conntrackd.get("error_total")
+        if before is not None and after is not None and after > before:
+            problems.append("%s: conntrackd replication errors grew from %d to %d while sampling"
+                            % (host, before, after))
+
+
+def _row(plan, host, status, raw):
+    """One table row; status is the usable result or None, raw what the host returned."""
+    node = plan["nodes"][host]
+    row = {"host": host, "node_id": node["node_id"], "up": status is not None}
+    if status is None:
+        row["vrrp"] = _why_unusable(raw)
+        return row
+    states = _instance_states(status)
+    row["vrrp"] = " ".join("%s=%s" % (name, states[name]) for name in sorted(states)) or \
+        ("not running" if not status["keepalived"]["running"] else "no instances")
+    row["vips"] = " ".join(status.get("vips_held", [])) or "-"
+    cluster = status.get("cluster")
+    row["node_ids"] = ",".join(str(i) for i in cluster["node_ids"]) if cluster else "-"
+    conntrackd = status.get("conntrackd")
+    if conntrackd and conntrackd.get("running"):
+        external = conntrackd.get("external")
+        row["flows"] = "%s/%s" % (conntrackd.get("internal"), "-" if external is None else external)
+        row["repl_errors"] = str(conntrackd.get("error_total"))
+    else:
+        row["flows"] = row["repl_errors"] = "-"
+    link = status.get("replication_link")
+    row["link"] = ("%s %s" % (link["interface"], link["operstate"])) if link else "-"
+    return row
+
+
+COLUMNS = (
+    ("host", "node"), ("node_id", "id"), ("vrrp", "VRRP instances"), ("vips", "VIPs held"),
+    ("node_ids", "ids owned"), ("flows", "flows int/ext"), ("repl_errors", "repl. errors"), ("link", "repl. link"),
+)
+
+
+def table(rows):
+    """Fixed-width text lines of the rows, a header first."""
+    cells = [[label for key, label in COLUMNS]]
+    cells.extend([str(row.get(key, "")) for key, label in COLUMNS] for row in rows)
+    widths = [max(len(line[index]) for line in cells) for index in range(len(COLUMNS))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells]
+
+
+def assess(plan, first, second):
+    """{healthy, problems, warnings, rows, table} for one cluster; see the module docstring."""
+    current = {}
+    warnings = []
+    for host in sorted(plan["nodes"]):
+        status = _usable(second.get(host))
+        if status is None:
+            warnings.append("%s: %s; counted as down" % (host, _why_unusable(second.get(host))))
+        else:
+            current[host] = status
+    first_usable = dict((host, _usable(result)) for host, result in first.items())
+    problems = []
+    if not current:
+        problems.append("no node of cluster %s answered" % plan["name"])
+    else:
+        _check_daemons(plan, first_usable, current, problems)
+        _check_instances(plan, current, problems)
+        if plan["architecture"] == "hash":
+            _check_static_vips(plan, current, problems)
+            _check_ownership(plan, current, problems)
+    rows = [_row(plan, host, current.get(host), second.get(host)) for host in sorted(plan["nodes"])]
+    return {
+        "cluster": plan["name"],
+        "architecture": plan["architecture"],
+        "healthy": not problems,
+        "problems": problems,
+        "warnings": warnings,
+        "rows": rows,
+        "table": table(rows),
+    }

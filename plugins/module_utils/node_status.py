@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Readers of a node's live cluster state: pure functions over the daemons' own output.
+
+The node_status_info module collects the text (keepalived's JSON dump,
+``conntrackd -s``, ``iptables-save -t mangle``, ``ip -j addr``) and these
+functions turn it into plain data, so that the parsing is unit-tested against
+output captured from the real daemons.
+
+Stdlib only and Python 3.8 syntax: this file ships to the nodes inside the module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+# keepalived's vrrp_t.state values (keepalived/include/vrrp.h).
+VRRP_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT"}
+
+_CT_ACTIVE = re.compile(r"^current active connections:\s*([0-9]+)", re.M)
+_CT_FAILED = re.compile(r"^connections (created|updated|destroyed):\s*[0-9]+\s+failed:\s*([0-9]+)", re.M)
+_CT_ERRORS = re.compile(r"([0-9]+) Error send\s+([0-9]+) Error recv")
+_CT_TRACKING = re.compile(r"([0-9]+) Malformed msgs\s+([0-9]+) Lost msgs")
+_CT_SECTION = re.compile(r"^cache (internal|external):\s*$", re.M)
+_CLUSTER_RULE = re.compile(r"(?:^|\s)-m cluster(?:\s|$)")
+_NODEMASK = re.compile(r"--cluster-local-nodemask\s+(0x[0-9a-fA-F]+|[0-9]+)")
+_LOCAL_NODE = re.compile(r"--cluster-local-node\s+([0-9]+)")
+_TOTAL_NODES = re.compile(r"--cluster-total-nodes\s+([0-9]+)")
+
+
+class StatusParseError(Exception):
+    """Output that does not look like the daemon's: the message says which and why."""
+
+
+def keepalived_instances(dump_text):
+    """The VRRP instances of keepalived's JSON dump (``kill -s <keepalived --signum=JSON>``).
+
+    Returns a list of {name, state, vrid, interface, priority, effective_priority, vips,
+    last_transition, become_master}, sorted by name.
+    """
+    try:
+        dump = json.loads(dump_text)
+    except ValueError as error:
+        raise StatusParseError("keepalived's JSON dump does not parse: %s" % error)
+    if not isinstance(dump, list):
+        raise StatusParseError("keepalived's JSON dump is not a list of instances")
+    instances = []
+    for entry in dump:
+        data = entry.get("data", {}) if isinstance(entry, dict) else {}
+        stats = entry.get("stats", {}) if isinstance(entry, dict) else {}
+        if "iname" not in data:
+            raise StatusParseError("keepalived's JSON dump has an instance without a name")
+        instances.append({
+            "name": data["iname"],
+            "state": VRRP_STATES.get(data.get("state"), "UNKNOWN(%s)" % data.get("state")),
+            "vrid": data.get("vrid"),
+            "interface": data.get("ifp_ifname"),
+            "priority": data.get("base_priority"),
+            "effective_priority": data.get("effective_priority"),
+            # "10.10.1.254/24 dev eth1 scope global set": the address is the first word.
+            "vips": [vip.split()[0] for vip in data.get("vips", []) if vip.strip()],
+            "last_transition": data.get("last_transition"),
+            "become_master": stats.get("become_master"),
+        })
+    return sorted(instances, key=lambda instance: instance["name"])
+
+
+def conntrackd_stats(text):
+    """The counters of ``conntrackd -s`` that say whether replication is healthy.
+
+    internal/external: flows in each cache (external is None when conntrackd
+    runs with the external cache disabled); errors: the sum of the cache
+    failures, send/receive errors and malformed or lost messages, which only
+    grows when replication goes wrong.
+    """
+    caches = {"internal": None, "external": None}
+    sections = list(_CT_SECTION.finditer(text))
+    if not sections:
+        raise StatusParseError("conntrackd -s printed no cache statistics")
+    for index, section in enumerate(sections):
+        end = sections[index + 1].start() if index + 1 < len(sections) else len(text)
+        body = text[section.end():end]
+        active = _CT_ACTIVE.search(body)
+        caches[section.group(1)] = int(active.group(1)) if active else None
+    errors = {"cache_failures": sum(int(match.group(2)) for match in _CT_FAILED.finditer(text))}
+    errors["send"] = errors["recv"] = 0
+    for match in _CT_ERRORS.finditer(text):
+        errors["send"] += int(match.group(1))
+        errors["recv"] += int(match.group(2))
+    errors["malformed"] = errors["lost"] = 0
+    for match in _CT_TRACKING.finditer(text):
+        errors["malformed"] += int(match.group(1))
+        errors["lost"] += int(match.group(2))
+    return {
+        "internal": caches["internal"],
+        "external": caches["external"],
+        "errors": errors,
+        "error_total": sum(errors.values()),
+    }
+
+
+def cluster_ownership(mangle_save):
+    """The xt_cluster nodes this node filters for, from ``iptables-save -t mangle``.
+
+    Every rule with the cluster match contributes its local node mask
+    (iptables-save prints --cluster-local-nodemask even for rules written with
+    --cluster-local-node). Returns {total_nodes, nodemask, node_ids}, where
+    node id k is xt_cluster node k+1, i.e. mask bit k; None without such rules.
+    """
+    mask = 0
+    totals = set()
+    seen = False
+    for line in mangle_save.splitlines():
+        if not line.startswith("-A ") or not _CLUSTER_RULE.search(line):
+            continue
+        seen = True
+        total = _TOTAL_NODES.search(line)
+        if total:
+            totals.add(int(total.group(1)))
+        nodemask = _NODEMASK.search(line)
+        if nodemask:
+            mask |= int(nodemask.group(1), 0)
+            continue
+        local = _LOCAL_NODE.search(line)
+        if local:
+            mask |= 1 << (int(local.group(1)) - 1)
+    if not seen:
+        return None
+    return {
+        "total_nodes": max(totals) if totals else None,
+        "nodemask": "0x%08x" % mask,
+        "node_ids": [bit for bit in range(32) if mask & (1 << bit)],
+    }
+
+
+def ipv4_addresses(ip_json):
+    """Interface name to its IPv4 addresses with prefix, from ``ip -j -4 addr show``."""
+    try:
+        entries = json.loads(ip_json or "[]")
+    except ValueError as error:
+        raise StatusParseError("ip -j addr does not parse: %s" % error)
+    addresses = {}
+    for entry in entries:
+        name = entry.get("ifname")
+        for info in entry.get("addr_info", []):
+            if info.get("family", "inet") == "inet" and "local" in info:
+                addresses.setdefault(name, []).append("%s/%d" % (info["local"], info["prefixlen"]))
+    return addresses

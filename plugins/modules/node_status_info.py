@@ -1,0 +1,298 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: node_status_info
+short_description: Report a firewall cluster node's live state
+version_added: "1.0.0"
+author: "fwcluster.netfilter developers (!UNKNOWN)"  # sanity wants a GitHub handle or !UNKNOWN
+description:
+  - Reads what a node of a fwcluster.netfilter cluster is doing right now, from the daemons themselves.
+  - The VRRP state, VRID, priority and addresses of every keepalived instance, from keepalived's JSON dump
+    (keepalived writes it to O(keepalived_dump) when sent the signal C(keepalived --signum=JSON) names).
+  - The IPv4 addresses on every interface and which of O(vips) this node holds.
+  - The xt_cluster node ids this node filters for (hash architecture), from the C(cluster) match rules of
+    C(iptables-save -t mangle).
+  - conntrackd's internal and external cache counts and its replication error counters, from C(conntrackd -s).
+  - The link state of the replication interface.
+  - It changes no configuration and no state. The only thing it writes is keepalived's dump file.
+  - A daemon that is not running is reported, not failed on; P(fwcluster.netfilter.cluster_health#filter)
+    judges the reports of all nodes together.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: It only reads; check mode runs the same reads.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+    details: Linux with iproute2; keepalived, conntrackd and iptables where they are reported.
+options:
+  vips:
+    description:
+      - Addresses, without prefix, to look for on the node's interfaces (the plan's C(segments[*].vip_address)).
+    type: list
+    elements: str
+    default: []
+  replication_interface:
+    description:
+      - The replication interface whose link state to report (the plan's C(nodes[host].replication.interface)).
+      - Omit it when replication is off.
+    type: str
+  keepalived_pid_file:
+    description: keepalived's PID file; a missing file or process means keepalived is not running.
+    type: path
+    default: /run/keepalived.pid
+  keepalived_dump:
+    description: Where keepalived writes its JSON dump.
+    type: path
+    default: /tmp/keepalived.json
+  conntrackd_config:
+    description:
+      - conntrackd's configuration, which names the control socket C(conntrackd -s) talks to.
+      - Set it to an empty string to skip conntrackd.
+    type: str
+    default: /etc/conntrackd/conntrackd.conf
+  timeout:
+    description: Seconds to wait for keepalived to write a fresh dump.
+    type: float
+    default: 5.0
+notes:
+  - The parsers are in C(plugins/module_utils/node_status.py), tested against output of the real daemons.
+seealso:
+  - module: fwcluster.netfilter.validate_replication_link
+"""
+
+EXAMPLES = r"""
+- name: Read this node's cluster state
+  fwcluster.netfilter.node_status_info:
+    vips: "{{ fwcluster_plan.segments.values() | map(attribute='vip_address') | list }}"
+    replication_interface: "{{ fwcluster_node.replication.interface if fwcluster_node.replication else omit }}"
+  register: node_status
+"""
+
+RETURN = r"""
+keepalived:
+  description: keepalived's state.
+  returned: always
+  type: dict
+  contains:
+    running:
+      description: Whether keepalived runs (its PID file names a live process).
+      type: bool
+    instances:
+      description: Every VRRP instance, sorted by name.
+      type: list
+      elements: dict
+      contains:
+        name: {description: The instance name., type: str}
+        state: {description: "V(MASTER), V(BACKUP), V(FAULT) or V(INIT).", type: str}
+        vrid: {description: The virtual router id., type: int}
+        interface: {description: The interface the instance runs on., type: str}
+        priority: {description: The configured priority., type: int}
+        effective_priority: {description: The priority after track scripts., type: int}
+        vips: {description: The instance's virtual addresses with prefix., type: list, elements: str}
+        last_transition: {description: Unix time of the last state change., type: float}
+        become_master: {description: How often the instance became master., type: int}
+    error:
+      description: Why the instances could not be read, when keepalived runs but did not answer.
+      type: str
+  sample:
+    running: true
+    instances:
+      - {name: edge_inside, state: MASTER, vrid: 51, interface: eth1, priority: 254, effective_priority: 254,
+         vips: [10.10.1.254/24], last_transition: 1795558837.86, become_master: 1}
+addresses:
+  description: Interface name to its IPv4 addresses with prefix.
+  returned: always
+  type: dict
+  sample: {eth1: [10.10.1.1/24, 10.10.1.254/24]}
+vips_held:
+  description: The addresses of O(vips) this node holds.
+  returned: always
+  type: list
+  elements: str
+  sample: [10.10.1.254]
+cluster:
+  description:
+    - The xt_cluster ownership of this node (hash architecture), null when the mangle table has no cluster rule.
+  returned: always
+  type: dict
+  contains:
+    total_nodes: {description: The cluster size the rules hash over., type: int}
+    nodemask: {description: The union of the rules' local node masks., type: str}
+    node_ids: {description: "The node ids owned: mask bit k is node id k (xt_cluster node k+1).", type: list,
+               elements: int}
+  sample: {total_nodes: 3, nodemask: "0x00000005", node_ids: [0, 2]}
+conntrackd:
+  description: conntrackd's caches and error counters; null when O(conntrackd_config) is empty.
+  returned: always
+  type: dict
+  contains:
+    running: {description: Whether C(conntrackd -s) got an answer., type: bool}
+    internal: {description: Flows in the internal cache (this node's own)., type: int}
+    external: {description: Flows in the external cache (the peers'); null when that cache is disabled., type: int}
+    errors: {description: The error counters by kind., type: dict}
+    error_total: {description: The sum of the error counters., type: int}
+    error: {description: Why conntrackd did not answer., type: str}
+  sample: {running: true, internal: 4, external: 2, error_total: 0,
+           errors: {cache_failures: 0, send: 0, recv: 0, malformed: 0, lost: 0}}
+replication_link:
+  description: The replication interface's state; null without O(replication_interface).
+  returned: always
+  type: dict
+  contains:
+    interface: {description: The interface., type: str}
+    operstate: {description: "From C(/sys/class/net/IF/operstate); V(missing) when the interface does not exist.",
+                type: str}
+    up: {description: Whether the link can carry traffic., type: bool}
+  sample: {interface: eth3, operstate: up, up: true}
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status import (
+    StatusParseError,
+    cluster_ownership,
+    conntrackd_stats,
+    ipv4_addresses,
+    keepalived_instances,
+)
+
+SYS_CLASS_NET = "/sys/class/net"
+IFF_UP = 0x1
+
+
+def _running_pid(pid_file):
+    try:
+        with open(pid_file) as handle:
+            pid = int(handle.read().strip())
+    except (IOError, OSError, ValueError):
+        return None
+    return pid if os.path.isdir("/proc/%d" % pid) else None
+
+
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def read_keepalived(module):
+    params = module.params
+    pid = _running_pid(params["keepalived_pid_file"])
+    if pid is None:
+        return {"running": False, "instances": []}
+    keepalived = module.get_bin_path("keepalived")
+    if keepalived is None:
+        return {"running": True, "instances": [], "error": "the keepalived binary is not on PATH"}
+    rc, out, err = module.run_command([keepalived, "--signum=JSON"])
+    if rc != 0 or not out.strip().isdigit():
+        return {"running": True, "instances": [],
+                "error": "this keepalived cannot dump JSON: %s" % (err or out).strip()}
+    dump = params["keepalived_dump"]
+    before = _mtime(dump)
+    os.kill(pid, int(out.strip()))
+    deadline = time.time() + params["timeout"]
+    last_error = "keepalived wrote no dump to %s within %s s" % (dump, params["timeout"])
+    while time.time() < deadline:
+        time.sleep(0.05)
+        if _mtime(dump) == before:
+            continue
+        try:
+            with open(dump) as handle:
+                return {"running": True, "instances": keepalived_instances(handle.read())}
+        except (IOError, OSError, StatusParseError) as error:
+            last_error = str(error)  # caught mid-write: read again
+    return {"running": True, "instances": [], "error": last_error}
+
+
+def read_addresses(module):
+    rc, out, err = module.run_command([module.get_bin_path("ip", required=True), "-j", "-4", "addr", "show"])
+    if rc != 0:
+        module.fail_json(msg="ip -j -4 addr show failed: %s" % (err or out).strip())
+    try:
+        return ipv4_addresses(out)
+    except StatusParseError as error:
+        module.fail_json(msg=str(error))
+
+
+def read_cluster(module):
+    iptables_save = module.get_bin_path("iptables-save")
+    if iptables_save is None:
+        return None
+    rc, out, err = module.run_command([iptables_save, "-t", "mangle"])
+    return cluster_ownership(out) if rc == 0 else None
+
+
+def read_conntrackd(module):
+    config = module.params["conntrackd_config"]
+    if not config:
+        return None
+    conntrackd = module.get_bin_path("conntrackd")
+    if conntrackd is None:
+        return {"running": False, "error": "conntrackd is not installed"}
+    rc, out, err = module.run_command([conntrackd, "-C", config, "-s"])
+    if rc != 0:
+        lines = (err or out).strip().splitlines()
+        return {"running": False, "error": lines[-1] if lines else "conntrackd -s exited %d" % rc}
+    try:
+        stats = conntrackd_stats(out)
+    except StatusParseError as error:
+        return {"running": True, "error": str(error)}
+    stats["running"] = True
+    return stats
+
+
+def read_link(interface):
+    path = os.path.join(SYS_CLASS_NET, interface)
+    if "/" in interface or not os.path.isdir(path):
+        return {"interface": interface, "operstate": "missing", "up": False}
+    with open(os.path.join(path, "operstate")) as handle:
+        operstate = handle.read().strip()
+    with open(os.path.join(path, "flags")) as handle:
+        flags = int(handle.read().strip(), 16)
+    # "unknown" with IFF_UP is how veth-less links (and some tunnels) report a usable link.
+    return {"interface": interface, "operstate": operstate,
+            "up": operstate == "up" or (operstate == "unknown" and bool(flags & IFF_UP))}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            vips=dict(type="list", elements="str", default=[]),
+            replication_interface=dict(type="str"),
+            keepalived_pid_file=dict(type="path", default="/run/keepalived.pid"),
+            keepalived_dump=dict(type="path", default="/tmp/keepalived.json"),
+            conntrackd_config=dict(type="str", default="/etc/conntrackd/conntrackd.conf"),
+            timeout=dict(type="float", default=5.0),
+        ),
+        supports_check_mode=True,
+    )
+    if module.params["timeout"] <= 0:
+        module.fail_json(msg="timeout must be positive, got %s" % module.params["timeout"])
+    addresses = read_addresses(module)
+    held = set(address.split("/")[0] for entries in addresses.values() for address in entries)
+    interface = module.params["replication_interface"]
+    module.exit_json(
+        changed=False,
+        keepalived=read_keepalived(module),
+        addresses=addresses,
+        vips_held=[vip for vip in module.params["vips"] if vip in held],
+        cluster=read_cluster(module),
+        conntrackd=read_conntrackd(module),
+        replication_link=read_link(interface) if interface else None,
+    )
+
+
+if __name__ == "__main__":
+    main()

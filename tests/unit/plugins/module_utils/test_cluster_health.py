@@ -1,0 +1,168 @@
+"""cluster_health.assess: which live states make a cluster inconsistent."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_health import assess
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+
+
+def status(states, vips=(), node_ids=None, errors=0, conntrackd=True, link_up=True, keepalived=True):
+    """A node_status_info result: states is {instance: state}."""
+    return {
+        "changed": False,
+        "keepalived": {"running": keepalived,
+                       "instances": [{"name": name, "state": state} for name, state in sorted(states.items())]},
+        "addresses": {},
+        "vips_held": list(vips),
+        "cluster": None if node_ids is None else {"total_nodes": 3, "nodemask": "", "node_ids": list(node_ids)},
+        "conntrackd": ({"running": True, "internal": 2, "external": 1, "error_total": errors,
+                        "errors": {"send": errors}} if conntrackd else {"running": False, "error": "can't connect"}),
+        "replication_link": {"interface": "eth3", "operstate": "up" if link_up else "down", "up": link_up},
+    }
+
+
+PRIMARY = {"edge_inside": "MASTER", "edge_outside": "MASTER"}
+BACKUP = {"edge_inside": "BACKUP", "edge_outside": "BACKUP"}
+VIPS = ("10.10.1.254", "203.0.113.254")
+
+
+@pytest.fixture
+def plan(example):
+    return build_plan(*example)
+
+
+def healthy_samples():
+    sample = {"pb-fw1": status(PRIMARY, VIPS), "pb-fw2": status(BACKUP)}
+    return sample, copy.deepcopy(sample)
+
+
+def test_a_healthy_cluster(plan):
+    report = assess(plan, *healthy_samples())
+    assert report["healthy"], report["problems"]
+    assert report["problems"] == [] and report["warnings"] == []
+    assert report["table"][0].split()[:2] == ["node", "id"]
+    assert "edge_inside=MASTER" in report["table"][1] and "10.10.1.254" in report["table"][1]
+    assert "edge_inside=BACKUP" in report["table"][2]
+
+
+def test_a_dead_primary_taken_over_is_consistent(plan):
+    first, second = healthy_samples()
+    second["pb-fw1"] = {"unreachable": True, "msg": "Failed to connect"}
+    second["pb-fw2"] = status(PRIMARY, VIPS)
+    report = assess(plan, first, second)
+    assert report["healthy"], report["problems"]
+    assert report["warnings"] == ["pb-fw1: unreachable; counted as down"]
+    assert "unreachable" in report["table"][1]
+
+
+def test_split_brain(plan):
+    first, second = healthy_samples()
+    second["pb-fw2"] = status(PRIMARY, VIPS)
+    assert assess(plan, first, second)["problems"] == [
+        "VRRP instance edge_inside has 2 masters: pb-fw1, pb-fw2 (split brain)",
+        "VRRP instance edge_outside has 2 masters: pb-fw1, pb-fw2 (split brain)",
+    ]
+
+
+def test_no_master(plan):
+    first, second = healthy_samples()
+    second["pb-fw1"] = status(BACKUP)
+    problems = assess(plan, first, second)["problems"]
+    assert "VRRP instance edge_inside has no master" in problems
+    assert "VRRP instance edge_outside has no master" in problems
+
+
+def test_a_vip_left_on_the_backup(plan):
+    first, second = healthy_samples()
+    second["pb-fw2"] = status(BACKUP, vips=["10.10.1.254"])
+    problems = assess(plan, first, second)["problems"]
+    assert problems == ["address 10.10.1.254 of instance edge_inside is held by pb-fw2, which is not its master"]
+
+
+def test_a_vip_held_by_nobody(plan):
+    first, second = healthy_samples()
+    second["pb-fw1"] = status(PRIMARY, vips=["10.10.1.254"])
+    assert assess(plan, first, second)["problems"] == ["address 203.0.113.254 of instance edge_outside is held by "
+                                                       "no node"]
+
+
+def test_growing_replication_errors(plan):
+    first, second = healthy_samples()
+    second["pb-fw2"] = status(BACKUP, errors=3)
+    assert assess(plan, first, second)["problems"] == ["pb-fw2: conntrackd replication errors grew from 0 to 3 "
+                                                       "while sampling"]
+
+
+def test_steady_replication_errors_are_history_not_a_problem(plan):
+    first, second = healthy_samples()
+    first["pb-fw2"] = status(BACKUP, errors=3)
+    second["pb-fw2"] = status(BACKUP, errors=3)
+    assert assess(plan, first, second)["healthy"]
+
+
+@pytest.mark.parametrize("change, problem", [
+    (dict(conntrackd=False), "pb-fw2: conntrackd is not running (can't connect)"),
+    (dict(link_up=False), "pb-fw2: replication link eth3 is down (operstate down)"),
+    (dict(keepalived=False), "pb-fw2: keepalived is not running"),
+])
+def test_unhealthy_daemons(plan, change, problem):
+    first, second = healthy_samples()
+    second["pb-fw2"] = status(BACKUP, **change)
+    assert problem in assess(plan, first, second)["problems"]
+
+
+def test_an_instance_missing_from_a_node(plan):
+    first, second = healthy_samples()
+    second["pb-fw2"] = status({"edge_inside": "BACKUP"})
+    assert assess(plan, first, second)["problems"] == ["pb-fw2: keepalived runs no VRRP instance edge_outside (its "
+                                                       "configuration is not the plan's)"]
+
+
+def test_nobody_answers(plan):
+    report = assess(plan, {}, {})
+    assert report["problems"] == ["no node of cluster edge answered"]
+    assert len(report["warnings"]) == 2
+
+
+def hash_plan():
+    """The keys assess reads of a three-node hash plan: one VRRP instance per node id, no VIPs in them."""
+    nodes = {}
+    for node_id in range(3):
+        nodes["fw%d" % node_id] = {
+            "node_id": node_id,
+            "replication": {"interface": "eth3"},
+            "keepalived": {"instances": [{"name": "mesh_id%d" % k, "vips": []} for k in range(3)]},
+        }
+    return {"name": "mesh", "architecture": "hash", "nodes": nodes,
+            "segments": {"inside": {"vip_address": "10.20.1.254"}, "outside": {"vip_address": "198.51.100.254"}}}
+
+
+def hash_status(node_id, owned):
+    states = dict(("mesh_id%d" % k, "MASTER" if k in owned else "BACKUP") for k in range(3))
+    return status(states, vips=("10.20.1.254", "198.51.100.254"), node_ids=owned)
+
+
+def test_hash_ownership():
+    plan = hash_plan()
+    sample = dict(("fw%d" % k, hash_status(k, [k])) for k in range(3))
+    assert assess(plan, sample, sample)["healthy"]
+    taken_over = {"fw0": hash_status(0, [0, 1]), "fw1": {"unreachable": True}, "fw2": hash_status(2, [2])}
+    assert assess(plan, sample, taken_over)["healthy"]
+    orphan = {"fw0": hash_status(0, [0]), "fw1": {"unreachable": True}, "fw2": hash_status(2, [2])}
+    problems = assess(plan, sample, orphan)["problems"]
+    assert "node id 1 is owned by no node: its flows are dropped" in problems
+    twice = dict(sample, fw2=hash_status(2, [1, 2]))
+    assert "node id 1 is owned by 2 nodes: fw1, fw2 (its flows are forwarded twice)" in \
+        assess(plan, sample, twice)["problems"]
+
+
+def test_hash_nodes_hold_every_vip():
+    plan = hash_plan()
+    sample = dict(("fw%d" % k, hash_status(k, [k])) for k in range(3))
+    sample["fw1"]["vips_held"] = ["10.20.1.254"]
+    assert assess(plan, sample, sample)["problems"] == ["fw1: does not hold 198.51.100.254, the VIP of segment "
+                                                        "outside"]

@@ -1,0 +1,127 @@
+"""The readers of node_status.py on the daemons' own output formats."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status import (
+    StatusParseError,
+    cluster_ownership,
+    conntrackd_stats,
+    ipv4_addresses,
+    keepalived_instances,
+)
+
+# `conntrackd -s` of conntrack-tools 1.4.7 (layout kept, counters changed to be told apart).
+CONNTRACKD_S = """cache internal:
+current active connections:\t           4
+connections created:\t\t           9\tfailed:\t           1
+connections updated:\t\t          12\tfailed:\t           0
+connections destroyed:\t\t           5\tfailed:\t           0
+
+cache external:
+current active connections:\t           3
+connections created:\t\t           3\tfailed:\t           0
+connections updated:\t\t           0\tfailed:\t           2
+connections destroyed:\t\t           0\tfailed:\t           0
+
+traffic processed:
+                   0 Bytes                         0 Pckts
+
+UDP traffic (active device=eth3):
+                 816 Bytes sent                  624 Bytes recv
+                  21 Pckts sent                   18 Pckts recv
+                   4 Error send                    0 Error recv
+
+message tracking:
+                   0 Malformed msgs                    7 Lost msgs
+
+"""
+
+
+def test_conntrackd_stats():
+    stats = conntrackd_stats(CONNTRACKD_S)
+    assert stats["internal"] == 4 and stats["external"] == 3
+    assert stats["errors"] == {"cache_failures": 3, "send": 4, "recv": 0, "malformed": 0, "lost": 7}
+    assert stats["error_total"] == 14
+
+
+def test_conntrackd_stats_without_external_cache():
+    internal_only = CONNTRACKD_S.split("cache external:", maxsplit=1)[0] + "traffic processed:\n"
+    stats = conntrackd_stats(internal_only)
+    assert stats["internal"] == 4 and stats["external"] is None
+
+
+def test_conntrackd_stats_refuses_other_output():
+    with pytest.raises(StatusParseError):
+        conntrackd_stats("can't connect: is conntrackd running?")
+
+
+def _dump(state, name="edge_inside"):
+    return json.dumps([{"data": {"iname": name, "state": state, "vrid": 51, "ifp_ifname": "eth1",
+                                 "base_priority": 254, "effective_priority": 254,
+                                 "vips": ["10.10.1.254/24 dev eth1 scope global set"], "last_transition": 1.5},
+                        "stats": {"become_master": 2}}])
+
+
+@pytest.mark.parametrize("state, name", [(0, "INIT"), (1, "BACKUP"), (2, "MASTER"), (3, "FAULT"), (9, "UNKNOWN(9)")])
+def test_keepalived_states(state, name):
+    instance = keepalived_instances(_dump(state))[0]
+    assert instance["state"] == name
+    assert instance["vips"] == ["10.10.1.254/24"]
+    assert instance["become_master"] == 2
+
+
+@pytest.mark.parametrize("text", ["{not json", "{}", '[{"data": {}}]'])
+def test_keepalived_refuses_other_output(text):
+    with pytest.raises(StatusParseError):
+        keepalived_instances(text)
+
+
+def test_ipv4_addresses():
+    text = json.dumps([{"ifname": "eth1", "addr_info": [{"family": "inet", "local": "10.10.1.1", "prefixlen": 24},
+                                                        {"family": "inet", "local": "10.10.1.254", "prefixlen": 24}]},
+                       {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]}])
+    assert ipv4_addresses(text) == {"eth1": ["10.10.1.1/24", "10.10.1.254/24"], "lo": ["127.0.0.1/8"]}
+
+
+def test_no_cluster_rules_is_none():
+    assert cluster_ownership("*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\nCOMMIT\n") is None
+
+
+MANGLE = """*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -i eth1 -m cluster --cluster-total-nodes 3 --cluster-local-node 1 --cluster-hash-seed 0xdeadbeef -j MARK --set-xmark 0xffff/0xffffffff
+-A PREROUTING -i eth1 -m cluster --cluster-total-nodes 3 --cluster-local-node 3 --cluster-hash-seed 0xdeadbeef -j MARK --set-xmark 0xffff/0xffffffff
+-A PREROUTING -i eth1 -m mark ! --mark 0xffff -j DROP
+COMMIT
+"""
+
+
+@pytest.mark.skipif(shutil.which("iptables-restore") is None or os.geteuid() != 0,
+                    reason="needs iptables and root for a scratch namespace")
+def test_cluster_ownership_from_real_iptables_save():
+    """Rules written with --cluster-local-node come back from iptables-save as node masks."""
+    name = "fwcluster-save-%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", name, "iptables-restore"], input=MANGLE, text=True, check=True)
+        saved = subprocess.run(["ip", "netns", "exec", name, "iptables-save", "-t", "mangle"],
+                               capture_output=True, text=True, check=True).stdout
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+    assert "--cluster-local-nodemask" in saved
+    assert cluster_ownership(saved) == {"total_nodes": 3, "nodemask": "0x00000005", "node_ids": [0, 2]}
+
+
+def test_cluster_ownership_of_written_rules():
+    assert cluster_ownership(MANGLE)["node_ids"] == [0, 2]
