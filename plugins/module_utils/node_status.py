@@ -23,6 +23,8 @@ _CT_FAILED = re.compile(r"^connections (created|updated|destroyed):\s*[0-9]+\s+f
 _CT_ERRORS = re.compile(r"([0-9]+) Error send\s+([0-9]+) Error recv")
 _CT_TRACKING = re.compile(r"([0-9]+) Malformed msgs\s+([0-9]+) Lost msgs")
 _CT_SECTION = re.compile(r"^cache (internal|external):\s*$", re.M)
+_FLOW_PROTO = re.compile(r"^\s*([a-z0-9]+)\s+[0-9]+\s")
+_FLOW_FIELD = re.compile(r"\b(src|dst|sport|dport)=(\S+)")
 _CLUSTER_RULE = re.compile(r"(?:^|\s)-m cluster(?:\s|$)")
 _NODEMASK = re.compile(r"--cluster-local-nodemask\s+(0x[0-9a-fA-F]+|[0-9]+)")
 _LOCAL_NODE = re.compile(r"--cluster-local-node\s+([0-9]+)")
@@ -98,6 +100,28 @@ def conntrackd_stats(text):
         "errors": errors,
         "error_total": sum(errors.values()),
     }
+
+
+def conntrackd_flow_keys(text):
+    """The flows of ``conntrackd -i`` or ``-e``, each as "proto src:sport>dst:dport" of its original direction.
+
+    Ports are left out for protocols without them (icmp). Sorted and unique.
+    """
+    keys = set()
+    for line in text.splitlines():
+        proto = _FLOW_PROTO.match(line)
+        if not proto:
+            continue
+        first = {}
+        for name, value in _FLOW_FIELD.findall(line):
+            first.setdefault(name, value)  # the original direction comes first
+        if "src" not in first or "dst" not in first:
+            continue
+        if "sport" in first and "dport" in first:
+            keys.add("%s %s:%s>%s:%s" % (proto.group(1), first["src"], first["sport"], first["dst"], first["dport"]))
+        else:
+            keys.add("%s %s>%s" % (proto.group(1), first["src"], first["dst"]))
+    return sorted(keys)
 
 
 def cluster_ownership(mangle_save):

@@ -58,6 +58,13 @@ options:
       - Set it to an empty string to skip conntrackd.
     type: str
     default: /etc/conntrackd/conntrackd.conf
+  flows:
+    description:
+      - Also list the flows of conntrackd's internal and external caches (C(conntrackd -i), C(conntrackd -e)),
+        each as C(proto src:sport>dst:dport) of its original direction. For a planned switchover, which checks that
+        a peer holds every flow of the node it replaces; the lists can be long on a busy node.
+    type: bool
+    default: false
   timeout:
     description: Seconds to wait for keepalived to write a fresh dump.
     type: float
@@ -140,6 +147,8 @@ conntrackd:
     errors: {description: The error counters by kind., type: dict}
     error_total: {description: The sum of the error counters., type: int}
     error: {description: Why conntrackd did not answer., type: str}
+    internal_flows: {description: The internal cache's flows (O(flows=true))., type: list, elements: str}
+    external_flows: {description: The external cache's flows (O(flows=true))., type: list, elements: str}
   sample: {running: true, internal: 4, external: 2, error_total: 0,
            errors: {cache_failures: 0, send: 0, recv: 0, malformed: 0, lost: 0}}
 replication_link:
@@ -162,6 +171,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status import (
     StatusParseError,
     cluster_ownership,
+    conntrackd_flow_keys,
     conntrackd_stats,
     ipv4_addresses,
     keepalived_instances,
@@ -250,6 +260,10 @@ def read_conntrackd(module):
     except StatusParseError as error:
         return {"running": True, "error": str(error)}
     stats["running"] = True
+    if module.params["flows"]:
+        for cache, option in (("internal_flows", "-i"), ("external_flows", "-e")):
+            rc, out, err = module.run_command([conntrackd, "-C", config, option])
+            stats[cache] = conntrackd_flow_keys(out) if rc == 0 else []
     return stats
 
 
@@ -274,6 +288,7 @@ def main():
             keepalived_pid_file=dict(type="path", default="/run/keepalived.pid"),
             keepalived_dump=dict(type="path", default="/tmp/keepalived.json"),
             conntrackd_config=dict(type="str", default="/etc/conntrackd/conntrackd.conf"),
+            flows=dict(type="bool", default=False),
             timeout=dict(type="float", default=5.0),
         ),
         supports_check_mode=True,

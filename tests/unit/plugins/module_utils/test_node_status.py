@@ -12,6 +12,7 @@ import pytest
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status import (
     StatusParseError,
     cluster_ownership,
+    conntrackd_flow_keys,
     conntrackd_stats,
     ipv4_addresses,
     keepalived_instances,
@@ -125,3 +126,22 @@ def test_cluster_ownership_from_real_iptables_save():
 
 def test_cluster_ownership_of_written_rules():
     assert cluster_ownership(MANGLE)["node_ids"] == [0, 2]
+
+
+# `conntrackd -e` lines as conntrackd 1.4.7 prints them.
+FLOWS = """tcp      6 ESTABLISHED src=10.10.1.10 dst=203.0.113.10 sport=41234 dport=8080 src=203.0.113.10 \
+dst=203.0.113.254 sport=8080 dport=41234 [ASSURED] mark=0 [active since 12s]
+udp      17 src=10.10.1.10 dst=203.0.113.10 sport=5353 dport=53 src=203.0.113.10 dst=203.0.113.254 sport=53 \
+dport=5353 mark=0 [active since 3s]
+icmp     1 src=10.10.1.10 dst=203.0.113.10 type=8 code=0 id=7 src=203.0.113.10 dst=203.0.113.254 type=0 code=0 \
+id=7 mark=0 [active since 1s]
+"""
+
+
+def test_flow_keys_are_the_original_direction():
+    assert conntrackd_flow_keys(FLOWS) == [
+        "icmp 10.10.1.10>203.0.113.10",
+        "tcp 10.10.1.10:41234>203.0.113.10:8080",
+        "udp 10.10.1.10:5353>203.0.113.10:53",
+    ]
+    assert conntrackd_flow_keys("") == []
