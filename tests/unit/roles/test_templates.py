@@ -230,3 +230,12 @@ def test_multipath_notify_script_records_the_segment_and_drives_no_conntrackd():
     assert "conntrackd" not in text.split("set -u", 1)[1]
     result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_notify_script_renders_without_a_sync_group(example):
+    """A single-segment cluster has no sync group: the header must not dereference it."""
+    plan = dict(plans(example))["one-segment"]
+    text = render("keepalived", "fwcluster-notify.sh.j2", plan, "pb-fw1")
+    assert "every transition of an instance" in text
+    result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
