@@ -472,9 +472,9 @@ MULTIPATH_REQUEST_CHAIN = "fwcluster-request"
 MULTIPATH_REPLY_CHAIN = "fwcluster-reply"
 MULTIPATH_REFUSE_CHAIN = "fwcluster-refuse"
 
-_MULTIPATH_WHY = ("multipath forwards the two directions of a flow through two different nodes, so it "
-                  "filters statelessly: conntrackd's replication is asynchronous and would race the "
-                  "flow's own packets (the reply reaches the other node before the state does)")
+_MULTIPATH_WHY = ("multipath sends the two directions of a flow through two different nodes and filters "
+                  "statelessly: asynchronous replication would race the flow's own packets (the reply "
+                  "reaches the other node before the state does)")
 
 
 def _multipath_precheck(cluster, cluster_vars, nodes_vars):
@@ -483,13 +483,13 @@ def _multipath_precheck(cluster, cluster_vars, nodes_vars):
     replication = cluster_vars.get("fwcluster_replication")
     if isinstance(replication, Mapping) and _optional(replication, "enabled", True) is True:
         raise PlanError(label, "fwcluster_replication",
-                        "%s; remove fwcluster_replication or set enabled: false" % _MULTIPATH_WHY)
+                        "%s. Remove fwcluster_replication or set enabled: false" % _MULTIPATH_WHY)
     nat = cluster_vars.get("fwcluster_nat")
     if isinstance(nat, (list, tuple)) and nat:
         raise PlanError(label, "fwcluster_nat",
                         "multipath refuses NAT: a translation lives in the conntrack entry of the node that "
-                        "saw the flow's first packet, and the replies cross the other node, which never saw "
-                        "it (%s); leave fwcluster_nat empty, or use primary_backup" % _MULTIPATH_WHY)
+                        "saw the flow's first packet, and the replies cross the other node, which has none; "
+                        "%s. Leave fwcluster_nat empty, or use primary_backup" % _MULTIPATH_WHY)
     vrrp = cluster_vars.get("fwcluster_vrrp")
     if isinstance(vrrp, Mapping) and vrrp.get("preempt") is False:
         raise PlanError(label, "fwcluster_vrrp.preempt",
@@ -519,12 +519,12 @@ def _multipath_check(cluster):
         if entry.proto == "all":
             raise PlanError(label, variable + ".proto",
                             "accepting proto all needs connection state: without it the replies cannot be "
-                            "told from new traffic the other way, and everything would be open both ways "
-                            "(%s); name the protocol: tcp, udp with ports, or icmp" % _MULTIPATH_WHY)
+                            "told from new traffic the other way, and everything would be open both ways; "
+                            "%s. Name the protocol: tcp, udp with ports, or icmp" % _MULTIPATH_WHY)
         if entry.proto == "udp" and not entry.ports:
             raise PlanError(label, variable + ".ports",
                             "accepting udp without ports needs connection state: the replies could only be "
-                            "admitted as any udp the other way (%s); list the ports" % _MULTIPATH_WHY)
+                            "admitted as any udp the other way; %s. List the ports" % _MULTIPATH_WHY)
     # Multipath always preempts (see the precheck): the plan says so.
     cluster.vrrp["preempt"] = True
 

@@ -360,11 +360,11 @@ REFUSALS = [
     ("preempt off", _set(("fwcluster_vrrp",), {"preempt": False}),
      "fwcluster_vrrp.preempt", ["needs preemption", "never splits again"]),
     ("accept proto all", _policy(proto="all"),
-     "fwcluster_policy[0].proto", ["needs connection state", "race", "name the protocol"]),
+     "fwcluster_policy[0].proto", ["needs connection state", "race", "Name the protocol"]),
     ("accept without proto (all)", _policy(),
      "fwcluster_policy[0].proto", ["needs connection state"]),
     ("accept udp without ports", _policy(proto="udp"),
-     "fwcluster_policy[0].ports", ["needs connection state", "list the ports"]),
+     "fwcluster_policy[0].ports", ["needs connection state", "List the ports"]),
     ("three nodes", _third_node, "fwcluster_name", ["exactly 2 nodes", "3 hosts"]),
     ("segments not named inside and outside", _rename_outside,
      "fwcluster_segments", ["named inside and outside", "got inside, wan"]),
@@ -464,9 +464,10 @@ def test_mutated_multipath_example_gives_plan_or_plan_error(data):
         if action == "delete":
             del parent[path[-1]]
         elif action == "replace":
-            parent[path[-1]] = data.draw(_JUNK)
+            parent[path[-1]] = copy.deepcopy(data.draw(_JUNK))  # sampled values are shared objects
         elif isinstance(parent, dict):
-            parent["fwcluster_%s" % data.draw(st.sampled_from(["replication", "nat", "vrrp"]))] = data.draw(_JUNK)
+            parent["fwcluster_%s" % data.draw(st.sampled_from(["replication", "nat", "vrrp"]))] = copy.deepcopy(
+                data.draw(_JUNK))
         if not document.get("cluster") or not isinstance(document.get("nodes"), dict):
             break
     try:
