@@ -27,13 +27,19 @@ except ImportError:  # pragma: no cover - Python 2 is not supported, this keeps 
 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.ruleset import (
     FILTER_POLICIES,
+    ICMP_REPLY,
+    ICMP_REQUEST,
     NAT_POLICIES,
+    NOTRACK_FORWARDED,
+    RAW_POLICIES,
     access_rule,
     dnat_rule,
     replication_rules,
     snat_rule,
     stateful_prologue,
+    stateless_rule,
     table,
+    target,
     vrrp_rule,
 )
 
@@ -375,15 +381,20 @@ class Architecture(object):
     """What makes one architecture: roles, keepalived instances, ruleset, extra checks.
 
     Each function takes the validated Cluster (and a Node where it is per node).
+    precheck, when given, runs right after the architecture is known, on the raw
+    inventory (cluster, cluster_vars, nodes_vars): for refusals that must come
+    before the shared checks would complain about details of a thing the
+    architecture refuses as a whole (e.g. multipath and replication).
     An architecture without functions is known but not implemented yet.
     """
 
-    def __init__(self, name, node_role=None, keepalived=None, ruleset=None, check=None):
+    def __init__(self, name, node_role=None, keepalived=None, ruleset=None, check=None, precheck=None):
         self.name = name
         self.node_role = node_role
         self.keepalived = keepalived
         self.ruleset = ruleset
         self.check = check
+        self.precheck = precheck
 
     @property
     def implemented(self):
@@ -438,6 +449,177 @@ def _primary_backup_ruleset(cluster, node):
     ]
 
 
+# --------------------------------------------------------------------------
+# multipath: two VRRP instances with opposite masters, stateless filtering
+#
+# Node id 0 masters the inside VIP (the gateway of the inside hosts: it
+# forwards what they send out), node id 1 the outside VIP (what comes in and
+# the replies to the inside hosts). A flow's two directions therefore cross
+# two different nodes, and neither node can keep its state: the ruleset is
+# stateless, and replication, NAT and policy entries that need state are
+# refused before any host is touched (the paper's verdict, as a rule).
+# --------------------------------------------------------------------------
+
+# The segment names carry the meaning: which VIP node 0 owns, which node 1.
+MULTIPATH_OWNERS = (("inside", 0), ("outside", 1))  # segment -> node id of its preferred master
+MULTIPATH_NODES = 2
+# The standby priority decides how fast the survivor takes the other VIP
+# (VRRPv3 skew = (256 - priority) / 256 x advert_int): keep it close to the top.
+MULTIPATH_OWNER_PRIORITY = 254
+MULTIPATH_STANDBY_PRIORITY = 250
+MULTIPATH_ROLES = {0: "outbound", 1: "inbound"}  # node id -> what it forwards while both are up
+MULTIPATH_REQUEST_CHAIN = "fwcluster-request"
+MULTIPATH_REPLY_CHAIN = "fwcluster-reply"
+MULTIPATH_REFUSE_CHAIN = "fwcluster-refuse"
+
+_MULTIPATH_WHY = ("multipath sends the two directions of a flow through two different nodes and filters "
+                  "statelessly: asynchronous replication would race the flow's own packets (the reply "
+                  "reaches the other node before the state does)")
+
+
+def _multipath_precheck(cluster, cluster_vars, nodes_vars):
+    """Refuse what multipath cannot do as a whole, before the details of it are checked."""
+    label = cluster.label
+    replication = cluster_vars.get("fwcluster_replication")
+    if isinstance(replication, Mapping) and _optional(replication, "enabled", True) is True:
+        raise PlanError(label, "fwcluster_replication",
+                        "%s. Remove fwcluster_replication or set enabled: false" % _MULTIPATH_WHY)
+    nat = cluster_vars.get("fwcluster_nat")
+    if isinstance(nat, (list, tuple)) and nat:
+        raise PlanError(label, "fwcluster_nat",
+                        "multipath refuses NAT: a translation lives in the conntrack entry of the node that "
+                        "saw the flow's first packet, and the replies cross the other node, which has none; "
+                        "%s. Leave fwcluster_nat empty, or use primary_backup" % _MULTIPATH_WHY)
+    vrrp = cluster_vars.get("fwcluster_vrrp")
+    if isinstance(vrrp, Mapping) and vrrp.get("preempt") is False:
+        raise PlanError(label, "fwcluster_vrrp.preempt",
+                        "multipath needs preemption: a returning node must take its own VIP back, or "
+                        "the survivor keeps both and the traffic never splits again; remove the key "
+                        "(multipath always preempts)")
+
+
+def _multipath_check(cluster):
+    """Two nodes, the segments inside and outside, and a policy that needs no state."""
+    label = cluster.label
+    if len(cluster.nodes) != MULTIPATH_NODES:
+        raise PlanError(label, "fwcluster_name",
+                        "multipath takes exactly %d nodes (node id 0 masters the inside VIP, node id 1 the "
+                        "outside VIP); %d hosts carry fwcluster_name %s"
+                        % (MULTIPATH_NODES, len(cluster.nodes), cluster.name))
+    wanted = [name for name, _owner in MULTIPATH_OWNERS]
+    if sorted(cluster.segments) != sorted(wanted):
+        raise PlanError(label, "fwcluster_segments",
+                        "multipath takes exactly two segments named inside and outside (node id 0 masters "
+                        "the inside VIP and forwards what the inside hosts send; node id 1 masters the "
+                        "outside VIP and forwards what comes back); got %s" % ", ".join(sorted(cluster.segments)))
+    for entry in cluster.policy:
+        if entry.target_segment == POLICY_FIREWALL or entry.action != "accept":
+            continue  # traffic to the node itself is symmetric; refusals need no state
+        variable = "fwcluster_policy[%d]" % entry.index
+        if entry.proto == "all":
+            raise PlanError(label, variable + ".proto",
+                            "accepting proto all needs connection state: without it the replies cannot be "
+                            "told from new traffic the other way, and everything would be open both ways; "
+                            "%s. Name the protocol: tcp, udp with ports, or icmp" % _MULTIPATH_WHY)
+        if entry.proto == "udp" and not entry.ports:
+            raise PlanError(label, variable + ".ports",
+                            "accepting udp without ports needs connection state: the replies could only be "
+                            "admitted as any udp the other way; %s. List the ports" % _MULTIPATH_WHY)
+    # Multipath always preempts (see the precheck): the plan says so.
+    cluster.vrrp["preempt"] = True
+
+
+def _multipath_owner(segment_name):
+    return dict(MULTIPATH_OWNERS)[segment_name]
+
+
+def _multipath_role(cluster, node):
+    return MULTIPATH_ROLES[node.node_id]
+
+
+def _multipath_keepalived(cluster, node):
+    """One instance per segment, no sync group: each VIP fails over on its own."""
+    vrrp = cluster.vrrp
+    instances = []
+    for segment_name, owner in MULTIPATH_OWNERS:
+        segment = cluster.segments[segment_name]
+        peers = [other.addresses[segment_name].ip for other in cluster.nodes if other is not node]
+        instances.append({
+            "name": "%s_%s" % (cluster.name, segment_name),
+            "segment": segment_name,
+            "interface": node.interfaces[segment_name],
+            "vrid": segment.vrid,
+            "priority": MULTIPATH_OWNER_PRIORITY if node.node_id == owner else MULTIPATH_STANDBY_PRIORITY,
+            "state": "BACKUP",  # the election decides; the owner preempts
+            "advert_int": vrrp["advert_int"],
+            "preempt": True,
+            "vips": [segment.vip.with_prefixlen],
+            "unicast_src": str(node.addresses[segment_name].ip) if vrrp["unicast"] else None,
+            "unicast_peers": [str(peer) for peer in peers] if vrrp["unicast"] else [],
+        })
+    return {"router_id": node.name, "sync_group": None, "instances": instances}
+
+
+def _multipath_entry_rule(node, entry, chain, jump, reply):
+    """An entry as a request (the direction it names) or as a reply (its mirror)."""
+    from_interface = _segment_interface(node, entry.source_segment)
+    to_interface = _segment_interface(node, entry.target_segment)
+    accepted = entry.action == "accept"
+    icmp_type = None
+    if entry.proto == "icmp" and accepted:
+        icmp_type = ICMP_REPLY if reply else ICMP_REQUEST
+    if reply:
+        return stateless_rule(
+            chain, jump, entry.proto, ports=entry.ports, port_side="s",
+            in_interface=to_interface, out_interface=from_interface,
+            source=entry.destination, destination=entry.source,
+            # A reply never opens a connection: refusing a bare SYN keeps the
+            # mirror of "tcp to port X" from admitting connections from port X.
+            not_syn=accepted, icmp_type=icmp_type, comment="%s (reply)" % entry.name)
+    return stateless_rule(
+        chain, jump, entry.proto, ports=entry.ports, port_side="d",
+        in_interface=from_interface, out_interface=to_interface,
+        source=entry.source, destination=entry.destination,
+        icmp_type=icmp_type, comment=entry.name)
+
+
+def _multipath_forward_rules(cluster, node):
+    """The policy without state: a packet passes when the policy accepts it as a request or as a reply.
+
+    Each view keeps the policy's first-match order: an accept entry accepts,
+    a drop or reject entry ends the view (RETURN). What neither view accepts
+    meets the first drop/reject entry it matches (fwcluster-refuse, only
+    rendered when the policy rejects), then the chain's DROP policy.
+    """
+    entries = [entry for entry in cluster.policy if entry.target_segment != POLICY_FIREWALL]
+    chains = [MULTIPATH_REQUEST_CHAIN, MULTIPATH_REPLY_CHAIN]
+    if any(entry.action == "reject" for entry in entries):
+        chains.append(MULTIPATH_REFUSE_CHAIN)
+    rules = ["-A FORWARD -j %s" % chain for chain in chains]
+    for reply, chain in ((False, MULTIPATH_REQUEST_CHAIN), (True, MULTIPATH_REPLY_CHAIN)):
+        for entry in entries:
+            jump = "-j ACCEPT" if entry.action == "accept" else "-j RETURN"
+            rules.append(_multipath_entry_rule(node, entry, chain, jump, reply))
+    if MULTIPATH_REFUSE_CHAIN in chains:
+        for entry in entries:
+            if entry.action != "accept":
+                rules.append(_multipath_entry_rule(node, entry, MULTIPATH_REFUSE_CHAIN,
+                                                   target(entry.action, entry.proto), reply=False))
+    return chains, rules
+
+
+def _multipath_ruleset(cluster, node):
+    chains, forward = _multipath_forward_rules(cluster, node)
+    return [
+        # Forwarded packets are not tracked: a node sees one direction of a flow.
+        table("raw", RAW_POLICIES, [NOTRACK_FORWARDED]),
+        # INPUT keeps the stateful rules: traffic to the node itself is symmetric.
+        table("filter", FILTER_POLICIES, _filter_input_rules(cluster, node) + forward, user_chains=chains),
+        # Empty, so that a node turned multipath loses any earlier translation.
+        table("nat", NAT_POLICIES, []),
+    ]
+
+
 ARCHITECTURES = {
     "primary_backup": Architecture(
         "primary_backup",
@@ -446,7 +628,14 @@ ARCHITECTURES = {
         ruleset=_primary_backup_ruleset,
     ),
     # Known, planned for later issues: refused with "not implemented yet".
-    "multipath": Architecture("multipath"),
+    "multipath": Architecture(
+        "multipath",
+        node_role=_multipath_role,
+        keepalived=_multipath_keepalived,
+        ruleset=_multipath_ruleset,
+        check=_multipath_check,
+        precheck=_multipath_precheck,
+    ),
     "sandwich": Architecture("sandwich"),
     "hash": Architecture("hash"),
 }
@@ -941,6 +1130,8 @@ def read_cluster(cluster_vars, nodes_vars, upto_replication=False):
     replication-link validator needs (the same code, not a second copy).
     """
     cluster = _read_identity(cluster_vars)
+    if ARCHITECTURES[cluster.architecture].precheck is not None:
+        ARCHITECTURES[cluster.architecture].precheck(cluster, cluster_vars, nodes_vars)
     _read_node_ids(cluster, nodes_vars)
     _read_segments(cluster, cluster_vars)
     _read_node_interfaces(cluster, nodes_vars)

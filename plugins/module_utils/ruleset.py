@@ -161,3 +161,58 @@ def restore_text(tables):
         lines.extend(entry["rules"])
         lines.append("COMMIT")
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Stateless building blocks (multipath)
+#
+# A multipath node sees one direction of most flows, so nothing in its forward
+# path may depend on conntrack. Forwarded packets are not tracked at all (raw
+# table), and each policy entry is matched twice: as a request (the direction
+# the entry names) and as a reply (the mirror: addresses, interfaces and ports
+# swapped, TCP without a bare SYN, ICMP echo-reply for echo-request).
+# --------------------------------------------------------------------------
+
+RAW_POLICIES = {"PREROUTING": "ACCEPT", "OUTPUT": "ACCEPT"}
+
+# Packets not addressed to the node itself (a VIP counts while the node holds
+# it) are forwarded: conntrack would see one direction of their flows only.
+NOTRACK_FORWARDED = "-A PREROUTING -m addrtype ! --dst-type LOCAL -j CT --notrack"
+
+# What a request of an accepted ICMP entry may be, and what its reply is.
+ICMP_REQUEST = "echo-request"
+ICMP_REPLY = "echo-reply"
+
+
+def directed_port_match(ports, side):
+    """Port match on the destination ('d') or source ('s') side: one port or range, or multiport."""
+    if not ports:
+        return None
+    if len(ports) == 1:
+        return "--%sport %s" % (side, port_text(ports[0]))
+    return "-m multiport --%sports %s" % (side, ",".join(port_text(port) for port in ports))
+
+
+def stateless_rule(chain, jump, proto, ports=None, port_side="d", in_interface=None, out_interface=None,
+                   source=None, destination=None, not_syn=False, icmp_type=None, comment=None):
+    """One forward-path rule without any conntrack match.
+
+    ports are matched on port_side ('d' destination, 's' source); not_syn
+    refuses a TCP packet that opens a connection (SYN without ACK); icmp_type
+    narrows an ICMP match to one type.
+    """
+    source_text = network_text(source)
+    destination_text = network_text(destination)
+    return _join([
+        "-A " + chain,
+        "-i " + in_interface if in_interface else None,
+        "-o " + out_interface if out_interface else None,
+        "-s " + source_text if source_text else None,
+        "-d " + destination_text if destination_text else None,
+        "-p " + proto if proto != "all" else None,
+        "! --syn" if proto == "tcp" and not_syn else None,
+        directed_port_match(ports, port_side) if proto in ("tcp", "udp") else None,
+        "--icmp-type " + icmp_type if proto == "icmp" and icmp_type else None,
+        comment_match(comment) if comment else None,
+        jump,
+    ])

@@ -29,11 +29,13 @@ hold --to HOST:PORT --state FILE [--interval 0.1] [--dead-after 60]
     Run it detached with e.g.
     ``systemd-run --unit flowprobe-hold flowprobe.py hold ...``.
 
-connect --to HOST:PORT [--timeout S] [--whoami]
+connect --to HOST:PORT [--timeout S] [--whoami] [--source-port N]
     One short connection: connect, send one line, expect it back. Prints a
     JSON result and exits 0 on success, 1 when refused (RST), 2 on timeout
     (a firewall dropping the packets), 3 on any other error. With
-    --whoami the result also holds the address the server saw.
+    --whoami the result also holds the address the server saw. With
+    --source-port the connection leaves from port N (e.g. a SYN that
+    pretends to be the reply of a flow a stateless firewall admits).
 
 vipwait --vip ADDR [--vip ADDR ...] --out FILE [--poll 0.01] [--timeout 120]
     Run on a firewall node before a failover: poll the node's addresses
@@ -302,7 +304,8 @@ def cmd_connect(args: argparse.Namespace) -> int:
     result: dict = {"to": f"{host}:{port}", "start": now()}
     status = 0
     try:
-        with socket.create_connection((host, port), timeout=args.timeout) as sock:
+        source = ("", args.source_port) if args.source_port else None
+        with socket.create_connection((host, port), timeout=args.timeout, source_address=source) as sock:
             sock.settimeout(args.timeout)
             result["local_ip"], result["local_port"] = sock.getsockname()[:2]
             reader = sock.makefile("rb")
@@ -386,6 +389,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--to", type=split_hostport, required=True)
     c.add_argument("--timeout", type=float, default=3.0)
     c.add_argument("--whoami", action="store_true")
+    c.add_argument("--source-port", type=int, default=0, help="leave from this local port")
     c.set_defaults(func=cmd_connect)
 
     v = sub.add_parser("vipwait", help="time when all VIPs are on this node")

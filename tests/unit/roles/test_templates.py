@@ -14,6 +14,7 @@ import subprocess
 
 import jinja2
 import pytest
+import yaml
 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
 
@@ -69,6 +70,31 @@ def plans(example):
         yield label, build_plan(cluster, nodes)
 
 
+MULTIPATH_INVENTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir,
+                                   "inventories", "multipath")
+
+
+def multipath_plans():
+    """The multipath example, unicast with sub-second adverts, and a policy that drops and rejects."""
+    with open(os.path.join(MULTIPATH_INVENTORY, "group_vars", "duo.yml")) as handle:
+        cluster = yaml.safe_load(handle)
+    nodes = {}
+    for host in ("mp-fw1", "mp-fw2"):
+        with open(os.path.join(MULTIPATH_INVENTORY, "host_vars", host + ".yml")) as handle:
+            nodes[host] = yaml.safe_load(handle)
+    yield "multipath", build_plan(cluster, nodes)
+    unicast = dict(cluster, fwcluster_vrrp={"advert_int": 0.2, "unicast": True})
+    yield "multipath-unicast", build_plan(unicast, nodes)
+    refusing = dict(cluster, fwcluster_policy=cluster["fwcluster_policy"] + [
+        {"name": "no smtp", "from": "inside", "to": "outside", "proto": "tcp", "ports": ["25:26", 465],
+         "source": "10.30.1.0/25", "destination": "10.30.2.10", "action": "reject"},
+        {"name": "nothing else", "from": "any", "to": "any", "action": "drop"},
+        {"name": "ssh to the nodes", "from": "inside", "to": "firewall", "proto": "tcp", "ports": [22],
+         "action": "accept"},
+    ])
+    yield "multipath-reject", build_plan(refusing, nodes)
+
+
 def check(command, text, tmp_path):
     path = tmp_path / "candidate"
     path.write_text(text)
@@ -113,7 +139,7 @@ def test_single_segment_notifies_from_the_instance(example):
     label, plan = [item for item in plans(example) if item[0] == "one-segment"][0]
     text = render("keepalived", "keepalived.conf.j2", plan, "pb-fw1")
     assert "vrrp_sync_group" not in text
-    assert 'notify_master "/etc/keepalived/fwcluster-notify.sh primary"' in text
+    assert 'notify_master "/etc/keepalived/fwcluster-notify.sh primary inside"' in text
 
 
 def test_unicast_peers_are_rendered(example):
@@ -159,3 +185,57 @@ def test_notify_script_drives_conntrackd_only_with_replication(example):
     for text in (with_replication, without):
         result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(shutil.which("keepalived") is None or os.geteuid() != 0,
+                    reason="keepalived -t in a scratch namespace needs keepalived and root")
+def test_multipath_keepalived_conf_passes_keepalived_t(tmp_path, node_namespace):
+    checked = 0
+    for label, plan in multipath_plans():
+        for host in plan["nodes"]:
+            check(node_namespace + ["keepalived", "-t", "-f"],
+                  render("keepalived", "keepalived.conf.j2", plan, host), tmp_path)
+            checked += 1
+    assert checked == 6
+
+
+@pytest.mark.skipif(shutil.which("iptables-restore") is None or os.geteuid() != 0,
+                    reason="iptables-restore --test needs the tool and root")
+def test_multipath_rules_pass_iptables_restore_test(tmp_path):
+    for label, plan in multipath_plans():
+        for host in plan["nodes"]:
+            text = render("firewall", "rules.v4.j2", plan, host)
+            assert "*raw" in text and ":fwcluster-request - [0:0]" in text
+            check(["iptables-restore", "--test"], text, tmp_path)
+
+
+def test_multipath_keepalived_two_instances_opposite_masters_no_sync_group():
+    plan = dict(multipath_plans())["multipath"]
+    fw1 = render("keepalived", "keepalived.conf.j2", plan, "mp-fw1")
+    fw2 = render("keepalived", "keepalived.conf.j2", plan, "mp-fw2")
+    for text in (fw1, fw2):
+        assert "vrrp_sync_group" not in text and "nopreempt" not in text
+        assert text.count("vrrp_instance ") == 2
+        assert 'notify_master "/etc/keepalived/fwcluster-notify.sh primary outside"' in text
+    inside_fw1 = fw1.split("vrrp_instance duo_inside")[1].split("vrrp_instance")[0]
+    inside_fw2 = fw2.split("vrrp_instance duo_inside")[1].split("vrrp_instance")[0]
+    assert "priority 254" in inside_fw1 and "priority 250" in inside_fw2
+    assert "10.30.1.254/24 dev eth1" in inside_fw1
+
+
+def test_multipath_notify_script_records_the_segment_and_drives_no_conntrackd():
+    plan = dict(multipath_plans())["multipath"]
+    text = render("keepalived", "fwcluster-notify.sh.j2", plan, "mp-fw1")
+    assert "duo_inside, duo_outside" in text
+    assert "conntrackd" not in text.split("set -u", 1)[1]
+    result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_notify_script_renders_without_a_sync_group(example):
+    """A single-segment cluster has no sync group: the header must not dereference it."""
+    plan = dict(plans(example))["one-segment"]
+    text = render("keepalived", "fwcluster-notify.sh.j2", plan, "pb-fw1")
+    assert "every transition of an instance" in text
+    result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr

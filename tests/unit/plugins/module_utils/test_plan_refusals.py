@@ -88,8 +88,9 @@ CASES = [
      CLUSTER, "fwcluster_architecture", "valid values: primary_backup, multipath, sandwich, hash"),
     ("architecture not a string", setter("fwcluster_architecture", value=["primary_backup"]),
      CLUSTER, "fwcluster_architecture", "valid values"),
-    ("multipath not yet", setter("fwcluster_architecture", value="multipath"),
-     CLUSTER, "fwcluster_architecture", "multipath is not implemented yet in this version"),
+    # multipath on the primary_backup example: refused for what it carries (tests in test_multipath.py).
+    ("multipath refuses replication", setter("fwcluster_architecture", value="multipath"),
+     CLUSTER, "fwcluster_replication", "filters statelessly"),
     ("sandwich not yet", setter("fwcluster_architecture", value="sandwich"),
      CLUSTER, "fwcluster_architecture", "sandwich is not implemented yet in this version"),
     ("hash not yet", setter("fwcluster_architecture", value="hash"),
