@@ -68,6 +68,10 @@ maskwait --bit K --out FILE [--poll 0.01] [--timeout 60]
     first covered node id K (bit K of --cluster-local-nodemask). Exit 0
     when seen, 2 on timeout.
 
+capcount --file FILE --net NETWORK
+    Count the packets of a ``tcpdump -nn -l`` text capture per address of
+    NETWORK (as source or destination). Prints {ADDR: packets}.
+
 hashowner --seed S --nodes N ADDR [ADDR ...]
     Which node id xt_cluster gives each original source address:
     jhash_1word(address, seed) scaled to N, as net/netfilter/xt_cluster.c
@@ -623,6 +627,29 @@ def cmd_hashowner(args: argparse.Namespace) -> int:
     return 0
 
 
+
+# ------------------------------------------------------------------ capcount
+def cmd_capcount(args: argparse.Namespace) -> int:
+    import ipaddress
+
+    network = ipaddress.ip_network(args.net)
+    counts: dict = {}
+    with open(args.file, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            words = line.split()
+            if "IP" not in words:
+                continue
+            at = words.index("IP")
+            for endpoint in words[at + 1:at + 4:2]:  # "SRC.PORT > DST.PORT:"
+                address = ".".join(endpoint.rstrip(":").split(".")[:4])
+                try:
+                    if ipaddress.ip_address(address) in network:
+                        counts[address] = counts.get(address, 0) + 1
+                except ValueError:
+                    pass
+    print(json.dumps(counts, sort_keys=True))
+    return 0
+
 # ---------------------------------------------------------------------- main
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
@@ -674,6 +701,11 @@ def parser() -> argparse.ArgumentParser:
     mw.add_argument("--poll", type=float, default=0.01)
     mw.add_argument("--timeout", type=float, default=60.0)
     mw.set_defaults(func=cmd_maskwait)
+
+    cc = sub.add_parser("capcount", help="packets per address of a tcpdump text capture")
+    cc.add_argument("--file", required=True)
+    cc.add_argument("--net", required=True)
+    cc.set_defaults(func=cmd_capcount)
 
     ho = sub.add_parser("hashowner", help="the node id xt_cluster gives each source address")
     ho.add_argument("--seed", required=True)
