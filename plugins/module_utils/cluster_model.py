@@ -1075,6 +1075,15 @@ def _read_replication(cluster, cluster_vars, nodes_vars):
         raise PlanError(label, "fwcluster_replication.transport",
                         "%s is point to point and takes exactly 2 nodes; this cluster has %d: use multicast"
                         % (transport, len(cluster.nodes)))
+    if mode == "ftfw" and len(cluster.nodes) > 2:
+        # conntrackd keeps ONE receive sequence number for all its peers, and
+        # FTFW drops a message numbered before the last one it saw ("we don't
+        # accept delayed packets"): with three or more senders, the messages of
+        # every node whose counter is behind another's are silently dropped.
+        raise PlanError(label, "fwcluster_replication.mode",
+                        "ftfw tracks one message sequence for all peers and drops what looks delayed, so with "
+                        "%d nodes it loses the messages of every node whose sequence is behind another's; "
+                        "use notrack (best effort, with resync at start) for more than 2 nodes" % len(cluster.nodes))
     replication = Replication(interface, transport, mode, port, group)
 
     owners = {}
