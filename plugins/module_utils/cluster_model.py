@@ -705,6 +705,8 @@ def _hash_cluster_extra(cluster):
             "vrrp_segment": _hash_vrrp_segment(cluster).name,
             # owner_rules[k]: the rule that owns node id k, as iptables-save prints it
             "owner_rules": [_hash_owner_rule(cluster, node.node_id) for node in cluster.nodes],
+            # the same without "-A <chain> ": the arguments of iptables -C/-A/-D in the hook
+            "owner_specs": [_hash_owner_rule(cluster, node.node_id).split(" ", 2)[2] for node in cluster.nodes],
         },
     }
 
