@@ -553,9 +553,9 @@ def _hash_owner_rule(cluster, node_id):
     with --cluster-local-node, so the plan, the hook's iptables -C checks and the
     verify step all use this one form.
     """
-    return "-A %s -m cluster --cluster-local-nodemask 0x%08x --cluster-total-nodes %d --cluster-hash-seed 0x%08x " \
-           "-j MARK --set-xmark 0x%x/0x%x" % (HASH_CHAIN, 1 << node_id, len(cluster.nodes), _hash_seed(cluster),
-                                             HASH_MARK, HASH_MARK)
+    text = ("-A %s -m cluster --cluster-local-nodemask 0x%08x --cluster-total-nodes %d --cluster-hash-seed 0x%08x "
+            "-j MARK --set-xmark 0x%x/0x%x")
+    return text % (HASH_CHAIN, 1 << node_id, len(cluster.nodes), _hash_seed(cluster), HASH_MARK, HASH_MARK)
 
 
 def _hash_marker(segment, owner):

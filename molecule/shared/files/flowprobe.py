@@ -509,7 +509,7 @@ def cmd_ublast(args: argparse.Namespace) -> int:
     start = now()
 
     def drain(timeout: float) -> None:
-        for key, _ in selector.select(timeout):
+        for key, _events in selector.select(timeout):
             flow = flows[key.data]
             while True:
                 try:
@@ -627,7 +627,6 @@ def cmd_hashowner(args: argparse.Namespace) -> int:
     return 0
 
 
-
 # ------------------------------------------------------------------ capcount
 def cmd_capcount(args: argparse.Namespace) -> int:
     import ipaddress
@@ -649,6 +648,7 @@ def cmd_capcount(args: argparse.Namespace) -> int:
                     pass
     print(json.dumps(counts, sort_keys=True))
     return 0
+
 
 # ---------------------------------------------------------------------- main
 def parser() -> argparse.ArgumentParser:
