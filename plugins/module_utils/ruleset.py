@@ -13,6 +13,8 @@ import re
 
 FILTER_POLICIES = {"INPUT": "DROP", "FORWARD": "DROP", "OUTPUT": "ACCEPT"}
 NAT_POLICIES = {"PREROUTING": "ACCEPT", "INPUT": "ACCEPT", "OUTPUT": "ACCEPT", "POSTROUTING": "ACCEPT"}
+MANGLE_POLICIES = {"PREROUTING": "ACCEPT", "INPUT": "ACCEPT", "FORWARD": "ACCEPT", "OUTPUT": "ACCEPT",
+                   "POSTROUTING": "ACCEPT"}
 
 # VRRP has no name in the node image's /etc/protocols, so it is matched by number.
 VRRP_PROTOCOL = "112"

@@ -42,6 +42,43 @@ vipwait --vip ADDR [--vip ADDR ...] --out FILE [--poll 0.01] [--timeout 120]
     every POLL seconds and write FILE (JSON) with the wall-clock time at
     which ALL the VIPs were first present. Exit 0 when seen, 2 on timeout.
 
+hold ... --bind ADDR
+    Any of hold, holdmany and connect can bind the client side to a source
+    address (--bind ADDR), e.g. one of several addresses of the client.
+
+holdmany --to HOST:PORT --source ADDR [--source ADDR ...] --state FILE
+        [--interval 0.2] [--dead-after 60]
+    Many long-lived flows in one process, one per source address, each
+    exactly like ``hold``. FILE holds {"flows": {ADDR: <hold state>}, ...}.
+
+userve --port N --summary FILE
+    UDP echo server with duplicate detection. A datagram "RUN SRC SEQ" is
+    echoed back; the server counts, per run and source, the datagrams
+    received and the sequence numbers seen more than once (duplicates).
+    FILE (JSON) is rewritten every 0.2 s when it changed.
+
+ublast --to HOST:PORT --source ADDR [--source ADDR ...] --run ID
+       [--count 20] [--interval 0.05] [--linger 2] --out FILE
+    From every source address (one UDP socket bound to each), send COUNT
+    datagrams "ID SRC SEQ", and count the echoes: received, duplicates
+    (an echo of a sequence number seen before) and missing. Exit 0 when
+    every echo came back exactly once, 1 otherwise.
+
+maskwait --bit K --out FILE [--poll 0.01] [--timeout 60]
+    Run on a hash-cluster node: poll ``iptables-save -t mangle`` and write
+    FILE with the wall-clock time at which the node's cluster-match rules
+    first covered node id K (bit K of --cluster-local-nodemask). Exit 0
+    when seen, 2 on timeout.
+
+capcount --file FILE --net NETWORK
+    Count the packets of a ``tcpdump -nn -l`` text capture per address of
+    NETWORK (as source or destination). Prints {ADDR: packets}.
+
+hashowner --seed S --nodes N ADDR [ADDR ...]
+    Which node id xt_cluster gives each original source address:
+    jhash_1word(address, seed) scaled to N, as net/netfilter/xt_cluster.c
+    computes it on a little-endian host. Prints {ADDR: node_id}.
+
 All times are wall-clock UNIX seconds (float): containers share the host's
 clock, so times from different containers and the host compare directly.
 """
@@ -173,7 +210,8 @@ class Hold:
             since = st["last_echo"] or st["connected"]
             st["current_gap_ms"] = None if since is None else round((st["updated"] - since) * 1000.0, 1)
             snapshot = json.loads(json.dumps(self.state))
-        write_json_atomic(self.args.state, snapshot)
+        if self.args.state:
+            write_json_atomic(self.args.state, snapshot)
 
     def fail(self, message: str) -> None:
         with self.lock:
@@ -264,11 +302,15 @@ class Hold:
                 self.state["alive"] = False
             self.done.set()
 
-        signal.signal(signal.SIGTERM, on_term)
-        signal.signal(signal.SIGINT, on_term)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_term)
+            signal.signal(signal.SIGINT, on_term)
+        self.on_term = on_term
         host, port = self.args.to
+        bind = getattr(self.args, "bind", None)
         try:
-            self.sock = socket.create_connection((host, port), timeout=self.args.connect_timeout)
+            self.sock = socket.create_connection((host, port), timeout=self.args.connect_timeout,
+                                                 source_address=(bind, 0) if bind else None)
         except OSError as exc:
             self.fail(f"connect failed: {exc}")
             self.save()
@@ -304,7 +346,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
     result: dict = {"to": f"{host}:{port}", "start": now()}
     status = 0
     try:
-        source = ("", args.source_port) if args.source_port else None
+        source = (args.bind or "", args.source_port) if (args.bind or args.source_port) else None
         with socket.create_connection((host, port), timeout=args.timeout, source_address=source) as sock:
             sock.settimeout(args.timeout)
             result["local_ip"], result["local_port"] = sock.getsockname()[:2]
@@ -366,6 +408,250 @@ def cmd_vipwait(args: argparse.Namespace) -> int:
     return 0 if result["seen"] else 2
 
 
+# ------------------------------------------------------------------ holdmany
+def cmd_holdmany(args: argparse.Namespace) -> int:
+    """One Hold per source address, in threads; one combined state file."""
+    holds = {}
+    for source in args.source:
+        sub = argparse.Namespace(to=args.to, state=None, interval=args.interval,
+                                 dead_after=args.dead_after, connect_timeout=args.connect_timeout,
+                                 bind=source)
+        holds[source] = Hold(sub)
+    stop = threading.Event()
+
+    def on_term(*_):
+        for hold in holds.values():
+            hold.on_term()
+        stop.set()
+
+    threads = [threading.Thread(target=hold.run, daemon=True) for hold in holds.values()]
+    for hold, thread in zip(holds.values(), threads):
+        hold.on_term = lambda *_: None  # replaced by run(); set early so on_term never fails
+        thread.start()
+        time.sleep(0.02)  # do not open every connection in the same millisecond
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+
+    def snapshot() -> dict:
+        flows = {}
+        for source, hold in holds.items():
+            with hold.lock:
+                state = dict(hold.state)
+                since = state["last_echo"] or state["connected"]
+                state["current_gap_ms"] = None if since is None else round((now() - since) * 1000.0, 1)
+                flows[source] = json.loads(json.dumps(state))
+        return {"pid": os.getpid(), "updated": now(), "flows": flows,
+                "alive": sum(1 for flow in flows.values() if flow["alive"]),
+                "errors": sum(1 for flow in flows.values() if flow["error"])}
+
+    while not stop.wait(0.25):
+        write_json_atomic(args.state, snapshot())
+        if all(not thread.is_alive() for thread in threads):
+            break
+    for thread in threads:
+        thread.join(timeout=2)
+    write_json_atomic(args.state, snapshot())
+    return 0 if all(hold.state["error"] is None for hold in holds.values()) else 1
+
+
+# -------------------------------------------------------------------- userve
+def cmd_userve(args: argparse.Namespace) -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.bind, args.port))
+    sock.settimeout(0.2)
+    runs: dict = {}
+    seen: dict = {}
+    dirty = True
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    last_write = 0.0
+    while not stop.is_set():
+        try:
+            data, peer = sock.recvfrom(2048)
+        except socket.timeout:
+            data = None
+        if data is not None:
+            words = data.decode(errors="replace").split()
+            if len(words) == 3 and words[2].isdigit():
+                run, source, seq = words[0], words[1], int(words[2])
+                entry = runs.setdefault(run, {}).setdefault(peer[0], {
+                    "received": 0, "duplicates": 0, "max_seq": 0, "claimed_source": source,
+                    "first": now(), "last": None})
+                key = (run, peer[0], seq)
+                if key in seen:
+                    entry["duplicates"] += 1
+                seen[key] = True
+                entry["received"] += 1
+                entry["max_seq"] = max(entry["max_seq"], seq)
+                entry["last"] = now()
+                dirty = True
+                sock.sendto(data, peer)
+        if dirty and now() - last_write > 0.2:
+            write_json_atomic(args.summary, {"updated": now(), "runs": runs})
+            last_write = now()
+            dirty = False
+    write_json_atomic(args.summary, {"updated": now(), "runs": runs})
+    return 0
+
+
+# -------------------------------------------------------------------- ublast
+def cmd_ublast(args: argparse.Namespace) -> int:
+    import selectors
+
+    host, port = args.to
+    selector = selectors.DefaultSelector()
+    flows = {}
+    for source in args.source:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((source, 0))
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, source)
+        flows[source] = {"sock": sock, "sent": 0, "echoes": {}, "duplicates": 0, "stray": 0}
+    start = now()
+
+    def drain(timeout: float) -> None:
+        for key, _events in selector.select(timeout):
+            flow = flows[key.data]
+            while True:
+                try:
+                    data = key.fileobj.recv(2048)
+                except BlockingIOError:
+                    break
+                words = data.decode(errors="replace").split()
+                if len(words) != 3 or words[0] != args.run or words[1] != key.data or not words[2].isdigit():
+                    flow["stray"] += 1
+                    continue
+                seq = int(words[2])
+                if seq in flow["echoes"]:
+                    flow["duplicates"] += 1
+                flow["echoes"][seq] = flow["echoes"].get(seq, 0) + 1
+
+    next_at = time.monotonic()
+    for seq in range(1, args.count + 1):
+        for source, flow in flows.items():
+            try:
+                flow["sock"].sendto(f"{args.run} {source} {seq}".encode(), (host, port))
+                flow["sent"] += 1
+            except OSError:
+                pass
+        next_at += args.interval
+        while True:
+            left = next_at - time.monotonic()
+            if left <= 0:
+                break
+            drain(left)
+    deadline = time.monotonic() + args.linger
+    while time.monotonic() < deadline:
+        drain(max(0.0, deadline - time.monotonic()))
+    result = {"run": args.run, "to": f"{host}:{port}", "start": start, "end": now(), "count": args.count,
+              "sources": {}}
+    ok = True
+    for source, flow in flows.items():
+        missing = [seq for seq in range(1, args.count + 1) if seq not in flow["echoes"]]
+        result["sources"][source] = {"sent": flow["sent"], "received": len(flow["echoes"]),
+                                     "duplicates": flow["duplicates"], "missing": len(missing),
+                                     "stray": flow["stray"]}
+        ok = ok and not missing and flow["duplicates"] == 0 and flow["stray"] == 0
+        flow["sock"].close()
+    result["ok"] = ok
+    result["duplicates"] = sum(item["duplicates"] for item in result["sources"].values())
+    result["missing"] = sum(item["missing"] for item in result["sources"].values())
+    write_json_atomic(args.out, result)
+    print(json.dumps({key: result[key] for key in ("run", "ok", "duplicates", "missing")}, sort_keys=True))
+    return 0 if ok else 1
+
+
+# ------------------------------------------------------------------ maskwait
+def owned_mask() -> int:
+    out = subprocess.run(["iptables-save", "-t", "mangle"], check=True, capture_output=True, text=True).stdout
+    mask = 0
+    for line in out.splitlines():
+        words = line.split()
+        if "--cluster-local-nodemask" in words:
+            mask |= int(words[words.index("--cluster-local-nodemask") + 1], 0)
+    return mask
+
+
+def cmd_maskwait(args: argparse.Namespace) -> int:
+    result: dict = {"bit": args.bit, "started": now(), "seen": None, "mask": None}
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        t = now()
+        mask = owned_mask()
+        result["mask"] = "0x%08x" % mask
+        if mask & (1 << args.bit):
+            result["seen"] = t
+            break
+        time.sleep(args.poll)
+    write_json_atomic(args.out, result)
+    print(json.dumps(result, sort_keys=True))
+    return 0 if result["seen"] else 2
+
+
+# ----------------------------------------------------------------- hashowner
+def _rol32(value: int, shift: int) -> int:
+    return ((value << shift) | (value >> (32 - shift))) & 0xFFFFFFFF
+
+
+def jhash_1word(word: int, seed: int) -> int:
+    """Linux include/linux/jhash.h: jhash_1word()."""
+    mask = 0xFFFFFFFF
+    initval = (seed + 0xDEADBEEF + (1 << 2)) & mask
+    a, b, c = (word + initval) & mask, initval, initval
+    c ^= b
+    c = (c - _rol32(b, 14)) & mask
+    a ^= c
+    a = (a - _rol32(c, 11)) & mask
+    b ^= a
+    b = (b - _rol32(a, 25)) & mask
+    c ^= b
+    c = (c - _rol32(b, 16)) & mask
+    a ^= c
+    a = (a - _rol32(c, 4)) & mask
+    b ^= a
+    b = (b - _rol32(a, 14)) & mask
+    c ^= b
+    c = (c - _rol32(b, 24)) & mask
+    return c
+
+
+def cluster_node_id(address: str, seed: int, nodes: int) -> int:
+    """xt_cluster: jhash of the address as the kernel reads it (network order bytes, little-endian u32)."""
+    word = int.from_bytes(socket.inet_aton(address), "little")
+    return (jhash_1word(word, seed) * nodes) >> 32
+
+
+def cmd_hashowner(args: argparse.Namespace) -> int:
+    seed = int(args.seed, 0)
+    print(json.dumps({address: cluster_node_id(address, seed, args.nodes) for address in args.address},
+                     sort_keys=True))
+    return 0
+
+
+# ------------------------------------------------------------------ capcount
+def cmd_capcount(args: argparse.Namespace) -> int:
+    import ipaddress
+
+    network = ipaddress.ip_network(args.net)
+    counts: dict = {}
+    with open(args.file, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            words = line.split()
+            if "IP" not in words:
+                continue
+            at = words.index("IP")
+            for endpoint in words[at + 1:at + 4:2]:  # "SRC.PORT > DST.PORT:"
+                address = ".".join(endpoint.rstrip(":").split(".")[:4])
+                try:
+                    if ipaddress.ip_address(address) in network:
+                        counts[address] = counts.get(address, 0) + 1
+                except ValueError:
+                    pass
+    print(json.dumps(counts, sort_keys=True))
+    return 0
+
+
 # ---------------------------------------------------------------------- main
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
@@ -383,13 +669,58 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--interval", type=float, default=0.1)
     h.add_argument("--dead-after", type=float, default=60.0)
     h.add_argument("--connect-timeout", type=float, default=5.0)
+    h.add_argument("--bind", help="source address of the connection")
     h.set_defaults(func=cmd_hold)
+
+    m = sub.add_parser("holdmany", help="one long-lived flow per source address")
+    m.add_argument("--to", type=split_hostport, required=True)
+    m.add_argument("--source", action="append", required=True)
+    m.add_argument("--state", required=True)
+    m.add_argument("--interval", type=float, default=0.2)
+    m.add_argument("--dead-after", type=float, default=60.0)
+    m.add_argument("--connect-timeout", type=float, default=5.0)
+    m.set_defaults(func=cmd_holdmany)
+
+    us = sub.add_parser("userve", help="UDP echo server counting duplicates")
+    us.add_argument("--port", type=int, required=True)
+    us.add_argument("--bind", default="0.0.0.0")
+    us.add_argument("--summary", required=True)
+    us.set_defaults(func=cmd_userve)
+
+    ub = sub.add_parser("ublast", help="UDP sequences from many sources, echoes counted")
+    ub.add_argument("--to", type=split_hostport, required=True)
+    ub.add_argument("--source", action="append", required=True)
+    ub.add_argument("--run", required=True)
+    ub.add_argument("--count", type=int, default=20)
+    ub.add_argument("--interval", type=float, default=0.05)
+    ub.add_argument("--linger", type=float, default=2.0)
+    ub.add_argument("--out", required=True)
+    ub.set_defaults(func=cmd_ublast)
+
+    mw = sub.add_parser("maskwait", help="time when this hash node owns node id K")
+    mw.add_argument("--bit", type=int, required=True)
+    mw.add_argument("--out", required=True)
+    mw.add_argument("--poll", type=float, default=0.01)
+    mw.add_argument("--timeout", type=float, default=60.0)
+    mw.set_defaults(func=cmd_maskwait)
+
+    cc = sub.add_parser("capcount", help="packets per address of a tcpdump text capture")
+    cc.add_argument("--file", required=True)
+    cc.add_argument("--net", required=True)
+    cc.set_defaults(func=cmd_capcount)
+
+    ho = sub.add_parser("hashowner", help="the node id xt_cluster gives each source address")
+    ho.add_argument("--seed", required=True)
+    ho.add_argument("--nodes", type=int, required=True)
+    ho.add_argument("address", nargs="+")
+    ho.set_defaults(func=cmd_hashowner)
 
     c = sub.add_parser("connect", help="one short request/echo")
     c.add_argument("--to", type=split_hostport, required=True)
     c.add_argument("--timeout", type=float, default=3.0)
     c.add_argument("--whoami", action="store_true")
     c.add_argument("--source-port", type=int, default=0, help="leave from this local port")
+    c.add_argument("--bind", help="source address of the connection")
     c.set_defaults(func=cmd_connect)
 
     v = sub.add_parser("vipwait", help="time when all VIPs are on this node")

@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 
+import copy
+
 import jinja2
 import pytest
 import yaml
@@ -199,6 +201,71 @@ def test_multipath_keepalived_conf_passes_keepalived_t(tmp_path, node_namespace)
     assert checked == 6
 
 
+# --------------------------------------------------------------------------- hash
+
+def _hash_plan(mutate=None):
+    cluster, nodes = copy.deepcopy(HASH_EXAMPLE)
+    if mutate:
+        mutate(cluster, nodes)
+    return build_plan(cluster, nodes)
+
+
+HASH_INVENTORY = os.path.join(ROLES, os.pardir, "inventories", "hash")
+
+
+def _load_hash_example():
+    with open(os.path.join(HASH_INVENTORY, "group_vars", "mesh.yml")) as handle:
+        cluster = yaml.safe_load(handle)
+    nodes = {}
+    for host in ("hs-fw1", "hs-fw2", "hs-fw3"):
+        with open(os.path.join(HASH_INVENTORY, "host_vars", host + ".yml")) as handle:
+            nodes[host] = yaml.safe_load(handle)
+    return cluster, nodes
+
+
+HASH_EXAMPLE = _load_hash_example()
+
+HASH_DEFAULTS = {
+    "fwcluster_firewall_hash_state_dir": "/run/fwcluster",
+    "fwcluster_firewall_hash_links_script": "/usr/local/sbin/fwcluster-hash-links",
+}
+
+
+def render_hash(role, template, plan, host):
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(os.path.join(ROLES, role, "templates")),
+        trim_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    context = dict(ROLE_DEFAULTS, **HASH_DEFAULTS)
+    context.update(fwcluster_plan=plan, fwcluster_node=plan["nodes"][host], inventory_hostname=host)
+    return env.get_template(template).render(**context)
+
+
+def _hash_variants():
+    yield "example", _hash_plan()
+
+    def unicast(cluster, nodes):
+        cluster["fwcluster_vrrp"] = {"advert_int": 0.3, "unicast": True}
+    yield "unicast", _hash_plan(unicast)
+
+    def no_replication(cluster, nodes):
+        cluster["fwcluster_replication"] = {"enabled": False}
+    yield "no-replication", _hash_plan(no_replication)
+
+
+@pytest.mark.skipif(shutil.which("keepalived") is None or os.geteuid() != 0,
+                    reason="keepalived -t in a scratch namespace needs keepalived and root")
+def test_hash_keepalived_conf_passes_keepalived_t(tmp_path, node_namespace):
+    for label, plan in _hash_variants():
+        for host in plan["nodes"]:
+            text = render_hash("keepalived", "keepalived.conf.j2", plan, host)
+            check(node_namespace + ["keepalived", "-t", "-f"], text, tmp_path)
+    assert 'notify_master "/etc/keepalived/fwcluster-notify.sh take 1"' in text
+    assert "127.254.51.2/32 dev lo scope host" in text
+    assert "preempt_delay 5.0" in text and text.count("nopreempt") == 2
+
+
 @pytest.mark.skipif(shutil.which("iptables-restore") is None or os.geteuid() != 0,
                     reason="iptables-restore --test needs the tool and root")
 def test_multipath_rules_pass_iptables_restore_test(tmp_path):
@@ -239,3 +306,43 @@ def test_notify_script_renders_without_a_sync_group(example):
     assert "every transition of an instance" in text
     result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_hash_rules_pass_iptables_restore_test(tmp_path):
+    for label, plan in _hash_variants():
+        for host in plan["nodes"]:
+            text = render_hash("firewall", "rules.v4.j2", plan, host)
+            check(["iptables-restore", "--test"], text, tmp_path)
+            # What the hook adds at runtime is valid in the rendered table too.
+            owned = text.replace(":FWCLUSTER-OWN - [0:0]\n", ":FWCLUSTER-OWN - [0:0]\n"
+                                 + "\n".join(plan["hash"]["owner_rules"]) + "\n")
+            check(["iptables-restore", "--test"], owned, tmp_path)
+
+
+def test_hash_scripts_are_valid_shell():
+    plan = _hash_plan()
+    scripts = [
+        render_hash("firewall", "fwcluster-hash-owner.j2", plan, "hs-fw2"),
+        render_hash("firewall", "fwcluster-hash-links.j2", plan, "hs-fw2"),
+        render_hash("keepalived", "fwcluster-notify-hash.sh.j2", plan, "hs-fw2"),
+    ]
+    for text in scripts:
+        result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr + text
+    owner, links, notify = scripts
+    assert '1) echo "-m cluster --cluster-local-nodemask 0x00000002 --cluster-total-nodes 3' in owner
+    assert 'ids="0 1 2"' in owner
+    assert "ip maddress add 01:00:5e:14:01:fe dev eth1" in links
+    assert "--mangle-mac-d $(mac_of eth2)" in links
+    assert "own_id=1" in notify and "conntrackd -C /etc/conntrackd/conntrackd.conf -R" in notify
+    unit = render_hash("firewall", "fwcluster-netfilter.service.j2", plan, "hs-fw2")
+    assert "ExecStartPost=/usr/local/sbin/fwcluster-hash-owner sync" in unit
+    dropin = render_hash("keepalived", "keepalived-dropin.conf.j2", plan, "hs-fw2")
+    assert "ExecStopPost=/usr/local/sbin/fwcluster-hash-owner release-all" in dropin
+
+
+def test_hash_conntrackd_injects_into_the_kernel():
+    text = render_hash("conntrackd", "conntrackd.conf.j2", _hash_plan(), "hs-fw1")
+    assert "Mode NOTRACK" in text and "DisableExternalCache On" in text and "StartupResync on" in text
+    assert "IPv4_address 225.0.0.51" in text
+    assert text.count("{") == text.count("}")

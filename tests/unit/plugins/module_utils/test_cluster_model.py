@@ -32,7 +32,9 @@ def node_inputs(count, transport="multicast"):
             "inside": {"interface": "eth1", "vip": "10.0.0.254/16", "vrid": 10},
             "outside": {"interface": "eth2", "vip": "172.16.0.254/16", "vrid": 11},
         },
-        "fwcluster_replication": {"enabled": True, "interface": "eth3", "transport": transport},
+        # notrack: ftfw is refused beyond two nodes (one receive sequence for all peers)
+        "fwcluster_replication": {"enabled": True, "interface": "eth3", "transport": transport,
+                                  "mode": "notrack" if count > 2 else "ftfw"},
     }
     nodes = {}
     for node_id in range(count):
@@ -194,6 +196,15 @@ def test_multicast_many_nodes():
         ["192.168.50.1", "192.168.50.2", "192.168.50.4", "192.168.50.5"]
     assert plan["nodes"]["fw0"]["replication"]["multicast_group"] == "225.0.0.50"
     assert "-A INPUT -i eth3 -s 192.168.50.0/24 -p udp --dport 3780 -j ACCEPT" in rules_of(plan, "fw0", "filter")
+
+
+def test_ftfw_is_refused_beyond_two_nodes():
+    cluster, nodes = node_inputs(3)
+    cluster["fwcluster_replication"]["mode"] = "ftfw"
+    with pytest.raises(PlanError) as caught:
+        build_plan(cluster, nodes)
+    assert caught.value.variable == "fwcluster_replication.mode"
+    assert "use notrack" in caught.value.rule
 
 
 def test_thirty_two_nodes_fit():

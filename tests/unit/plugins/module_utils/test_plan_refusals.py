@@ -93,8 +93,6 @@ CASES = [
      CLUSTER, "fwcluster_replication", "filters statelessly"),
     ("sandwich not yet", setter("fwcluster_architecture", value="sandwich"),
      CLUSTER, "fwcluster_architecture", "sandwich is not implemented yet in this version"),
-    ("hash not yet", setter("fwcluster_architecture", value="hash"),
-     CLUSTER, "fwcluster_architecture", "hash is not implemented yet in this version"),
     ("missing architecture", deleter("fwcluster_architecture"), CLUSTER, "fwcluster_architecture", "is required"),
     ("missing name", deleter("fwcluster_name"), "cluster (unnamed)", "fwcluster_name", "is required"),
     ("name with spaces", setter("fwcluster_name", value="my edge"),

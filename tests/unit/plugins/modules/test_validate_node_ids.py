@@ -41,7 +41,7 @@ def test_duplicate_id_fails_naming_host_variable_rule(run_module, example):
 
 def test_group_variable_failure_names_the_cluster(run_module, example):
     cluster, nodes = example
-    cluster["fwcluster_architecture"] = "hash"
+    cluster["fwcluster_architecture"] = "sandwich"
     ok, result = run_module(validate_node_ids.main, {"clusters": clusters_of((cluster, nodes))})
     assert not ok
     assert result["host"] == "cluster edge"
