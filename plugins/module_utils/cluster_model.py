@@ -1213,10 +1213,12 @@ def _read_sandwich(cluster, cluster_vars, balancers_vars):
     if cluster.vrrp["unicast"]:
         raise PlanError(label, "fwcluster_vrrp.unicast", "is not supported with sandwich yet: the balancer pairs "
                         "advertise by multicast")
-    if cluster.replication is not None and cluster.replication.mode == "alarm":
-        raise PlanError(label, "fwcluster_replication.mode", "alarm keeps the peers' flows in an external cache "
-                        "that only a commit moves to the kernel, and no sandwich firewall has a transition to "
-                        "commit on: use ftfw or notrack (injected straight into the kernel table)")
+    if cluster.replication is not None and cluster.replication.mode != "notrack":
+        raise PlanError(label, "fwcluster_replication.mode", "sandwich needs notrack: every firewall injects its "
+                        "peers' flows straight into its kernel table (no VRRP transition commits them) and must "
+                        "answer a returning peer's resync from that table, flows it took over included; %s "
+                        "replicates only the flows a firewall began itself (its internal cache), so the flows it "
+                        "took over would be lost when the balancers move them back" % cluster.replication.mode)
     cluster.balancing = balancing
 
 
@@ -1490,6 +1492,9 @@ def _sandwich_node_extra(cluster, node):
         # No VRRP event on a firewall commits anything: each peer's flows go
         # straight into this kernel's table, ready when the balancers move them here.
         conntrackd["disable_external_cache"] = True
+        # No internal cache either: a resync request is answered from the kernel
+        # table, so flows this firewall took over from a dead peer go back to it.
+        conntrackd["disable_internal_cache"] = True
         conntrackd["startup_resync"] = True
         extra["conntrackd"] = conntrackd
     return extra
