@@ -1333,9 +1333,10 @@ def _read_balancer_links(cluster, side, balancer, host_vars, taken):
         if value is None:
             value = defaults[key]
             if value is None:
-                raise PlanError(host, "fwcluster_interfaces.%s" % key, "no interface: set it here or as the group's "
-                                "default (%s)" % ("fwcluster_segments.%s.interface" % side.name if key == side.name
-                                                   else "fwcluster_balancers.%s.interface" % side.name))
+                default = ("fwcluster_segments.%s.interface" if key == side.name
+                           else "fwcluster_balancers.%s.interface") % side.name
+                raise PlanError(host, "fwcluster_interfaces.%s" % key, "no interface: set it here or as the "
+                                "group's default (%s)" % default)
         balancer.interfaces[key] = _interface_name(value, host, "fwcluster_interfaces.%s" % key)
     if balancer.interfaces[side.name] == balancer.interfaces[SANDWICH_FRONT]:
         raise PlanError(host, "fwcluster_interfaces", "the %s segment and the front network share interface %s; "
@@ -1355,8 +1356,8 @@ def _read_balancer_links(cluster, side, balancer, host_vars, taken):
         address = _ipv4_interface(raw[key], host, variable)
         vip = networks[key]
         if address.network != vip.network:
-            raise PlanError(host, variable, "%s is not in %s (VIP %s)" % (address.with_prefixlen, vip.network,
-                                                                         vip.with_prefixlen))
+            raise PlanError(host, variable, "%s is not in %s (VIP %s)"
+                            % (address.with_prefixlen, vip.network, vip.with_prefixlen))
         if _is_network_or_broadcast(address):
             raise PlanError(host, variable, "%s is the network or broadcast address of %s" % (address.ip, address.network))
         if address.ip in taken:

@@ -145,9 +145,10 @@ def test_more_firewalls_get_buckets_round_robin(sandwich):
     health = plan["balancers"]["sw-lbo1"]["balancer"]
     assert [bucket["home"] for bucket in health["buckets"]][:6] == [0, 1, 2, 0, 1, 2]
     assert [firewall["table"] for firewall in health["firewalls"]] == [101, 102, 103]
-    ranges = [re.search(r"10\.40\.3\.100:(\d+)-(\d+)", [r for r in rules(plan["nodes"][name], "nat") if "-p tcp" in r
-                                                         and "10.40.3.100" in r][0]).groups()
-              for name in ("sw-fw1", "sw-fw2", "sw-fw3")]
+    ranges = []
+    for name in ("sw-fw1", "sw-fw2", "sw-fw3"):
+        (tcp,) = [r for r in rules(plan["nodes"][name], "nat") if "-p tcp" in r and "10.40.3.100" in r]
+        ranges.append(re.search(r"10\.40\.3\.100:(\d+)-(\d+)", tcp).groups())
     assert ranges[0][0] == "1024" and ranges[-1][1] == "65535"
 
 
