@@ -112,4 +112,3 @@ def test_both_directions_of_every_flow_get_one_mark(lab, sandwich):
     finally:
         server.kill()
         server.wait()
-
