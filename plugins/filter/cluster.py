@@ -3,13 +3,15 @@
 """Filters that hand the inventory to the cluster model and read its plans.
 
 cluster_inputs(hostvars, all_hosts, play_hosts)
-    Groups hosts into clusters by fwcluster_name (hosts with fwcluster_balancer_side
-    are balancers, not members) and returns, for every cluster with a member among
-    the play hosts, {name: {"cluster": group variables, "nodes": {host: host variables}}}.
+    Groups hosts into clusters by fwcluster_name and returns, for every cluster with
+    a member among the play hosts, {name: {"cluster": group variables,
+    "nodes": {host: host variables}, "balancers": {host: host variables}}}; hosts
+    with fwcluster_balancer_side are the sandwich load balancers, not firewall nodes.
     Cluster variables must be equal on every member; a play host without
     fwcluster_name is refused.
 node_plan(plans, cluster_name, host)
-    One node's part of its cluster's plan, what the roles read as fwcluster_node.
+    One node's part of its cluster's plan, what the roles read as fwcluster_node
+    (a sandwich balancer's part comes from the plan's balancers).
 
 The plans themselves are built by the validate_node_ids module, the one validator.
 
@@ -28,6 +30,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import (
     CLUSTER_VARIABLES,
+    BALANCER_VARIABLES,
     NODE_VARIABLES,
     PlanError,
 )
@@ -98,11 +101,11 @@ def _cluster_inputs(hostvars, all_hosts, play_hosts):
             continue
         host_vars = hostvars[host]
         name = host_vars.get("fwcluster_name")
-        if name not in wanted or host_vars.get("fwcluster_balancer_side") is not None:
+        if name not in wanted:
             continue
         cluster_vars = _defined(host_vars, CLUSTER_VARIABLES)
         if name not in clusters:
-            clusters[name] = {"cluster": cluster_vars, "nodes": {}}
+            clusters[name] = {"cluster": cluster_vars, "nodes": {}, "balancers": {}}
             reference[name] = host
         else:
             expected = clusters[name]["cluster"]
@@ -112,7 +115,10 @@ def _cluster_inputs(hostvars, all_hosts, play_hosts):
                     raise PlanError(host, variable, "differs from %s's value; cluster variables must be equal "
                                     "on every member of cluster %s (set them in the cluster's group_vars, "
                                     "not per host)" % (reference[name], name))
-        clusters[name]["nodes"][str(host)] = _defined(host_vars, NODE_VARIABLES)
+        if host_vars.get("fwcluster_balancer_side") is not None:
+            clusters[name]["balancers"][str(host)] = _defined(host_vars, BALANCER_VARIABLES)
+        else:
+            clusters[name]["nodes"][str(host)] = _defined(host_vars, NODE_VARIABLES)
     return clusters
 
 
@@ -121,9 +127,12 @@ def node_plan(plans, cluster_name, host):
     if not isinstance(plans, Mapping) or cluster_name not in plans:
         raise AnsibleFilterError("node_plan: no plan for cluster %s" % cluster_name)
     nodes = plans[cluster_name].get("nodes") or {}
-    if host not in nodes:
-        raise AnsibleFilterError("node_plan: %s is not a node of cluster %s" % (host, cluster_name))
-    return nodes[host]
+    if host in nodes:
+        return nodes[host]
+    balancers = plans[cluster_name].get("balancers") or {}
+    if host in balancers:
+        return balancers[host]
+    raise AnsibleFilterError("node_plan: %s is not a node of cluster %s" % (host, cluster_name))
 
 
 class FilterModule(object):

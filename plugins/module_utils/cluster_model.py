@@ -34,6 +34,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.ruleset import
     NAT_POLICIES,
     NOTRACK_FORWARDED,
     RAW_POLICIES,
+    VRRP_PROTOCOL,
     access_rule,
     comment_match,
     dnat_rule,
@@ -73,11 +74,19 @@ CLUSTER_VARIABLES = (
     "fwcluster_nat",
     "fwcluster_management",
     "fwcluster_hash_seed",
+    "fwcluster_balancers",
 )
 NODE_VARIABLES = (
     "fwcluster_node_id",
     "fwcluster_addresses",
     "fwcluster_replication_address",
+    "fwcluster_interfaces",
+)
+# The host variables of a sandwich load balancer (a host with fwcluster_balancer_side).
+BALANCER_VARIABLES = (
+    "fwcluster_balancer_side",
+    "fwcluster_node_id",
+    "fwcluster_addresses",
     "fwcluster_interfaces",
 )
 
@@ -372,6 +381,7 @@ class Cluster(object):
         self.nat = []
         self.management = {}
         self.hash_seed = None  # int, when the inventory sets fwcluster_hash_seed
+        self.balancing = None  # sandwich only: the balancers, their sides and the hash
 
     def segment_of_address(self, address):
         for segment in self.segments.values():
@@ -396,17 +406,20 @@ class Architecture(object):
     """
 
     def __init__(self, name, node_role=None, keepalived=None, ruleset=None, check=None, precheck=None,
-                 cluster_extra=None, node_extra=None):
+                 read=None, node_extra=None, plan_extra=None):
         self.name = name
         self.node_role = node_role
         self.keepalived = keepalived
         self.ruleset = ruleset
         self.check = check
         self.precheck = precheck
-        # Optional: plan keys of the architecture's own (a dict merged into the
-        # cluster plan, resp. into each node's plan; they may override a key).
-        self.cluster_extra = cluster_extra
+        # Optional hooks: read(cluster, cluster_vars, balancers_vars) reads what only this
+        # architecture has (sandwich: the balancers); node_extra(cluster, node) returns keys
+        # that replace or add to a node's plan; plan_extra(cluster) keys that replace or
+        # add to the cluster plan.
+        self.read = read
         self.node_extra = node_extra
+        self.plan_extra = plan_extra
 
     @property
     def implemented(self):
@@ -863,7 +876,7 @@ def _hash_ruleset(cluster, node):
     ]
 
 
-def _hash_cluster_extra(cluster):
+def _hash_plan_extra(cluster):
     vrrp = cluster.vrrp
     advert_int = vrrp["advert_int"]
     return {
@@ -923,35 +936,6 @@ def _hash_node_extra(cluster, node):
             } for segment in cluster.segments.values()],
         },
     }
-
-
-ARCHITECTURES = {
-    "primary_backup": Architecture(
-        "primary_backup",
-        node_role=_primary_backup_role,
-        keepalived=_primary_backup_keepalived,
-        ruleset=_primary_backup_ruleset,
-    ),
-    "multipath": Architecture(
-        "multipath",
-        node_role=_multipath_role,
-        keepalived=_multipath_keepalived,
-        ruleset=_multipath_ruleset,
-        check=_multipath_check,
-        precheck=_multipath_precheck,
-    ),
-    # Known, planned for a later issue: refused with "not implemented yet".
-    "sandwich": Architecture("sandwich"),
-    "hash": Architecture(
-        "hash",
-        node_role=_hash_role,
-        keepalived=_hash_keepalived,
-        ruleset=_hash_ruleset,
-        check=_hash_check,
-        cluster_extra=_hash_cluster_extra,
-        node_extra=_hash_node_extra,
-    ),
-}
 
 
 # --------------------------------------------------------------------------
@@ -1464,11 +1448,12 @@ def _read_management(cluster, cluster_vars):
     }
 
 
-def read_cluster(cluster_vars, nodes_vars, upto_replication=False):
+def read_cluster(cluster_vars, nodes_vars, upto_replication=False, balancers_vars=None):
     """Check the inventory of one cluster and return it as a Cluster.
 
     upto_replication stops after the replication checks, which is all the
     replication-link validator needs (the same code, not a second copy).
+    balancers_vars: {host: host variables} of the hosts with fwcluster_balancer_side.
     """
     cluster = _read_identity(cluster_vars)
     if ARCHITECTURES[cluster.architecture].precheck is not None:
@@ -1487,9 +1472,25 @@ def read_cluster(cluster_vars, nodes_vars, upto_replication=False):
     _read_nat(cluster, cluster_vars)
     _read_management(cluster, cluster_vars)
     architecture = ARCHITECTURES[cluster.architecture]
+    if architecture.read is not None:
+        architecture.read(cluster, cluster_vars, balancers_vars)
+    else:
+        _refuse_balancers(cluster, cluster_vars, balancers_vars)
     if architecture.check is not None:
         architecture.check(cluster)
     return cluster
+
+
+def _refuse_balancers(cluster, cluster_vars, balancers_vars):
+    """Load balancers and their settings belong to the sandwich architecture only."""
+    if balancers_vars:
+        host = sorted(balancers_vars)[0]
+        raise PlanError(host, "fwcluster_balancer_side", "load balancers belong to sandwich clusters; cluster %s "
+                        "is %s (remove the host from the cluster or set fwcluster_architecture: sandwich)"
+                        % (cluster.name, cluster.architecture))
+    if cluster_vars.get("fwcluster_balancers") is not None:
+        raise PlanError(cluster.label, "fwcluster_balancers", "only applies to fwcluster_architecture: sandwich; "
+                        "cluster %s is %s" % (cluster.name, cluster.architecture))
 
 
 # --------------------------------------------------------------------------
@@ -1535,7 +1536,15 @@ def _node_conntrackd(cluster, node):
     addresses = ["127.0.0.1"]
     addresses.extend(str(node.addresses[name].ip) for name in cluster.segments)
     addresses.append(str(node.replication_address.ip))
-    return {"ignore_addresses": addresses}
+    return {
+        "ignore_addresses": addresses,
+        # The caches of primary-backup: the peers' flows wait in the external
+        # cache until a transition commits them. hash and sandwich inject them
+        # into the kernel instead, and ask for them at start.
+        "external_cache": True,
+        "internal_cache": True,
+        "startup_resync": False,
+    }
 
 
 def _node_plan(cluster, architecture, node):
@@ -1556,9 +1565,13 @@ def _node_plan(cluster, architecture, node):
     return plan
 
 
-def build_plan(cluster, nodes):
-    """The cluster plan of docs/cluster-plan.md, or PlanError naming host, variable and rule."""
-    model = read_cluster(cluster, nodes)
+def build_plan(cluster, nodes, balancers=None):
+    """The cluster plan of docs/cluster-plan.md, or PlanError naming host, variable and rule.
+
+    balancers: {host: host variables} of the sandwich load balancers (hosts with
+    fwcluster_balancer_side), as the cluster_inputs filter collects them.
+    """
+    model = read_cluster(cluster, nodes, balancers_vars=balancers)
     architecture = ARCHITECTURES[model.architecture]
     advert_int = model.vrrp["advert_int"]
     plan = {
@@ -1584,8 +1597,8 @@ def build_plan(cluster, nodes):
         "replication": _replication_summary(model),
         "nodes": dict((node.name, _node_plan(model, architecture, node)) for node in model.nodes),
     }
-    if architecture.cluster_extra is not None:
-        plan.update(architecture.cluster_extra(model))
+    if architecture.plan_extra is not None:
+        plan.update(architecture.plan_extra(model))
     return plan
 
 
@@ -1597,3 +1610,594 @@ def build_replication_table(cluster, nodes):
         return None
     summary["nodes"] = dict((node.name, _node_replication(model, node)) for node in model.nodes)
     return summary
+
+
+# --------------------------------------------------------------------------
+# The firewall sandwich (fwcluster_architecture: sandwich)
+#
+# Every firewall is active. A pair of load balancers on each side (VRRP
+# between the two for the side's VIPs) hashes every packet with iptables
+# HMARK into one of `buckets` marks and routes each mark to one firewall's
+# routing table. The hash is on the OUTSIDE party's address only: the inside
+# balancers hash the destination, the outside balancers the source. HMARK
+# sorts the two (masked) addresses before hashing, so hash(0, X) is the same
+# on both sides and both directions of a flow take the same firewall; and
+# since neither SNAT of inside hosts nor the inside addresses enter the hash,
+# NAT on the firewalls cannot move the return traffic elsewhere. The price:
+# one outside host is served by one firewall.
+#
+# A health service on every balancer probes forwarding through each firewall
+# (an ICMP echo with the firewall's probe mark, towards the far side's
+# balancers, which the firewall forwards and SNATs to its own far-side
+# address so the reply comes back through it) and moves only a dead
+# firewall's buckets to the survivors. conntrackd between the firewalls
+# injects each firewall's flows straight into the others' kernel tables
+# (DisableExternalCache): no VRRP event on a firewall commits anything, and
+# the survivor already holds the moved flows.
+# --------------------------------------------------------------------------
+
+SANDWICH_SIDES = ("inside", "outside")
+SANDWICH_FRONT = "front"  # the balancers' interface/address key toward the side's hosts
+BALANCER_KEYS = ("buckets", "health", "inside", "outside")
+BALANCER_SIDE_KEYS = ("interface", "vip", "vrid", "routes", "gateway")
+HEALTH_KEYS = ("interval", "timeout", "fall", "rise")
+HEALTH_DEFAULTS = {"interval": 0.5, "timeout": 0.4, "fall": 3, "rise": 3}
+BUCKETS_DEFAULT = 16
+MAX_BUCKETS = 256
+BUCKET_MARK_BASE = 0x100  # HMARK --hmark-offset: bucket b is mark 0x100 + b
+PROBE_MARK_BASE = 0x200  # the health probe through firewall node id k carries mark 0x200 + k
+FIREWALL_TABLE_BASE = 100  # firewall node id k routes through table 101 + k
+PROBE_RULE_PRIORITY = 900  # ip rule priorities: probes 900 + k, buckets 1000 + b
+BUCKET_RULE_PRIORITY = 1000
+SNAT_PORTS = (1024, 65535)  # split between the firewalls sharing a SNAT address
+PROBE_COMMENT = "fwcluster balancer probe"
+
+BALANCER_SYSCTLS = (
+    ("net.ipv4.ip_forward", "1"),
+    # A balancer forwards what the firewalls route back to it, from sources it
+    # has no route to: reverse-path filtering belongs to the firewalls.
+    ("net.ipv4.conf.all.rp_filter", "0"),
+    ("net.ipv4.conf.default.rp_filter", "0"),
+    ("net.ipv4.conf.all.send_redirects", "0"),
+    ("net.ipv4.conf.default.send_redirects", "0"),
+)
+
+
+class SandwichSide(object):
+    def __init__(self, name, interface, vip, vrid, routes, gateway):
+        self.name = name  # inside | outside, also the name of the segment toward the firewalls
+        self.interface = interface  # front interface (toward the hosts), group default
+        self.vip = vip  # IPv4Interface: the hosts' gateway
+        self.vrid = vrid
+        self.routes = routes  # IPv4Networks behind the side, besides the front network
+        self.gateway = gateway  # IPv4Address on the front network for `routes`, or None
+        self.balancers = []  # Balancer, by node id
+
+
+class Balancer(object):
+    def __init__(self, name, side, node_id):
+        self.name = name
+        self.side = side
+        self.node_id = node_id
+        self.interfaces = {}  # side segment and "front" -> interface
+        self.addresses = {}  # side segment and "front" -> IPv4Interface
+
+
+class Balancing(object):
+    def __init__(self, buckets, health, seed):
+        self.buckets = buckets
+        self.health = health
+        self.seed = seed
+        self.sides = {}  # name -> SandwichSide
+
+
+def _read_sandwich(cluster, cluster_vars, balancers_vars):
+    label = cluster.label
+    if sorted(cluster.segments) != sorted(SANDWICH_SIDES):
+        raise PlanError(label, "fwcluster_segments", "a sandwich cluster has exactly the segments inside and outside "
+                        "(the links between each side's balancers and the firewalls), got %s"
+                        % ", ".join(sorted(cluster.segments)))
+    seed = cluster_vars.get("fwcluster_hash_seed")
+    if seed is None:
+        raise PlanError(label, "fwcluster_hash_seed", "is required for sandwich: the HMARK seed every balancer "
+                        "shares, an integer in 0..4294967295, e.g. 0x5eed1234")
+    raw = cluster_vars.get("fwcluster_balancers")
+    if raw is None:
+        raise PlanError(label, "fwcluster_balancers", "is required for sandwich: each side's front network "
+                        "(interface, vip, vrid) and the hash buckets")
+    raw = _mapping(raw, label, "fwcluster_balancers")
+    _known_keys(raw, BALANCER_KEYS, label, "fwcluster_balancers")
+    count = len(cluster.nodes)
+    buckets = _integer(_optional(raw, "buckets", BUCKETS_DEFAULT), count, MAX_BUCKETS, label,
+                       "fwcluster_balancers.buckets")
+    balancing = Balancing(buckets, _read_health(label, _optional(raw, "health", {})), int(seed))
+    vrids = dict((segment.vrid, "fwcluster_segments.%s.vrid" % segment.name) for segment in cluster.segments.values())
+    for side in SANDWICH_SIDES:
+        balancing.sides[side] = _read_sandwich_side(cluster, raw, side, vrids)
+    _read_balancers(cluster, balancing, balancers_vars)
+    _check_sandwich_nat(cluster, balancing)
+    if cluster.vrrp["unicast"]:
+        raise PlanError(label, "fwcluster_vrrp.unicast", "is not supported with sandwich yet: the balancer pairs "
+                        "advertise by multicast")
+    if cluster.replication is not None and cluster.replication.mode != "notrack":
+        raise PlanError(label, "fwcluster_replication.mode", "sandwich needs notrack: every firewall injects its "
+                        "peers' flows straight into its kernel table (no VRRP transition commits them) and must "
+                        "answer a returning peer's resync from that table, flows it took over included; %s "
+                        "replicates only the flows a firewall began itself (its internal cache), so the flows it "
+                        "took over would be lost when the balancers move them back" % cluster.replication.mode)
+    cluster.balancing = balancing
+
+
+def _read_health(label, raw):
+    variable = "fwcluster_balancers.health"
+    raw = _mapping(raw, label, variable)
+    _known_keys(raw, HEALTH_KEYS, label, variable)
+    interval = _number(_optional(raw, "interval", HEALTH_DEFAULTS["interval"]), 0.1, 60, label, variable + ".interval")
+    timeout = _number(_optional(raw, "timeout", HEALTH_DEFAULTS["timeout"]), 0.05, 60, label, variable + ".timeout")
+    if timeout > interval:
+        raise PlanError(label, variable + ".timeout", "%s s exceeds the interval %s s: a probe round must end "
+                        "before the next one starts" % (timeout, interval))
+    fall = _integer(_optional(raw, "fall", HEALTH_DEFAULTS["fall"]), 1, 100, label, variable + ".fall")
+    rise = _integer(_optional(raw, "rise", HEALTH_DEFAULTS["rise"]), 1, 100, label, variable + ".rise")
+    return {"interval": interval, "timeout": timeout, "fall": fall, "rise": rise,
+            # A firewall that dies just after a good round misses the next `fall`
+            # rounds; the last of them gives up after `timeout`.
+            "bound": round(fall * interval + timeout, 2)}
+
+
+def _read_sandwich_side(cluster, raw, side, vrids):
+    label = cluster.label
+    variable = "fwcluster_balancers.%s" % side
+    if raw.get(side) is None:
+        raise PlanError(label, variable, "is required: the %s balancers' front network (interface, vip, vrid)" % side)
+    spec = _mapping(raw[side], label, variable)
+    _known_keys(spec, BALANCER_SIDE_KEYS, label, variable)
+    interface = spec.get("interface")
+    if interface is not None:
+        interface = _interface_name(interface, label, variable + ".interface")
+    if spec.get("vip") is None:
+        raise PlanError(label, variable + ".vip", "is required: the gateway address of the %s hosts, with prefix" % side)
+    vip = _ipv4_interface(spec["vip"], label, variable + ".vip")
+    if _is_network_or_broadcast(vip):
+        raise PlanError(label, variable + ".vip", "%s is the network or broadcast address of %s" % (vip.ip, vip.network))
+    for segment in cluster.segments.values():
+        if vip.network.overlaps(segment.vip.network):
+            raise PlanError(label, variable + ".vip", "front network %s overlaps segment %s (%s)"
+                            % (vip.network, segment.name, segment.vip.network))
+    if cluster.replication is not None and vip.network.overlaps(cluster.replication.network):
+        raise PlanError(label, variable + ".vip", "front network %s overlaps the replication network %s"
+                        % (vip.network, cluster.replication.network))
+    if spec.get("vrid") is None:
+        raise PlanError(label, variable + ".vrid", "is required: the VRRP virtual router id of the front VIP, 1..255")
+    vrid = _integer(spec["vrid"], 1, 255, label, variable + ".vrid")
+    if vrid in vrids:
+        raise PlanError(label, variable + ".vrid", "VRID %d is already used by %s; VRIDs must differ" % (vrid, vrids[vrid]))
+    vrids[vrid] = variable + ".vrid"
+    routes = []
+    for index, item in enumerate(_list(_optional(spec, "routes", []), label, variable + ".routes")):
+        network = _ipv4_network(item, label, "%s.routes[%d]" % (variable, index))
+        if network not in routes:
+            routes.append(network)
+    gateway = None
+    if spec.get("gateway") is not None:
+        gateway = _ipv4_address(spec["gateway"], label, variable + ".gateway")
+        if gateway not in vip.network or gateway == vip.ip:
+            raise PlanError(label, variable + ".gateway", "%s must be a router on the front network %s, not the VIP"
+                            % (gateway, vip.network))
+    return SandwichSide(side, interface, vip, vrid, routes, gateway)
+
+
+def _read_balancers(cluster, balancing, balancers_vars):
+    label = cluster.label
+    if not balancers_vars:
+        raise PlanError(label, "fwcluster_balancer_side", "a sandwich cluster needs two load balancers per side: "
+                        "hosts of cluster %s with fwcluster_balancer_side inside or outside" % cluster.name)
+    balancers_vars = _mapping(balancers_vars, label, "fwcluster_balancer_side")
+    taken = {}  # address -> owner, the firewalls' addresses included
+    for node in cluster.nodes:
+        for address in node.addresses.values():
+            taken[address.ip] = node.name
+    for side in balancing.sides.values():
+        taken[side.vip.ip] = "the %s front VIP" % side.name
+    for segment in cluster.segments.values():
+        taken[segment.vip.ip] = "the %s segment VIP" % segment.name
+    for host in sorted(balancers_vars, key=str):
+        if not isinstance(host, str) or not host:
+            raise PlanError(label, "fwcluster_balancer_side", "balancer names must be inventory host names, got %s"
+                            % _describe(host))
+        host_vars = _mapping(balancers_vars[host], host, "host variables")
+        side = _choice(host_vars.get("fwcluster_balancer_side"), SANDWICH_SIDES, host, "fwcluster_balancer_side")
+        node_id = host_vars.get("fwcluster_node_id")
+        if node_id is None:
+            raise PlanError(host, "fwcluster_node_id", "is required: 0 or 1 within the %s balancer pair "
+                            "(0 is the preferred VRRP master)" % side)
+        node_id = _integer(node_id, 0, 1, host, "fwcluster_node_id")
+        pair = balancing.sides[side].balancers
+        for other in pair:
+            if other.node_id == node_id:
+                raise PlanError(host, "fwcluster_node_id", "node id %d is already used by %s in the %s pair"
+                                % (node_id, other.name, side))
+        balancer = Balancer(str(host), side, node_id)
+        _read_balancer_links(cluster, balancing.sides[side], balancer, host_vars, taken)
+        pair.append(balancer)
+    for side in balancing.sides.values():
+        if len(side.balancers) != 2:
+            raise PlanError(label, "fwcluster_balancer_side", "the %s side has %d balancer(s) (%s); it needs a pair "
+                            "of two with fwcluster_node_id 0 and 1" % (side.name, len(side.balancers),
+                                                                       ", ".join(b.name for b in side.balancers) or "none"))
+        side.balancers.sort(key=lambda item: item.node_id)
+
+
+def _read_balancer_links(cluster, side, balancer, host_vars, taken):
+    host = balancer.name
+    keys = (side.name, SANDWICH_FRONT)
+    raw = _mapping(_optional(host_vars, "fwcluster_interfaces", {}), host, "fwcluster_interfaces")
+    _known_keys(raw, keys, host, "fwcluster_interfaces")
+    defaults = {side.name: cluster.segments[side.name].interface, SANDWICH_FRONT: side.interface}
+    for key in keys:
+        value = raw.get(key)
+        if value is None:
+            value = defaults[key]
+            if value is None:
+                default = ("fwcluster_segments.%s.interface" if key == side.name
+                           else "fwcluster_balancers.%s.interface") % side.name
+                raise PlanError(host, "fwcluster_interfaces.%s" % key, "no interface: set it here or as the "
+                                "group's default (%s)" % default)
+        balancer.interfaces[key] = _interface_name(value, host, "fwcluster_interfaces.%s" % key)
+    if balancer.interfaces[side.name] == balancer.interfaces[SANDWICH_FRONT]:
+        raise PlanError(host, "fwcluster_interfaces", "the %s segment and the front network share interface %s; "
+                        "a balancer needs one interface for each" % (side.name, balancer.interfaces[SANDWICH_FRONT]))
+    raw = host_vars.get("fwcluster_addresses")
+    if raw is None:
+        raise PlanError(host, "fwcluster_addresses", "is required: this balancer's address on %s (toward the "
+                        "firewalls) and front (toward the %s hosts)" % (side.name, side.name))
+    raw = _mapping(raw, host, "fwcluster_addresses")
+    _known_keys(raw, keys, host, "fwcluster_addresses")
+    networks = {side.name: cluster.segments[side.name].vip, SANDWICH_FRONT: side.vip}
+    for key in keys:
+        variable = "fwcluster_addresses.%s" % key
+        if raw.get(key) is None:
+            raise PlanError(host, variable, "is required: this balancer's address with prefix in %s"
+                            % networks[key].network)
+        address = _ipv4_interface(raw[key], host, variable)
+        vip = networks[key]
+        if address.network != vip.network:
+            raise PlanError(host, variable, "%s is not in %s (VIP %s)"
+                            % (address.with_prefixlen, vip.network, vip.with_prefixlen))
+        if _is_network_or_broadcast(address):
+            raise PlanError(host, variable, "%s is the network or broadcast address of %s" % (address.ip, address.network))
+        if address.ip in taken:
+            raise PlanError(host, variable, "%s is already the address of %s" % (address.ip, taken[address.ip]))
+        taken[address.ip] = host
+        balancer.addresses[key] = address
+
+
+def _check_sandwich_nat(cluster, balancing):
+    """What the hash on the outside party's address can carry, and what it cannot."""
+    for entry in cluster.nat:
+        variable = "fwcluster_nat[%d]" % entry.index
+        if entry.kind == "dnat":
+            raise PlanError(cluster.label, variable + ".type", "dnat is not supported with sandwich: the address it "
+                            "publishes (the segment VIP) belongs to the balancers, not to the firewalls")
+        if entry.kind == "masquerade":
+            raise PlanError(cluster.label, variable + ".type", "masquerade (SNAT to the segment VIP) is not supported "
+                            "with sandwich: the VIP belongs to the balancers; use type snat with an address of its "
+                            "own (the outside balancers route it to the firewall holding the flow)")
+        if entry.segment != "outside":
+            raise PlanError(cluster.label, variable + ".out", "sandwich translates only toward the outside: the "
+                            "hash follows the outside party's address, which SNAT toward the inside would change")
+        for side in balancing.sides.values():
+            if entry.to_address in side.vip.network:
+                raise PlanError(cluster.label, variable + ".to", "%s is on the %s front network %s; the SNAT address "
+                                "must be one no host claims" % (entry.to_address, side.name, side.vip.network))
+        for segment in cluster.segments.values():
+            if entry.to_address == segment.vip.ip:
+                raise PlanError(cluster.label, variable + ".to", "%s is the %s segment VIP (the balancers')"
+                                % (entry.to_address, segment.name))
+        for node in cluster.nodes:
+            for address in node.addresses.values():
+                if entry.to_address == address.ip:
+                    raise PlanError(cluster.label, variable + ".to", "%s is %s's own address; a shared SNAT address "
+                                    "must be one no node holds" % (entry.to_address, node.name))
+
+
+def _sandwich_role(cluster, node):
+    return "active"  # every firewall forwards its share of the flows
+
+
+def _sandwich_keepalived(cluster, node):
+    return None  # the firewalls hold no VIP; the balancers do
+
+
+def _other_side(side):
+    return "outside" if side == "inside" else "inside"
+
+
+def _sandwich_probe_rules(cluster, node):
+    """Forward the balancers' probes across this firewall and SNAT them to its far-side address.
+
+    The probe is an ICMP echo from one side's balancer link to the other's; the
+    SNAT makes the far balancer answer this firewall, so a probe that returns
+    crossed this firewall both ways, whatever the balancers' own routes are.
+    """
+    forward, nat = [], []
+    for near in SANDWICH_SIDES:
+        far = _other_side(near)
+        near_net = cluster.segments[near].vip.network.with_prefixlen
+        far_net = cluster.segments[far].vip.network.with_prefixlen
+        forward.append("-A FORWARD -i %s -o %s -s %s -d %s -p icmp --icmp-type echo-request -m conntrack --ctstate NEW "
+                       "%s -j ACCEPT" % (node.interfaces[near], node.interfaces[far], near_net, far_net,
+                                         comment_match(PROBE_COMMENT)))
+        nat.append("-A POSTROUTING -o %s -s %s -d %s -p icmp %s -j SNAT --to-source %s"
+                   % (node.interfaces[far], near_net, far_net, comment_match(PROBE_COMMENT),
+                      node.addresses[far].ip))
+    return forward, nat
+
+
+def snat_port_range(node_id, count):
+    """The share of SNAT_PORTS of firewall node_id among count firewalls (disjoint, covering)."""
+    low, high = SNAT_PORTS
+    size = (high - low + 1) // count
+    first = low + node_id * size
+    last = high if node_id == count - 1 else first + size - 1
+    return first, last
+
+
+def _sandwich_nat_rules(cluster, node):
+    rules = []
+    first, last = snat_port_range(node.node_id, len(cluster.nodes))
+    for entry in cluster.nat:  # snat only (checked): one address shared by every firewall
+        interface = node.interfaces[entry.segment]
+        source = network_text(entry.source)
+        head = "-A POSTROUTING -o %s%s" % (interface, " -s " + source if source else "")
+        comment = " " + comment_match(entry.name) if entry.name else ""
+        # Disjoint port ranges: two firewalls never pick the same translated
+        # tuple, so one's replicated flows never clash with the other's own.
+        for proto in ("tcp", "udp"):
+            rules.append("%s -p %s%s -j SNAT --to-source %s:%d-%d" % (head, proto, comment, entry.to_address,
+                                                                      first, last))
+        rules.append("%s%s -j SNAT --to-source %s" % (head, comment, entry.to_address))
+    return rules
+
+
+def _sandwich_ruleset(cluster, node):
+    probe_forward, probe_nat = _sandwich_probe_rules(cluster, node)
+    input_rules = [rule for rule in _filter_input_rules(cluster, node) if " -p %s " % VRRP_PROTOCOL not in rule + " "]
+    forward = _filter_forward_rules(cluster, node)
+    prologue = len(stateful_prologue("FORWARD"))
+    forward = forward[:prologue] + probe_forward + forward[prologue:]
+    return [
+        table("filter", FILTER_POLICIES, input_rules + forward),
+        table("nat", NAT_POLICIES, probe_nat + _sandwich_nat_rules(cluster, node)),
+    ]
+
+
+def _route(network, via, interface, table_id=None):
+    return {
+        "to": "default" if network.prefixlen == 0 else network.with_prefixlen,
+        "via": str(via),
+        "interface": interface,
+        "table": table_id,
+    }
+
+
+def _sandwich_node_extra(cluster, node):
+    """Firewall nodes: routes toward each side's balancers, conntrackd injecting into the kernel."""
+    routes = []
+    for side in cluster.balancing.sides.values():
+        via = cluster.segments[side.name].vip.ip
+        for network in [side.vip.network] + side.routes:
+            routes.append(_route(network, via, node.interfaces[side.name]))
+    sysctls = dict(BASE_SYSCTLS)
+    # Per-flow packet counters: the firewall that forwards a flow counts its
+    # packets, a firewall holding it only by replication shows zero. That is
+    # how one sees which firewall carries what (conntrack -L).
+    sysctls["net.netfilter.nf_conntrack_acct"] = "1"
+    extra = {"routes": routes, "balancer": None, "sysctls": sysctls}
+    if cluster.replication is not None:
+        conntrackd = _node_conntrackd(cluster, node)
+        # No VRRP event on a firewall commits anything: each peer's flows go
+        # straight into this kernel's table, ready when the balancers move them here.
+        # No internal cache either: a resync request is answered from the kernel
+        # table, so flows this firewall took over from a dead peer go back to it.
+        conntrackd.update(external_cache=False, internal_cache=False, startup_resync=True)
+        extra["conntrackd"] = conntrackd
+    return extra
+
+
+def _firewall_table(node):
+    return FIREWALL_TABLE_BASE + 1 + node.node_id
+
+
+def _bucket_home(cluster, bucket):
+    return cluster.nodes[bucket % len(cluster.nodes)]
+
+
+def _balancer_keepalived(cluster, side, balancer):
+    """Two instances (segment VIP, front VIP) bound in one sync group: one balancer holds both."""
+    segment = cluster.segments[side.name]
+    priority = 254 - 4 * balancer.node_id
+    instances = []
+    for key, vip, vrid in ((side.name, segment.vip, segment.vrid), (SANDWICH_FRONT, side.vip, side.vrid)):
+        instances.append({
+            "name": "%s_%s_%s" % (cluster.name, side.name, key if key == SANDWICH_FRONT else "firewalls"),
+            "segment": key,
+            "interface": balancer.interfaces[key],
+            "vrid": vrid,
+            "priority": priority,
+            "state": "BACKUP",
+            "advert_int": cluster.vrrp["advert_int"],
+            "preempt": cluster.vrrp["preempt"],
+            "vips": [vip.with_prefixlen],
+            "unicast_src": None,
+            "unicast_peers": [],
+        })
+    return {
+        "router_id": balancer.name,
+        "sync_group": {"name": "%s_%s" % (cluster.name, side.name), "instances": [i["name"] for i in instances]},
+        "instances": instances,
+    }
+
+
+def _hmark(balancing, side):
+    # The outside party's address only: the inside balancers see it as the
+    # destination, the outside balancers as the source (see the section head).
+    tuple_part = "dst" if side.name == "inside" else "src"
+    return ("-j HMARK --hmark-tuple %s --hmark-mod %d --hmark-offset %d --hmark-rnd 0x%08x"
+            % (tuple_part, balancing.buckets, BUCKET_MARK_BASE, balancing.seed))
+
+
+def _balancer_ruleset(cluster, side, balancer):
+    balancing = cluster.balancing
+    front = balancer.interfaces[SANDWICH_FRONT]
+    link = balancer.interfaces[side.name]
+    raw_rules = [
+        # Transit packets are routed per packet, never tracked: the peer balancer
+        # takes over mid-flow with nothing to learn.
+        "-A PREROUTING -m addrtype ! --dst-type LOCAL -j CT --notrack",
+    ]
+    mangle_rules = [
+        "-A PREROUTING -i %s -m addrtype ! --dst-type LOCAL %s" % (front, _hmark(balancing, side)),
+    ]
+    input_rules = ["-A INPUT -i lo -j ACCEPT"] + stateful_prologue("INPUT") + [
+        vrrp_rule(link),
+        vrrp_rule(front),
+        # The other side's health probes, SNATed by a firewall, and plain ping.
+        "-A INPUT -p icmp --icmp-type echo-request -j ACCEPT",
+    ]
+    management = cluster.management
+    if management["tcp_ports"]:
+        for source in management["sources"]:
+            input_rules.append(access_rule("INPUT", "accept", "tcp", ports=management["tcp_ports"],
+                                           source=source, comment="fwcluster management"))
+    forward_rules = [
+        "-A FORWARD -i %s -o %s -j ACCEPT" % (front, link),
+        "-A FORWARD -i %s -o %s -j ACCEPT" % (link, front),
+    ]
+    return [
+        table("raw", {"PREROUTING": "ACCEPT", "OUTPUT": "ACCEPT"}, raw_rules),
+        table("mangle", {"PREROUTING": "ACCEPT", "INPUT": "ACCEPT", "FORWARD": "ACCEPT", "OUTPUT": "ACCEPT",
+                         "POSTROUTING": "ACCEPT"}, mangle_rules),
+        table("filter", FILTER_POLICIES, input_rules + forward_rules),
+    ]
+
+
+def _balancer_health(cluster, side, balancer):
+    """What the balancer's health service reads (printed as JSON by the balancer role)."""
+    balancing = cluster.balancing
+    far = cluster.balancing.sides[_other_side(side.name)]
+    return {
+        "cluster": cluster.name,
+        "side": side.name,
+        "hash_on": "destination" if side.name == "inside" else "source",
+        "interval": balancing.health["interval"],
+        "timeout": balancing.health["timeout"],
+        "fall": balancing.health["fall"],
+        "rise": balancing.health["rise"],
+        "bound": balancing.health["bound"],
+        # A firewall is up when any far-side balancer answers through it.
+        "targets": [str(other.addresses[far.name].ip) for other in far.balancers],
+        "firewalls": [{
+            "name": node.name,
+            "node_id": node.node_id,
+            "address": str(node.addresses[side.name].ip),
+            "table": _firewall_table(node),
+            "probe_mark": PROBE_MARK_BASE + node.node_id,
+            "probe_priority": PROBE_RULE_PRIORITY + node.node_id,
+        } for node in cluster.nodes],
+        "buckets": [{
+            "bucket": bucket,
+            "mark": BUCKET_MARK_BASE + bucket,
+            "priority": BUCKET_RULE_PRIORITY + bucket,
+            "home": _bucket_home(cluster, bucket).node_id,
+        } for bucket in range(balancing.buckets)],
+    }
+
+
+def _balancer_plan(cluster, side, balancer):
+    link = balancer.interfaces[side.name]
+    routes = [_route(ipaddress.ip_network("0.0.0.0/0"), node.addresses[side.name].ip, link, _firewall_table(node))
+              for node in cluster.nodes]
+    if side.gateway is not None:
+        routes.extend(_route(network, side.gateway, balancer.interfaces[SANDWICH_FRONT]) for network in side.routes)
+    sysctls = dict(BALANCER_SYSCTLS)
+    for interface in sorted(balancer.interfaces.values()):
+        sysctls["net.ipv4.conf.%s.rp_filter" % interface] = "0"
+    return {
+        "name": balancer.name,
+        "node_id": balancer.node_id,
+        "role": "primary" if balancer.node_id == 0 else "backup",
+        "side": side.name,
+        "interfaces": dict(balancer.interfaces),
+        "addresses": dict((key, value.with_prefixlen) for key, value in balancer.addresses.items()),
+        "replication": None,
+        "keepalived": _balancer_keepalived(cluster, side, balancer),
+        "conntrackd": None,
+        "sysctls": sysctls,
+        "ruleset": _balancer_ruleset(cluster, side, balancer),
+        "routes": routes,
+        "balancer": _balancer_health(cluster, side, balancer),
+    }
+
+
+def _sandwich_plan_extra(cluster):
+    balancing = cluster.balancing
+    return {
+        "balancing": {
+            "buckets": balancing.buckets,
+            "bucket_marks": "0x%x-0x%x" % (BUCKET_MARK_BASE, BUCKET_MARK_BASE + balancing.buckets - 1),
+            "seed": balancing.seed,
+            "health": dict(balancing.health),
+            "sides": dict((side.name, {
+                "front_vip": side.vip.with_prefixlen,
+                "front_network": side.vip.network.with_prefixlen,
+                "front_vrid": side.vrid,
+                "segment_vip": cluster.segments[side.name].vip.with_prefixlen,
+                "hash_on": "destination" if side.name == "inside" else "source",
+                "balancers": [balancer.name for balancer in side.balancers],
+            }) for side in balancing.sides.values()),
+            "firewall_tables": dict((node.name, _firewall_table(node)) for node in cluster.nodes),
+        },
+        "balancers": dict((balancer.name, _balancer_plan(cluster, side, balancer))
+                          for side in balancing.sides.values() for balancer in side.balancers),
+    }
+
+
+# --------------------------------------------------------------------------
+# The architectures (docs/cluster-plan.md, "How an architecture plugs in")
+# --------------------------------------------------------------------------
+
+ARCHITECTURES = {
+    "primary_backup": Architecture(
+        "primary_backup",
+        node_role=_primary_backup_role,
+        keepalived=_primary_backup_keepalived,
+        ruleset=_primary_backup_ruleset,
+    ),
+    "multipath": Architecture(
+        "multipath",
+        node_role=_multipath_role,
+        keepalived=_multipath_keepalived,
+        ruleset=_multipath_ruleset,
+        check=_multipath_check,
+        precheck=_multipath_precheck,
+    ),
+    "hash": Architecture(
+        "hash",
+        node_role=_hash_role,
+        keepalived=_hash_keepalived,
+        ruleset=_hash_ruleset,
+        check=_hash_check,
+        node_extra=_hash_node_extra,
+        plan_extra=_hash_plan_extra,
+    ),
+    "sandwich": Architecture(
+        "sandwich",
+        node_role=_sandwich_role,
+        keepalived=_sandwich_keepalived,
+        ruleset=_sandwich_ruleset,
+        read=_read_sandwich,
+        node_extra=_sandwich_node_extra,
+        plan_extra=_sandwich_plan_extra,
+    ),
+}

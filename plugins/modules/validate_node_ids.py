@@ -34,9 +34,12 @@ options:
       - Cluster name to C({cluster, nodes}), as returned by the P(fwcluster.netfilter.cluster_inputs#filter) filter.
       - C(cluster) holds the cluster's group variables (C(fwcluster_architecture), C(fwcluster_name),
         C(fwcluster_segments), C(fwcluster_replication), C(fwcluster_vrrp), C(fwcluster_policy), C(fwcluster_nat),
-        C(fwcluster_management), C(fwcluster_hash_seed)).
+        C(fwcluster_management), C(fwcluster_hash_seed), C(fwcluster_balancers)).
       - C(nodes) maps each member's inventory name to its host variables (C(fwcluster_node_id),
         C(fwcluster_addresses), C(fwcluster_replication_address), C(fwcluster_interfaces)).
+      - C(balancers), optional, maps each sandwich load balancer (a host with C(fwcluster_balancer_side)) to its
+        host variables (C(fwcluster_balancer_side), C(fwcluster_node_id), C(fwcluster_addresses),
+        C(fwcluster_interfaces)); only a C(sandwich) cluster may have them.
     type: dict
     required: true
 notes:
@@ -110,7 +113,7 @@ def build_plans(clusters):
         if not isinstance(entry, dict):
             raise PlanError("cluster %s" % name, "clusters", "expected {cluster, nodes} from the cluster_inputs filter")
         try:
-            plans[name] = build_plan(entry.get("cluster"), entry.get("nodes"))
+            plans[name] = build_plan(entry.get("cluster"), entry.get("nodes"), entry.get("balancers"))
         except PlanError as error:
             error.cluster = name
             raise

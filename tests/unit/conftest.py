@@ -60,3 +60,29 @@ def example():
 def example_source():
     """The example inventory itself; copy it before mutating (for hypothesis tests)."""
     return _EXAMPLE
+
+
+SANDWICH_INVENTORY = os.path.join(REPO_ROOT, "inventories", "sandwich")
+
+
+def load_sandwich():
+    """(cluster variables, {firewall: host variables}, {balancer: host variables}) of inventories/sandwich."""
+    with open(os.path.join(SANDWICH_INVENTORY, "group_vars", "stack.yml")) as handle:
+        cluster = yaml.safe_load(handle)
+    nodes, balancers = {}, {}
+    host_vars_dir = os.path.join(SANDWICH_INVENTORY, "host_vars")
+    for name in sorted(os.listdir(host_vars_dir)):
+        with open(os.path.join(host_vars_dir, name)) as handle:
+            host_vars = yaml.safe_load(handle)
+        target = balancers if "fwcluster_balancer_side" in host_vars else nodes
+        target[name[:-len(".yml")]] = host_vars
+    return cluster, nodes, balancers
+
+
+_SANDWICH = load_sandwich()
+
+
+@pytest.fixture
+def sandwich():
+    """A fresh deep copy of the sandwich example inventory, free to mutate."""
+    return copy.deepcopy(_SANDWICH)

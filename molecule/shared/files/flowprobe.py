@@ -79,6 +79,14 @@ hashowner --seed S --nodes N ADDR [ADDR ...]
     jhash_1word(address, seed) scaled to N, as net/netfilter/xt_cluster.c
     computes it on a little-endian host. Prints {ADDR: node_id}.
 
+ctflows [--proto tcp] [--dport N]
+    Run on a firewall: its conntrack table as JSON, one object per flow
+    (original direction: src, dst, sport, dport; reply direction: reply_src,
+    reply_dst, reply_sport, reply_dport; state; orig_packets and
+    reply_packets when nf_conntrack_acct=1, else null). A firewall that
+    forwards a flow counts its packets; one that only holds it through
+    state replication shows zero.
+
 All times are wall-clock UNIX seconds (float): containers share the host's
 clock, so times from different containers and the host compare directly.
 """
@@ -649,6 +657,41 @@ def cmd_capcount(args: argparse.Namespace) -> int:
                 except ValueError:
                     pass
     print(json.dumps(counts, sort_keys=True))
+
+
+# ------------------------------------------------------------------- ctflows
+def parse_conntrack_line(line: str) -> dict | None:
+    """One line of `conntrack -L` (with or without accounting) as a dict."""
+    words = line.split()
+    if len(words) < 4:
+        return None
+    flow: dict = {"proto": words[0], "state": None, "orig_packets": None, "reply_packets": None}
+    direction = "orig"
+    seen_src = 0
+    for word in words[3:]:
+        if "=" not in word:
+            if word.isupper() and not word.startswith("["):
+                flow["state"] = word
+            continue
+        key, _sep, value = word.partition("=")
+        if key == "src":
+            seen_src += 1
+            direction = "orig" if seen_src == 1 else "reply"
+        if key == "packets":
+            flow[f"{direction}_packets"] = int(value)
+        elif key in ("src", "dst", "sport", "dport"):
+            name = key if direction == "orig" else f"reply_{key}"
+            flow[name] = int(value) if key.endswith("port") else value
+    return flow if "src" in flow else None
+
+
+def cmd_ctflows(args: argparse.Namespace) -> int:
+    argv = ["conntrack", "-L", "-p", args.proto]
+    if args.dport:
+        argv += ["--dport", str(args.dport)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+    flows = [flow for flow in map(parse_conntrack_line, out.splitlines()) if flow]
+    print(json.dumps(flows, sort_keys=True))
     return 0
 
 
@@ -729,6 +772,11 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--poll", type=float, default=0.01)
     v.add_argument("--timeout", type=float, default=120.0)
     v.set_defaults(func=cmd_vipwait)
+
+    t = sub.add_parser("ctflows", help="the conntrack table as JSON, with packet counters")
+    t.add_argument("--proto", default="tcp")
+    t.add_argument("--dport", type=int)
+    t.set_defaults(func=cmd_ctflows)
     return p
 
 

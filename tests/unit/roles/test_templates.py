@@ -343,6 +343,6 @@ def test_hash_scripts_are_valid_shell():
 
 def test_hash_conntrackd_injects_into_the_kernel():
     text = render_hash("conntrackd", "conntrackd.conf.j2", _hash_plan(), "hs-fw1")
-    assert "Mode NOTRACK" in text and "DisableExternalCache On" in text and "StartupResync on" in text
+    assert "Mode NOTRACK" in text and "DisableExternalCache On" in text and "StartupResync On" in text
     assert "IPv4_address 225.0.0.51" in text
     assert text.count("{") == text.count("}")

@@ -91,8 +91,8 @@ CASES = [
     # multipath on the primary_backup example: refused for what it carries (tests in test_multipath.py).
     ("multipath refuses replication", setter("fwcluster_architecture", value="multipath"),
      CLUSTER, "fwcluster_replication", "filters statelessly"),
-    ("sandwich not yet", setter("fwcluster_architecture", value="sandwich"),
-     CLUSTER, "fwcluster_architecture", "sandwich is not implemented yet in this version"),
+    ("sandwich without its seed", setter("fwcluster_architecture", value="sandwich"),
+     CLUSTER, "fwcluster_hash_seed", "is required for sandwich"),
     ("missing architecture", deleter("fwcluster_architecture"), CLUSTER, "fwcluster_architecture", "is required"),
     ("missing name", deleter("fwcluster_name"), "cluster (unnamed)", "fwcluster_name", "is required"),
     ("name with spaces", setter("fwcluster_name", value="my edge"),

@@ -41,12 +41,12 @@ def test_duplicate_id_fails_naming_host_variable_rule(run_module, example):
 
 def test_group_variable_failure_names_the_cluster(run_module, example):
     cluster, nodes = example
-    cluster["fwcluster_architecture"] = "sandwich"
+    cluster["fwcluster_architecture"] = "ring"
     ok, result = run_module(validate_node_ids.main, {"clusters": clusters_of((cluster, nodes))})
     assert not ok
     assert result["host"] == "cluster edge"
     assert result["variable"] == "fwcluster_architecture"
-    assert "not implemented yet" in result["rule"]
+    assert "ring" in result["rule"] and "primary_backup" in result["rule"]
 
 
 def test_malformed_cluster_entry(run_module):

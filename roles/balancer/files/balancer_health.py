@@ -1,0 +1,254 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""fwcluster balancer health: keep a sandwich balancer's hash buckets on live firewalls.
+
+Run by fwcluster-balancer.service on every load balancer of a sandwich
+cluster (python3 standard library, iproute2 and iputils ping):
+
+    python3 balancer_health.py /etc/fwcluster/balancer.json [--state FILE]
+
+The configuration is the balancer's part of the cluster plan
+(``fwcluster_node.balancer``, see docs/cluster-plan.md). Every packet a
+balancer forwards toward the firewalls carries an HMARK mark, one per hash
+bucket; ``ip rule`` sends each bucket mark to one firewall's routing table.
+This service owns those rules:
+
+* at start it installs one probe rule per firewall (the firewall's probe
+  mark -> its table) and points every bucket at its home firewall;
+* every ``interval`` seconds it sends one ICMP echo through each firewall
+  to each far-side balancer (``ping -m PROBE_MARK``: the probe takes that
+  firewall's table; the firewall forwards it and SNATs it to its own
+  far-side address, so the answer comes back through the same firewall).
+  A firewall is up while any far-side balancer answers through it;
+* after ``fall`` failed rounds a firewall is down: only its buckets move,
+  spread over the live firewalls by bucket number (every balancer computes
+  the same spread from the same set of live firewalls); after ``rise`` good
+  rounds it is up again and gets its buckets back. When no firewall answers
+  at all, the fault is on the far side, not in the firewalls: the buckets
+  stay where they are.
+
+A failed firewall leaves the hash within fall x interval + timeout seconds
+(plus the time to rewrite the rules, milliseconds). The state file (JSON,
+rewritten atomically after every round) holds each firewall's state, the
+bucket map and the last transitions with their times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+STATE_FILE = "/run/fwcluster/balancer-health.json"
+EVENTS_KEPT = 50
+
+
+def assign(buckets, up):
+    """Bucket number -> firewall node id, given the set of live node ids.
+
+    A bucket whose home is up stays home. The buckets of a dead firewall go
+    to the live ones, alive[bucket % len(alive)]: a function of the live set
+    alone, so every balancer of both sides computes the same map. With no
+    live firewall every bucket stays home (nothing better is known).
+    """
+    alive = sorted(up)
+    mapping = {}
+    for bucket in buckets:
+        home = bucket["home"]
+        if home in up or not alive:
+            mapping[bucket["bucket"]] = home
+        else:
+            mapping[bucket["bucket"]] = alive[bucket["bucket"] % len(alive)]
+    return mapping
+
+
+def desired_rules(config, mapping):
+    """The ip rules this service owns: [(priority, mark, table)]."""
+    tables = dict((firewall["node_id"], firewall["table"]) for firewall in config["firewalls"])
+    rules = [(firewall["probe_priority"], firewall["probe_mark"], firewall["table"])
+             for firewall in config["firewalls"]]
+    rules.extend((bucket["priority"], bucket["mark"], tables[mapping[bucket["bucket"]]])
+                 for bucket in config["buckets"])
+    return rules
+
+
+class Firewall(object):
+    def __init__(self, spec, fall, rise):
+        self.spec = spec
+        self.name = spec["name"]
+        self.node_id = spec["node_id"]
+        self.fall = fall
+        self.rise = rise
+        self.up = True  # innocent until proven dead: start on the home map
+        self.fails = 0
+        self.oks = 0
+        self.changed = None
+
+    def record(self, success, now):
+        """One probe round's result; True when the firewall changed state."""
+        if success:
+            self.oks += 1
+            self.fails = 0
+            if not self.up and self.oks >= self.rise:
+                self.up, self.changed = True, now
+                return True
+        else:
+            self.fails += 1
+            self.oks = 0
+            if self.up and self.fails >= self.fall:
+                self.up, self.changed = False, now
+                return True
+        return False
+
+    def as_dict(self):
+        return {"up": self.up, "fails": self.fails, "oks": self.oks, "changed": self.changed,
+                "node_id": self.node_id, "table": self.spec["table"]}
+
+
+def run(argv, check=True):
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                            check=False)
+    if check and result.returncode != 0:
+        log("%s failed: %s" % (" ".join(argv), result.stderr.strip()))
+    return result
+
+
+def log(message):
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
+
+
+def current_rules(priorities):
+    """priority -> [(mark, table)] of the rules at the priorities this service owns."""
+    result = run(["ip", "-j", "rule", "show"])
+    found = dict((priority, []) for priority in priorities)
+    try:
+        entries = json.loads(result.stdout or "[]")
+    except ValueError:
+        entries = []
+    for entry in entries:
+        priority = entry.get("priority")
+        if priority in found:
+            mark = entry.get("fwmark")
+            mark = int(mark, 16) if isinstance(mark, str) else mark
+            table = entry.get("table")
+            found[priority].append((mark, str(table)))
+    return found
+
+
+def apply_rules(rules):
+    """Make the rules at our priorities exactly `rules`: add the new one before removing the old."""
+    existing = current_rules([priority for priority, _mark, _table in rules])
+    changed = 0
+    for priority, mark, table in rules:
+        wanted = (mark, str(table))
+        present = existing[priority]
+        if present == [wanted]:
+            continue
+        if wanted not in present:
+            run(["ip", "rule", "add", "priority", str(priority), "fwmark", "0x%x" % mark, "lookup", str(table)])
+        for other_mark, other_table in present:
+            if (other_mark, other_table) != wanted:
+                argv = ["ip", "rule", "del", "priority", str(priority), "lookup", other_table]
+                if other_mark is not None:
+                    argv[5:5] = ["fwmark", "0x%x" % other_mark]
+                run(argv)
+        changed += 1
+    return changed
+
+
+def probe_round(firewalls, targets, timeout):
+    """Ping every target through every firewall at once; node id -> any answer."""
+    wait = "%.3f" % timeout
+    running = []
+    for firewall in firewalls:
+        for target in targets:
+            argv = ["ping", "-n", "-q", "-c", "1", "-W", wait, "-m", str(firewall.spec["probe_mark"]), target]
+            running.append((firewall.node_id, subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                                               stderr=subprocess.DEVNULL)))
+    answered = dict((firewall.node_id, False) for firewall in firewalls)
+    deadline = time.monotonic() + timeout + 1.0
+    for node_id, process in running:
+        try:
+            code = process.wait(timeout=max(0.05, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            code = 1
+        if code == 0:
+            answered[node_id] = True
+    return answered
+
+
+def write_state(path, data):
+    directory = os.path.dirname(path)
+    if directory and not os.path.isdir(directory):
+        os.makedirs(directory)
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.stderr.write("usage: balancer_health.py CONFIG.json [--state FILE]\n")
+        return 2
+    with open(argv[1]) as handle:
+        config = json.load(handle)
+    state_path = argv[argv.index("--state") + 1] if "--state" in argv else STATE_FILE
+    firewalls = [Firewall(spec, config["fall"], config["rise"]) for spec in config["firewalls"]]
+    names = dict((firewall.node_id, firewall.name) for firewall in firewalls)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_args: stopping.append(True))
+
+    mapping = assign(config["buckets"], set(names))
+    apply_rules(desired_rules(config, mapping))
+    events = [{"time": time.time(), "event": "start", "mapping": dict((str(k), names[v]) for k, v in mapping.items())}]
+    log("started: %d buckets over %s; probing %s every %ss (timeout %ss, fall %d, rise %d)"
+        % (len(config["buckets"]), ", ".join(names.values()), ", ".join(config["targets"]), config["interval"],
+           config["timeout"], config["fall"], config["rise"]))
+
+    rounds = 0
+    while not stopping:
+        started = time.monotonic()
+        answered = probe_round(firewalls, config["targets"], config["timeout"])
+        now = time.time()
+        rounds += 1
+        transitions = [firewall for firewall in firewalls if firewall.record(answered[firewall.node_id], now)]
+        if transitions:
+            up = set(firewall.node_id for firewall in firewalls if firewall.up)
+            new_mapping = assign(config["buckets"], up)
+            moved = sorted(bucket for bucket in new_mapping if new_mapping[bucket] != mapping[bucket])
+            changed = apply_rules(desired_rules(config, new_mapping))
+            applied = time.time()
+            mapping = new_mapping
+            for firewall in transitions:
+                log("%s is %s: %d bucket(s) moved (%s), rules rewritten in %.0f ms"
+                    % (firewall.name, "up" if firewall.up else "down", len(moved),
+                       ",".join(str(bucket) for bucket in moved) or "none", (applied - now) * 1000))
+                events.append({"time": now, "applied": applied, "event": "up" if firewall.up else "down",
+                               "firewall": firewall.name, "moved": moved, "rules_changed": changed})
+            if not up:
+                log("no firewall answers: the far side is down, the buckets stay home")
+            events = events[-EVENTS_KEPT:]
+        write_state(state_path, {
+            "time": now,
+            "rounds": rounds,
+            "firewalls": dict((firewall.name, firewall.as_dict()) for firewall in firewalls),
+            "mapping": dict((str(bucket), names[node_id]) for bucket, node_id in sorted(mapping.items())),
+            "events": events,
+        })
+        elapsed = time.monotonic() - started
+        if elapsed < config["interval"]:
+            time.sleep(config["interval"] - elapsed)
+    log("stopping; the rules stay as they are")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

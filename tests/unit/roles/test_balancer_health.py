@@ -1,0 +1,93 @@
+"""The balancer health service: which buckets move when a firewall dies, and the rules it owns."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir,
+                      "roles", "balancer", "files", "balancer_health.py")
+
+
+def load_health():
+    spec = importlib.util.spec_from_file_location("balancer_health", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+health = load_health()
+
+
+def buckets(count, firewalls):
+    return [{"bucket": b, "mark": 0x100 + b, "priority": 1000 + b, "home": b % firewalls} for b in range(count)]
+
+
+def test_all_up_keeps_every_bucket_home():
+    assert health.assign(buckets(16, 2), {0, 1}) == dict((b, b % 2) for b in range(16))
+
+
+def test_a_dead_firewall_loses_only_its_buckets():
+    before = health.assign(buckets(16, 3), {0, 1, 2})
+    after = health.assign(buckets(16, 3), {0, 2})
+    moved = [b for b in before if before[b] != after[b]]
+    assert moved == [b for b in range(16) if b % 3 == 1]
+    assert set(after[b] for b in moved) == {0, 2}  # spread over the survivors
+    assert all(after[b] == before[b] for b in before if b not in moved)
+
+
+def test_the_spread_depends_only_on_the_live_set():
+    """Every balancer, on either side, must compute the same map from the same live firewalls."""
+    assert health.assign(buckets(32, 4), {3, 0}) == health.assign(list(reversed(buckets(32, 4))), {0, 3})
+
+
+def test_no_live_firewall_keeps_the_home_map():
+    assert health.assign(buckets(8, 2), set()) == dict((b, b % 2) for b in range(8))
+
+
+def test_return_restores_the_home_map():
+    assert health.assign(buckets(16, 2), {0, 1}) == health.assign(buckets(16, 2), {1, 0})
+
+
+def test_fall_and_rise_count_rounds():
+    firewall = health.Firewall({"name": "fw", "node_id": 0, "table": 101}, fall=3, rise=2)
+    assert [firewall.record(False, t) for t in range(3)] == [False, False, True]
+    assert not firewall.up and firewall.changed == 2
+    assert [firewall.record(True, t) for t in range(3, 5)] == [False, True]
+    assert firewall.up
+    # a single failure between successes does not count toward fall
+    assert [firewall.record(ok, t) for t, ok in enumerate([False, True, False, False], 10)] == [False] * 4
+    assert firewall.up
+
+
+def test_desired_rules_follow_the_plan(sandwich):
+    config = build_plan(*sandwich)["balancers"]["sw-lbi1"]["balancer"]
+    rules = health.desired_rules(config, health.assign(config["buckets"], {1}))
+    assert rules[:2] == [(900, 0x200, 101), (901, 0x201, 102)]  # probes always go to their own firewall
+    assert rules[2:] == [(1000 + b, 0x100 + b, 102) for b in range(16)]  # every bucket on the survivor
+
+
+def test_rules_are_applied_add_first(monkeypatch):
+    """The new rule is added before the old one is removed: no packet finds no rule."""
+    calls = []
+
+    class Result(object):
+        def __init__(self, stdout=""):
+            self.stdout, self.stderr, self.returncode = stdout, "", 0
+
+    def fake_run(argv, check=True):
+        calls.append(argv)
+        if argv[:3] == ["ip", "-j", "rule"]:
+            return Result('[{"priority": 1000, "fwmark": "0x100", "table": "101"},'
+                          ' {"priority": 1001, "fwmark": "0x101", "table": "102"}]')
+        return Result()
+
+    monkeypatch.setattr(health, "run", fake_run)
+    changed = health.apply_rules([(1000, 0x100, 102), (1001, 0x101, 102)])
+    assert changed == 1
+    assert calls[1:] == [
+        ["ip", "rule", "add", "priority", "1000", "fwmark", "0x100", "lookup", "102"],
+        ["ip", "rule", "del", "priority", "1000", "fwmark", "0x100", "lookup", "101"],
+    ]

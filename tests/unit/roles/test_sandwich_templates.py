@@ -1,0 +1,122 @@
+"""The sandwich's files, rendered from its plan and put through the daemons' own checkers.
+
+Like test_templates.py: keepalived -t (in a scratch namespace with the interfaces the plan
+names) and iptables-restore --test, skipped (not passed) where a checker is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import jinja2
+import pytest
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+
+ROLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir, "roles")
+DEFAULTS = {
+    "fwcluster_keepalived_notify_script": "/etc/keepalived/fwcluster-notify.sh",
+    "fwcluster_keepalived_state_file": "/run/fwcluster/vrrp-state",
+    "fwcluster_conntrackd_config": "/etc/conntrackd/conntrackd.conf",
+    "fwcluster_conntrackd_socket": "/var/run/conntrackd.ctl",
+    "fwcluster_conntrackd_socket_buffer": 1249280,
+    "fwcluster_conntrackd_netlink_buffer": 2097152,
+    "fwcluster_conntrackd_netlink_buffer_max": 8388608,
+    "fwcluster_conntrackd_hash_size": 32768,
+    "fwcluster_conntrackd_hash_limit": 131072,
+    "fwcluster_firewall_rules_dir": "/etc/fwcluster",
+    "fwcluster_balancer_script": "/usr/local/lib/fwcluster/balancer_health.py",
+    "fwcluster_balancer_config": "/etc/fwcluster/balancer.json",
+    "fwcluster_balancer_state_file": "/run/fwcluster/balancer-health.json",
+    "ansible_managed": "Ansible managed",
+}
+
+
+def part(plan, host):
+    return plan["nodes"].get(host) or plan["balancers"][host]
+
+
+def render(role, template, plan, host):
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(ROLES, role, "templates")),
+                             trim_blocks=True, undefined=jinja2.StrictUndefined)
+    env.filters["to_nice_json"] = lambda value, indent=4: json.dumps(value, indent=indent, sort_keys=True)
+    context = dict(DEFAULTS, fwcluster_plan=plan, fwcluster_node=part(plan, host), inventory_hostname=host)
+    return env.get_template(template).render(**context)
+
+
+def check(command, text, tmp_path):
+    path = tmp_path / "candidate"
+    path.write_text(text)
+    result = subprocess.run(command + [str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, "%s refused:\n%s\n%s\n--- file ---\n%s" % (
+        " ".join(command), result.stdout, result.stderr, text)
+
+
+@pytest.fixture
+def plan(sandwich):
+    return build_plan(*sandwich)
+
+
+@pytest.fixture
+def scratch_namespace():
+    name = "fwcluster-sw-unit-%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        for interface in ("eth1", "eth2"):
+            subprocess.run(["ip", "-n", name, "link", "add", interface, "type", "veth",
+                            "peer", "name", "peer-" + interface], check=True)
+            subprocess.run(["ip", "-n", name, "link", "set", interface, "up"], check=True)
+        yield ["ip", "netns", "exec", name]
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+@pytest.mark.skipif(shutil.which("keepalived") is None or os.geteuid() != 0,
+                    reason="keepalived -t in a scratch namespace needs keepalived and root")
+def test_balancer_keepalived_passes_keepalived_t(plan, tmp_path, scratch_namespace):
+    for host in plan["balancers"]:
+        text = render("keepalived", "keepalived.conf.j2", plan, host)
+        assert "vrrp_sync_group stack_%s" % plan["balancers"][host]["side"] in text
+        check(scratch_namespace + ["keepalived", "-t", "-f"], text, tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("iptables-restore") is None or os.geteuid() != 0,
+                    reason="iptables-restore --test needs the tool and root")
+def test_every_ruleset_passes_iptables_restore_test(plan, tmp_path):
+    for host in list(plan["nodes"]) + list(plan["balancers"]):
+        check(["iptables-restore", "--test"], render("firewall", "rules.v4.j2", plan, host), tmp_path)
+
+
+def test_conntrackd_runs_active_active(plan):
+    text = render("conntrackd", "conntrackd.conf.j2", plan, "sw-fw1")
+    assert "Mode NOTRACK" in text
+    assert "DisableInternalCache On" in text and "DisableExternalCache On" in text
+    assert "StartupResync On" in text
+    assert "IPv4_Destination_Address 192.168.102.2" in text
+    assert text.count("{") == text.count("}")
+
+
+def test_routes_unit_prints_the_plan(plan):
+    firewall = render("firewall", "fwcluster-routes.service.j2", plan, "sw-fw2")
+    assert "ExecStart=/sbin/ip route replace 10.40.1.0/24 via 10.40.2.254 dev eth1\n" in firewall
+    assert "ExecStart=/sbin/ip route replace default via 10.40.3.254 dev eth2\n" in firewall
+    balancer = render("firewall", "fwcluster-routes.service.j2", plan, "sw-lbi2")
+    assert "ExecStart=/sbin/ip route replace default via 10.40.2.1 dev eth1 table 101\n" in balancer
+    assert "ExecStart=/sbin/ip route replace default via 10.40.2.2 dev eth1 table 102\n" in balancer
+
+
+def test_health_config_is_the_plans_part(plan):
+    text = render("balancer", "balancer.json.j2", plan, "sw-lbo1")
+    assert json.loads(text) == plan["balancers"]["sw-lbo1"]["balancer"]
+    unit = render("balancer", "fwcluster-balancer.service.j2", plan, "sw-lbo1")
+    assert "ExecStart=/usr/bin/python3 /usr/local/lib/fwcluster/balancer_health.py /etc/fwcluster/balancer.json" in unit
+
+
+def test_balancer_notify_script_records_without_conntrackd(plan):
+    text = render("keepalived", "fwcluster-notify.sh.j2", plan, "sw-lbi1")
+    assert "ctd " not in text and "conntrackd -C" not in text
+    result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
