@@ -2182,15 +2182,6 @@ ARCHITECTURES = {
         check=_multipath_check,
         precheck=_multipath_precheck,
     ),
-    "hash": Architecture(
-        "hash",
-        node_role=_hash_role,
-        keepalived=_hash_keepalived,
-        ruleset=_hash_ruleset,
-        check=_hash_check,
-        node_extra=_hash_node_extra,
-        plan_extra=_hash_plan_extra,
-    ),
     "sandwich": Architecture(
         "sandwich",
         node_role=_sandwich_role,
@@ -2199,5 +2190,14 @@ ARCHITECTURES = {
         read=_read_sandwich,
         node_extra=_sandwich_node_extra,
         plan_extra=_sandwich_plan_extra,
+    ),
+    "hash": Architecture(
+        "hash",
+        node_role=_hash_role,
+        keepalived=_hash_keepalived,
+        ruleset=_hash_ruleset,
+        check=_hash_check,
+        node_extra=_hash_node_extra,
+        plan_extra=_hash_plan_extra,
     ),
 }
