@@ -8,6 +8,12 @@ cluster_health(hostvars, hosts, first, second)
     first and second name the host variables that hold the two samples
     registered from node_status_info.
 
+rollout_order(hostvars, hosts, sample)
+    The hosts in the order site.yml changes them, one at a time: nodes that
+    are master of no VRRP instance first, then by how many instances they are
+    master of, then by node id; so the current primary is changed last and
+    the cluster never loses its serving node to a bad change first.
+
 Example:
     report: "{{ hostvars | fwcluster.netfilter.cluster_health(ansible_play_hosts_all, 'sample1', 'sample2') }}"
 """
@@ -40,6 +46,23 @@ def cluster_health(hostvars, hosts, first, second):
     return dict((name, assess(plan, samples[name][0], samples[name][1])) for name, plan in plans.items())
 
 
+def rollout_order(hostvars, hosts, sample):
+    """hosts sorted by (VRRP instances this host is master of, node id, name); see the module docstring."""
+    if isinstance(hosts, str):
+        raise AnsibleFilterError("rollout_order: hosts must be a list of host names")
+
+    def key(host):
+        host_vars = hostvars[host] if host in hostvars else {}
+        result = _plain(host_vars.get(sample)) or {}
+        instances = (result.get("keepalived") or {}).get("instances") or []
+        masters = len([instance for instance in instances if instance.get("state") == "MASTER"])
+        node = _plain(host_vars.get("fwcluster_node")) or {}
+        node_id = node.get("node_id")
+        return (masters, node_id if isinstance(node_id, int) else 0, str(host))
+
+    return sorted(hosts, key=key)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"cluster_health": cluster_health}
+        return {"cluster_health": cluster_health, "rollout_order": rollout_order}

@@ -37,10 +37,25 @@ def _why_unusable(result):
     return "status failed: %s" % result.get("msg", "no message")
 
 
+def _members(plan):
+    """Every host of the cluster plan: its nodes and (sandwich) its load balancers."""
+    members = dict(plan["nodes"])
+    members.update(plan.get("balancers") or {})
+    return members
+
+
+def _held(status):
+    """The IPv4 addresses (without prefix) a node holds, on any interface."""
+    held = set(status.get("vips_held", []))
+    for addresses in (status.get("addresses") or {}).values():
+        held.update(address.split("/")[0] for address in addresses)
+    return held
+
+
 def _planned_instances(plan):
-    """Instance name -> the addresses (without prefix) its master holds, over every node of the plan."""
+    """Instance name -> the addresses (without prefix) its master holds, over every host of the plan."""
     instances = {}
-    for node in plan["nodes"].values():
+    for node in _members(plan).values():
         for instance in (node.get("keepalived") or {}).get("instances", []):
             vips = instances.setdefault(instance["name"], set())
             vips.update(vip.split("/")[0] for vip in instance.get("vips", []))
@@ -57,7 +72,7 @@ def _check_instances(plan, current, problems):
         for host, status in sorted(current.items()):
             if status["keepalived"]["running"] and name not in _instance_states(status) \
                     and not status["keepalived"].get("error"):
-                planned = [i["name"] for i in (plan["nodes"][host].get("keepalived") or {}).get("instances", [])]
+                planned = [i["name"] for i in (_members(plan)[host].get("keepalived") or {}).get("instances", [])]
                 if name in planned:
                     problems.append("%s: keepalived runs no VRRP instance %s (its configuration is not the plan's)"
                                     % (host, name))
@@ -67,7 +82,7 @@ def _check_instances(plan, current, problems):
             problems.append("VRRP instance %s has %d masters: %s (split brain)"
                             % (name, len(masters), ", ".join(masters)))
         for vip in sorted(vips):
-            holders = sorted(host for host, status in current.items() if vip in status.get("vips_held", []))
+            holders = sorted(host for host, status in current.items() if vip in _held(status))
             strays = [host for host in holders if host not in masters]
             if strays:
                 problems.append("address %s of instance %s is held by %s, which %s not its master"
@@ -81,7 +96,7 @@ def _check_static_vips(plan, current, problems):
     for segment_name, segment in sorted(plan["segments"].items()):
         vip = segment["vip_address"]
         for host, status in sorted(current.items()):
-            if vip not in status.get("vips_held", []):
+            if vip not in _held(status):
                 problems.append("%s: does not hold %s, the VIP of segment %s" % (host, vip, segment_name))
 
 
@@ -102,9 +117,11 @@ def _check_ownership(plan, current, problems):
 
 def _check_daemons(plan, first, current, problems):
     for host, status in sorted(current.items()):
-        node = plan["nodes"][host]
+        node = _members(plan)[host]
         keepalived = status["keepalived"]
-        if not keepalived["running"]:
+        if node.get("keepalived") is None:
+            pass  # no VRRP on this host (a sandwich firewall): keepalived is meant to be off
+        elif not keepalived["running"]:
             problems.append("%s: keepalived is not running" % host)
         elif keepalived.get("error"):
             problems.append("%s: keepalived did not report its instances: %s" % (host, keepalived["error"]))
@@ -126,7 +143,7 @@ def _check_daemons(plan, first, current, problems):
 
 def _row(plan, host, status, raw):
     """One table row; status is the usable result or None, raw what the host returned."""
-    node = plan["nodes"][host]
+    node = _members(plan)[host]
     row = {"host": host, "node_id": node["node_id"], "up": status is not None}
     if status is None:
         row["vrrp"] = _why_unusable(raw)
@@ -134,7 +151,12 @@ def _row(plan, host, status, raw):
     states = _instance_states(status)
     row["vrrp"] = " ".join("%s=%s" % (name, states[name]) for name in sorted(states)) or \
         ("not running" if not status["keepalived"]["running"] else "no instances")
-    row["vips"] = " ".join(status.get("vips_held", [])) or "-"
+    planned = set(segment["vip_address"] for segment in plan["segments"].values())
+    for vips in _planned_instances(plan).values():
+        planned |= vips
+    # The hash instances' host-scope markers (127.254.x.y) are not worth a column.
+    shown = sorted(address for address in _held(status) & planned if not address.startswith("127."))
+    row["vips"] = " ".join(shown) or "-"
     cluster = status.get("cluster")
     row["node_ids"] = ",".join(str(i) for i in cluster["node_ids"]) if cluster else "-"
     conntrackd = status.get("conntrackd")
@@ -167,7 +189,7 @@ def assess(plan, first, second):
     """{healthy, problems, warnings, rows, table} for one cluster; see the module docstring."""
     current = {}
     warnings = []
-    for host in sorted(plan["nodes"]):
+    for host in sorted(_members(plan)):
         status = _usable(second.get(host))
         if status is None:
             warnings.append("%s: %s; counted as down" % (host, _why_unusable(second.get(host))))
@@ -183,7 +205,7 @@ def assess(plan, first, second):
         if plan["architecture"] == "hash":
             _check_static_vips(plan, current, problems)
             _check_ownership(plan, current, problems)
-    rows = [_row(plan, host, current.get(host), second.get(host)) for host in sorted(plan["nodes"])]
+    rows = [_row(plan, host, current.get(host), second.get(host)) for host in sorted(_members(plan))]
     return {
         "cluster": plan["name"],
         "architecture": plan["architecture"],

@@ -166,3 +166,29 @@ def test_hash_nodes_hold_every_vip():
     sample["fw1"]["vips_held"] = ["10.20.1.254"]
     assert assess(plan, sample, sample)["problems"] == ["fw1: does not hold 198.51.100.254, the VIP of segment "
                                                         "outside"]
+
+
+def test_sandwich_balancers_are_judged_and_firewalls_need_no_keepalived(sandwich):
+    plan = build_plan(*sandwich)
+    sample = {}
+    for host, node in plan["nodes"].items():  # the firewalls: no VRRP, keepalived off
+        sample[host] = status({}, keepalived=False)
+    for host, balancer in plan["balancers"].items():
+        instances = balancer["keepalived"]["instances"]
+        master = balancer["node_id"] == 0
+        sample[host] = status(dict((i["name"], "MASTER" if master else "BACKUP") for i in instances),
+                              vips=[vip.split("/")[0] for i in instances for vip in i["vips"]] if master else [],
+                              conntrackd=False)
+    report = assess(plan, sample, sample)
+    assert report["healthy"], report["problems"]
+    assert len(report["rows"]) == len(plan["nodes"]) + len(plan["balancers"])
+    # The inside pair loses its master: both balancers of the pair backup.
+    inside = sorted(host for host, balancer in plan["balancers"].items() if balancer["side"] == "inside")
+    broken = dict(sample, **{inside[0]: status(dict((name, "BACKUP") for name in
+                                                     _instances_of(plan, inside[0])), conntrackd=False)})
+    problems = assess(plan, sample, broken)["problems"]
+    assert any("has no master" in problem for problem in problems), problems
+
+
+def _instances_of(plan, host):
+    return [instance["name"] for instance in plan["balancers"][host]["keepalived"]["instances"]]
