@@ -24,8 +24,8 @@ def hostvars():
 
 
 def test_masters_last_then_node_id():
-    assert rollout_order(hostvars(), ["fw-a", "fw-b", "fw-c", "fw-new"], "sample") == ["fw-b", "fw-new", "fw-c",
-                                                                                        "fw-a"]
+    order = rollout_order(hostvars(), ["fw-a", "fw-b", "fw-c", "fw-new"], "sample")
+    assert order == ["fw-b", "fw-new", "fw-c", "fw-a"]
 
 
 def test_a_first_deploy_goes_in_node_id_order():

@@ -184,8 +184,8 @@ def test_sandwich_balancers_are_judged_and_firewalls_need_no_keepalived(sandwich
     assert len(report["rows"]) == len(plan["nodes"]) + len(plan["balancers"])
     # The inside pair loses its master: both balancers of the pair backup.
     inside = sorted(host for host, balancer in plan["balancers"].items() if balancer["side"] == "inside")
-    broken = dict(sample, **{inside[0]: status(dict((name, "BACKUP") for name in
-                                                     _instances_of(plan, inside[0])), conntrackd=False)})
+    all_backup = dict((name, "BACKUP") for name in _instances_of(plan, inside[0]))
+    broken = dict(sample, **{inside[0]: status(all_backup, conntrackd=False)})
     problems = assess(plan, sample, broken)["problems"]
     assert any("has no master" in problem for problem in problems), problems
 
