@@ -36,14 +36,29 @@ def _make_collection_importable():
 _make_collection_importable()
 
 
+def load_inventory(name):
+    """(cluster variables, {node: host variables}, {balancer: host variables}) of inventories/NAME.
+
+    The cluster variables are the one group_vars file of the cluster's group
+    (group_vars/all/ holds the lab's connection settings, not the cluster's).
+    """
+    base = os.path.join(REPO_ROOT, "inventories", name)
+    group_files = [entry for entry in sorted(os.listdir(os.path.join(base, "group_vars"))) if entry.endswith(".yml")]
+    assert len(group_files) == 1, "inventories/%s: expected one cluster group_vars file, got %s" % (name, group_files)
+    with open(os.path.join(base, "group_vars", group_files[0])) as handle:
+        cluster = yaml.safe_load(handle)
+    nodes, balancers = {}, {}
+    for entry in sorted(os.listdir(os.path.join(base, "host_vars"))):
+        with open(os.path.join(base, "host_vars", entry)) as handle:
+            host_vars = yaml.safe_load(handle)
+        target = balancers if "fwcluster_balancer_side" in host_vars else nodes
+        target[entry[:-len(".yml")]] = host_vars
+    return cluster, nodes, balancers
+
+
 def load_example():
     """(cluster variables, {host: host variables}) of inventories/primary_backup."""
-    with open(os.path.join(EXAMPLE_INVENTORY, "group_vars", "edge.yml")) as handle:
-        cluster = yaml.safe_load(handle)
-    nodes = {}
-    for host in ("pb-fw1", "pb-fw2"):
-        with open(os.path.join(EXAMPLE_INVENTORY, "host_vars", host + ".yml")) as handle:
-            nodes[host] = yaml.safe_load(handle)
+    cluster, nodes, _balancers = load_inventory("primary_backup")
     return cluster, nodes
 
 
@@ -62,27 +77,30 @@ def example_source():
     return _EXAMPLE
 
 
-SANDWICH_INVENTORY = os.path.join(REPO_ROOT, "inventories", "sandwich")
-
-
-def load_sandwich():
-    """(cluster variables, {firewall: host variables}, {balancer: host variables}) of inventories/sandwich."""
-    with open(os.path.join(SANDWICH_INVENTORY, "group_vars", "stack.yml")) as handle:
-        cluster = yaml.safe_load(handle)
-    nodes, balancers = {}, {}
-    host_vars_dir = os.path.join(SANDWICH_INVENTORY, "host_vars")
-    for name in sorted(os.listdir(host_vars_dir)):
-        with open(os.path.join(host_vars_dir, name)) as handle:
-            host_vars = yaml.safe_load(handle)
-        target = balancers if "fwcluster_balancer_side" in host_vars else nodes
-        target[name[:-len(".yml")]] = host_vars
-    return cluster, nodes, balancers
-
-
-_SANDWICH = load_sandwich()
+_SANDWICH = load_inventory("sandwich")
+_MULTIPATH = load_inventory("multipath")[:2]
+_HASH = load_inventory("hash")[:2]
 
 
 @pytest.fixture
 def sandwich():
     """A fresh deep copy of the sandwich example inventory, free to mutate."""
     return copy.deepcopy(_SANDWICH)
+
+
+@pytest.fixture
+def duo():
+    """A fresh deep copy of inventories/multipath (cluster duo), free to mutate."""
+    return copy.deepcopy(_MULTIPATH)
+
+
+@pytest.fixture(scope="session")
+def duo_source():
+    """inventories/multipath itself; copy it before mutating (for hypothesis tests)."""
+    return _MULTIPATH
+
+
+@pytest.fixture
+def hash_example():
+    """A fresh deep copy of inventories/hash (cluster mesh), free to mutate."""
+    return copy.deepcopy(_HASH)

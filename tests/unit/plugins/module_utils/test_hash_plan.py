@@ -2,34 +2,9 @@
 
 from __future__ import annotations
 
-import copy
-import os
-
 import pytest
-import yaml
 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import PlanError, build_plan
-
-HASH_INVENTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir,
-                              os.pardir, "inventories", "hash")
-
-
-def load_hash_example():
-    with open(os.path.join(HASH_INVENTORY, "group_vars", "mesh.yml")) as handle:
-        cluster = yaml.safe_load(handle)
-    nodes = {}
-    for host in ("hs-fw1", "hs-fw2", "hs-fw3"):
-        with open(os.path.join(HASH_INVENTORY, "host_vars", host + ".yml")) as handle:
-            nodes[host] = yaml.safe_load(handle)
-    return cluster, nodes
-
-
-_EXAMPLE = load_hash_example()
-
-
-@pytest.fixture
-def hash_example():
-    return copy.deepcopy(_EXAMPLE)
 
 
 def test_example_plan(hash_example):

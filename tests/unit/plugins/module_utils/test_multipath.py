@@ -5,11 +5,9 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
-import os
 import shlex
 
 import pytest
-import yaml
 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import (
     PlanError,
@@ -17,29 +15,9 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model 
     build_replication_table,
 )
 
-INVENTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), *([os.pardir] * 4), "inventories", "multipath")
 CLUSTER = "cluster duo"
 INSIDE, OUTSIDE = "eth1", "eth2"
 CLIENT, SERVER = "10.30.1.10", "10.30.2.10"
-
-
-def _load():
-    with open(os.path.join(INVENTORY, "group_vars", "duo.yml")) as handle:
-        cluster = yaml.safe_load(handle)
-    nodes = {}
-    for host in ("mp-fw1", "mp-fw2"):
-        with open(os.path.join(INVENTORY, "host_vars", host + ".yml")) as handle:
-            nodes[host] = yaml.safe_load(handle)
-    return cluster, nodes
-
-
-_EXAMPLE = _load()
-
-
-@pytest.fixture
-def duo():
-    """A fresh deep copy of inventories/multipath, free to mutate."""
-    return copy.deepcopy(_EXAMPLE)
 
 
 def rules_of(plan, host, table_name="filter"):
@@ -289,7 +267,7 @@ def test_first_match_order_holds_in_both_views(ordered, label, packet, expected)
     assert verdict(ordered, "mp-fw2", packet) == expected, label
 
 
-def test_refuse_chain_only_when_the_policy_rejects(ordered):
+def test_refuse_chain_only_when_the_policy_rejects(ordered, duo_source):
     filter_table = rules_of(ordered, "mp-fw1")
     assert filter_table["user_chains"] == ["fwcluster-request", "fwcluster-reply", "fwcluster-refuse"]
     refuse = [rule for rule in filter_table["rules"] if rule.startswith("-A fwcluster-refuse")]
@@ -297,7 +275,7 @@ def test_refuse_chain_only_when_the_policy_rejects(ordered):
     # to: firewall stays in INPUT, stateful (local traffic is symmetric).
     assert any(rule.startswith("-A INPUT -i eth1 -p tcp --dport 2222 -m conntrack --ctstate NEW")
                for rule in filter_table["rules"])
-    assert "fwcluster-refuse" not in rules_of(build_plan(*copy.deepcopy(_EXAMPLE)), "mp-fw1")["user_chains"]
+    assert "fwcluster-refuse" not in rules_of(build_plan(*copy.deepcopy(duo_source)), "mp-fw1")["user_chains"]
 
 
 # --------------------------------------------------------------------------
@@ -452,8 +430,8 @@ def _all_paths(value, prefix=()):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_mutated_multipath_example_gives_plan_or_plan_error(data):
-    cluster, nodes = copy.deepcopy(_EXAMPLE)
+def test_mutated_multipath_example_gives_plan_or_plan_error(duo_source, data):
+    cluster, nodes = copy.deepcopy(duo_source)
     document = {"cluster": cluster, "nodes": nodes}
     for _step in range(data.draw(st.integers(min_value=1, max_value=3))):
         path = data.draw(st.sampled_from(list(_all_paths(document))[1:]))
