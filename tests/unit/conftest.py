@@ -104,3 +104,9 @@ def duo_source():
 def hash_example():
     """A fresh deep copy of inventories/hash (cluster mesh), free to mutate."""
     return copy.deepcopy(_HASH)
+
+
+@pytest.fixture(scope="session")
+def inventory_sources():
+    """Every example inventory by name, as (cluster, nodes, balancers); copy before mutating."""
+    return dict((name, load_inventory(name)) for name in ("primary_backup", "multipath", "hash", "sandwich"))

@@ -56,9 +56,9 @@ def _mutate(document, path, action, junk):
         parent["extra_%s" % last] = junk
 
 
-def _check(cluster, nodes):
+def _check(cluster, nodes, balancers=None):
     try:
-        plan = build_plan(cluster, nodes)
+        plan = build_plan(cluster, nodes, balancers)
     except PlanError as error:
         assert str(error).count(": ") >= 2
         return
@@ -68,18 +68,20 @@ def _check(cluster, nodes):
             assert all("\n" not in rule and rule.startswith("-A ") for rule in table["rules"])
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("name", ["primary_backup", "multipath", "hash", "sandwich"])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_mutated_example_gives_plan_or_plan_error(example_source, data):
-    cluster, nodes = copy.deepcopy(example_source)
-    document = {"cluster": cluster, "nodes": nodes}
+def test_mutated_example_gives_plan_or_plan_error(inventory_sources, name, data):
+    """Each example inventory, broken in up to three places, gives a plan or a PlanError."""
+    cluster, nodes, balancers = copy.deepcopy(inventory_sources[name])
+    document = {"cluster": cluster, "nodes": nodes, "balancers": balancers}
     for _step in range(data.draw(st.integers(min_value=1, max_value=3))):
         paths = list(_paths(document))[1:]
         if not paths:
             break
         path = data.draw(st.sampled_from(paths))
         _mutate(document, path, data.draw(st.sampled_from(["delete", "replace", "add"])), data.draw(VALUES))
-    _check(document.get("cluster"), document.get("nodes"))
+    _check(document.get("cluster"), document.get("nodes"), document.get("balancers"))
     try:
         build_replication_table(document.get("cluster"), document.get("nodes"))
     except PlanError:
