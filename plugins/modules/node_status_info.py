@@ -144,13 +144,15 @@ conntrackd:
     running: {description: Whether C(conntrackd -s) got an answer., type: bool}
     internal: {description: Flows in the internal cache (this node's own)., type: int}
     external: {description: Flows in the external cache (the peers'); null when that cache is disabled., type: int}
-    errors: {description: The error counters by kind., type: dict}
+    errors: {description: "The replication link's error counters by kind: send, recv, malformed, lost.", type: dict}
     error_total: {description: The sum of the error counters., type: int}
+    cache_failures: {description: "The caches' failed creations, updates and deletions (bookkeeping, not the link).",
+                     type: int}
     error: {description: Why conntrackd did not answer., type: str}
     internal_flows: {description: The internal cache's flows (O(flows=true))., type: list, elements: str}
     external_flows: {description: The external cache's flows (O(flows=true))., type: list, elements: str}
-  sample: {running: true, internal: 4, external: 2, error_total: 0,
-           errors: {cache_failures: 0, send: 0, recv: 0, malformed: 0, lost: 0}}
+  sample: {running: true, internal: 4, external: 2, error_total: 0, cache_failures: 0,
+           errors: {send: 0, recv: 0, malformed: 0, lost: 0}}
 replication_link:
   description: The replication interface's state; null without O(replication_interface).
   returned: always
