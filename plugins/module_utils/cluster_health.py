@@ -115,6 +115,20 @@ def _check_ownership(plan, current, problems):
                             % (node_id, len(hosts), ", ".join(hosts)))
 
 
+def _judged_errors(node, conntrackd):
+    """The replication errors that mean something for this node, summed; None when unknown.
+
+    conntrackd tracks one sequence number per link, not per peer: with more
+    than one peer sending (hash over multicast) their interleaved sequences
+    count as lost messages all the time, so "lost" is judged only with one peer.
+    """
+    errors = (conntrackd or {}).get("errors")
+    if not errors:
+        return None
+    peers = len((node.get("replication") or {}).get("peers") or [])
+    return sum(count for kind, count in errors.items() if kind != "lost" or peers <= 1)
+
+
 def _check_daemons(plan, first, current, problems):
     for host, status in sorted(current.items()):
         node = _members(plan)[host]
@@ -134,8 +148,8 @@ def _check_daemons(plan, first, current, problems):
         if link and not link.get("up"):
             problems.append("%s: replication link %s is down (operstate %s)"
                             % (host, link.get("interface"), link.get("operstate")))
-        before = ((first.get(host) or {}).get("conntrackd") or {}).get("error_total")
-        after = conntrackd.get("error_total")
+        before = _judged_errors(node, (first.get(host) or {}).get("conntrackd"))
+        after = _judged_errors(node, conntrackd)
         if before is not None and after is not None and after > before:
             problems.append("%s: conntrackd replication errors grew from %d to %d while sampling"
                             % (host, before, after))

@@ -10,7 +10,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_health
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
 
 
-def status(states, vips=(), node_ids=None, errors=0, conntrackd=True, link_up=True, keepalived=True):
+def status(states, vips=(), node_ids=None, errors=0, conntrackd=True, link_up=True, keepalived=True, lost=0):
     """A node_status_info result: states is {instance: state}."""
     return {
         "changed": False,
@@ -20,7 +20,8 @@ def status(states, vips=(), node_ids=None, errors=0, conntrackd=True, link_up=Tr
         "vips_held": list(vips),
         "cluster": None if node_ids is None else {"total_nodes": 3, "nodemask": "", "node_ids": list(node_ids)},
         "conntrackd": ({"running": True, "internal": 2, "external": 1, "error_total": errors,
-                        "errors": {"send": errors}} if conntrackd else {"running": False, "error": "can't connect"}),
+                        "errors": {"send": errors, "lost": lost}} if conntrackd
+                       else {"running": False, "error": "can't connect"}),
         "replication_link": {"interface": "eth3", "operstate": "up" if link_up else "down", "up": link_up},
     }
 
@@ -134,7 +135,8 @@ def hash_plan():
     for node_id in range(3):
         nodes["fw%d" % node_id] = {
             "node_id": node_id,
-            "replication": {"interface": "eth3"},
+            "replication": {"interface": "eth3", "peers": ["192.168.101.%d" % (k + 1) for k in range(3)
+                                                           if k != node_id]},
             "keepalived": {"instances": [{"name": "mesh_id%d" % k, "vips": []} for k in range(3)]},
         }
     return {"name": "mesh", "architecture": "hash", "nodes": nodes,
@@ -192,3 +194,23 @@ def test_sandwich_balancers_are_judged_and_firewalls_need_no_keepalived(sandwich
 
 def _instances_of(plan, host):
     return [instance["name"] for instance in plan["balancers"][host]["keepalived"]["instances"]]
+
+
+def test_lost_messages_count_with_one_peer_only(plan):
+    """Two nodes: a lost message is a replication problem."""
+    first, second = healthy_samples()
+    second["pb-fw2"] = status(BACKUP, lost=4)
+    assert assess(plan, first, second)["problems"] == ["pb-fw2: conntrackd replication errors grew from 0 to 4 "
+                                                       "while sampling"]
+
+
+def test_lost_messages_are_not_judged_with_several_peers():
+    """Three nodes on multicast: interleaved sequences look lost; send errors still count."""
+    plan = hash_plan()
+    first = dict(("fw%d" % k, hash_status(k, [k])) for k in range(3))
+    second = dict(first, fw1=dict(hash_status(1, [1]), conntrackd=dict(first["fw1"]["conntrackd"],
+                                                                       errors={"send": 0, "lost": 150})))
+    assert assess(plan, first, second)["healthy"]
+    second["fw1"]["conntrackd"]["errors"] = {"send": 2, "lost": 150}
+    assert assess(plan, first, second)["problems"] == ["fw1: conntrackd replication errors grew from 0 to 2 while "
+                                                       "sampling"]
