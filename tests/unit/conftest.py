@@ -13,10 +13,8 @@ import sys
 import tempfile
 
 import pytest
-import yaml
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXAMPLE_INVENTORY = os.path.join(REPO_ROOT, "inventories", "primary_backup")
 
 
 def _make_collection_importable():
@@ -35,25 +33,7 @@ def _make_collection_importable():
 
 _make_collection_importable()
 
-
-def load_inventory(name):
-    """(cluster variables, {node: host variables}, {balancer: host variables}) of inventories/NAME.
-
-    The cluster variables are the one group_vars file of the cluster's group
-    (group_vars/all/ holds the lab's connection settings, not the cluster's).
-    """
-    base = os.path.join(REPO_ROOT, "inventories", name)
-    group_files = [entry for entry in sorted(os.listdir(os.path.join(base, "group_vars"))) if entry.endswith(".yml")]
-    assert len(group_files) == 1, "inventories/%s: expected one cluster group_vars file, got %s" % (name, group_files)
-    with open(os.path.join(base, "group_vars", group_files[0])) as handle:
-        cluster = yaml.safe_load(handle)
-    nodes, balancers = {}, {}
-    for entry in sorted(os.listdir(os.path.join(base, "host_vars"))):
-        with open(os.path.join(base, "host_vars", entry)) as handle:
-            host_vars = yaml.safe_load(handle)
-        target = balancers if "fwcluster_balancer_side" in host_vars else nodes
-        target[entry[:-len(".yml")]] = host_vars
-    return cluster, nodes, balancers
+from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory  # noqa: E402
 
 
 def load_example():

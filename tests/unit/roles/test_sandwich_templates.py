@@ -11,48 +11,10 @@ import os
 import shutil
 import subprocess
 
-import jinja2
 import pytest
 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
-
-ROLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir, "roles")
-DEFAULTS = {
-    "fwcluster_keepalived_notify_script": "/etc/keepalived/fwcluster-notify.sh",
-    "fwcluster_keepalived_state_file": "/run/fwcluster/vrrp-state",
-    "fwcluster_conntrackd_config": "/etc/conntrackd/conntrackd.conf",
-    "fwcluster_conntrackd_socket": "/var/run/conntrackd.ctl",
-    "fwcluster_conntrackd_socket_buffer": 1249280,
-    "fwcluster_conntrackd_netlink_buffer": 2097152,
-    "fwcluster_conntrackd_netlink_buffer_max": 8388608,
-    "fwcluster_conntrackd_hash_size": 32768,
-    "fwcluster_conntrackd_hash_limit": 131072,
-    "fwcluster_firewall_rules_dir": "/etc/fwcluster",
-    "fwcluster_balancer_script": "/usr/local/lib/fwcluster/balancer_health.py",
-    "fwcluster_balancer_config": "/etc/fwcluster/balancer.json",
-    "fwcluster_balancer_state_file": "/run/fwcluster/balancer-health.json",
-    "ansible_managed": "Ansible managed",
-}
-
-
-def part(plan, host):
-    return plan["nodes"].get(host) or plan["balancers"][host]
-
-
-def render(role, template, plan, host):
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(ROLES, role, "templates")),
-                             trim_blocks=True, undefined=jinja2.StrictUndefined)
-    env.filters["to_nice_json"] = lambda value, indent=4: json.dumps(value, indent=indent, sort_keys=True)
-    context = dict(DEFAULTS, fwcluster_plan=plan, fwcluster_node=part(plan, host), inventory_hostname=host)
-    return env.get_template(template).render(**context)
-
-
-def check(command, text, tmp_path):
-    path = tmp_path / "candidate"
-    path.write_text(text)
-    result = subprocess.run(command + [str(path)], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, "%s refused:\n%s\n%s\n--- file ---\n%s" % (
-        " ".join(command), result.stdout, result.stderr, text)
+from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import check, render
 
 
 @pytest.fixture

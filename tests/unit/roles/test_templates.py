@@ -12,38 +12,11 @@ import os
 import shutil
 import subprocess
 
-import copy
-
-import jinja2
 import pytest
-import yaml
 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
-
-ROLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir, "roles")
-ROLE_DEFAULTS = {
-    "fwcluster_keepalived_notify_script": "/etc/keepalived/fwcluster-notify.sh",
-    "fwcluster_keepalived_state_file": "/run/fwcluster/vrrp-state",
-    "fwcluster_conntrackd_config": "/etc/conntrackd/conntrackd.conf",
-    "fwcluster_conntrackd_socket": "/var/run/conntrackd.ctl",
-    "fwcluster_conntrackd_socket_buffer": 1249280,
-    "fwcluster_conntrackd_netlink_buffer": 2097152,
-    "fwcluster_conntrackd_netlink_buffer_max": 8388608,
-    "fwcluster_conntrackd_hash_size": 32768,
-    "fwcluster_conntrackd_hash_limit": 131072,
-    "fwcluster_firewall_rules_dir": "/etc/fwcluster",
-    "ansible_managed": "Ansible managed",
-}
-
-
-def render(role, template, plan, host):
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(os.path.join(ROLES, role, "templates")),
-        trim_blocks=True,  # Ansible's template module default
-        undefined=jinja2.StrictUndefined,
-    )
-    context = dict(ROLE_DEFAULTS, fwcluster_plan=plan, fwcluster_node=plan["nodes"][host], inventory_hostname=host)
-    return env.get_template(template).render(**context)
+from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory
+from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import check, render
 
 
 def variants(example):
@@ -72,18 +45,9 @@ def plans(example):
         yield label, build_plan(cluster, nodes)
 
 
-MULTIPATH_INVENTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir,
-                                   "inventories", "multipath")
-
-
 def multipath_plans():
     """The multipath example, unicast with sub-second adverts, and a policy that drops and rejects."""
-    with open(os.path.join(MULTIPATH_INVENTORY, "group_vars", "duo.yml")) as handle:
-        cluster = yaml.safe_load(handle)
-    nodes = {}
-    for host in ("mp-fw1", "mp-fw2"):
-        with open(os.path.join(MULTIPATH_INVENTORY, "host_vars", host + ".yml")) as handle:
-            nodes[host] = yaml.safe_load(handle)
+    cluster, nodes, _balancers = load_inventory("multipath")
     yield "multipath", build_plan(cluster, nodes)
     unicast = dict(cluster, fwcluster_vrrp={"advert_int": 0.2, "unicast": True})
     yield "multipath-unicast", build_plan(unicast, nodes)
@@ -95,14 +59,6 @@ def multipath_plans():
          "action": "accept"},
     ])
     yield "multipath-reject", build_plan(refusing, nodes)
-
-
-def check(command, text, tmp_path):
-    path = tmp_path / "candidate"
-    path.write_text(text)
-    result = subprocess.run(command + [str(path)], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, "%s refused:\n%s\n%s\n--- file ---\n%s" % (
-        " ".join(command), result.stdout, result.stderr, text)
 
 
 @pytest.fixture
@@ -204,42 +160,10 @@ def test_multipath_keepalived_conf_passes_keepalived_t(tmp_path, node_namespace)
 # --------------------------------------------------------------------------- hash
 
 def _hash_plan(mutate=None):
-    cluster, nodes = copy.deepcopy(HASH_EXAMPLE)
+    cluster, nodes, _balancers = load_inventory("hash")
     if mutate:
         mutate(cluster, nodes)
     return build_plan(cluster, nodes)
-
-
-HASH_INVENTORY = os.path.join(ROLES, os.pardir, "inventories", "hash")
-
-
-def _load_hash_example():
-    with open(os.path.join(HASH_INVENTORY, "group_vars", "mesh.yml")) as handle:
-        cluster = yaml.safe_load(handle)
-    nodes = {}
-    for host in ("hs-fw1", "hs-fw2", "hs-fw3"):
-        with open(os.path.join(HASH_INVENTORY, "host_vars", host + ".yml")) as handle:
-            nodes[host] = yaml.safe_load(handle)
-    return cluster, nodes
-
-
-HASH_EXAMPLE = _load_hash_example()
-
-HASH_DEFAULTS = {
-    "fwcluster_firewall_hash_state_dir": "/run/fwcluster",
-    "fwcluster_firewall_hash_links_script": "/usr/local/sbin/fwcluster-hash-links",
-}
-
-
-def render_hash(role, template, plan, host):
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(os.path.join(ROLES, role, "templates")),
-        trim_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    context = dict(ROLE_DEFAULTS, **HASH_DEFAULTS)
-    context.update(fwcluster_plan=plan, fwcluster_node=plan["nodes"][host], inventory_hostname=host)
-    return env.get_template(template).render(**context)
 
 
 def _hash_variants():
@@ -259,7 +183,7 @@ def _hash_variants():
 def test_hash_keepalived_conf_passes_keepalived_t(tmp_path, node_namespace):
     for label, plan in _hash_variants():
         for host in plan["nodes"]:
-            text = render_hash("keepalived", "keepalived.conf.j2", plan, host)
+            text = render("keepalived", "keepalived.conf.j2", plan, host)
             check(node_namespace + ["keepalived", "-t", "-f"], text, tmp_path)
     assert 'notify_master "/etc/keepalived/fwcluster-notify.sh take 1"' in text
     assert "127.254.51.2/32 dev lo scope host" in text
@@ -311,7 +235,7 @@ def test_notify_script_renders_without_a_sync_group(example):
 def test_hash_rules_pass_iptables_restore_test(tmp_path):
     for label, plan in _hash_variants():
         for host in plan["nodes"]:
-            text = render_hash("firewall", "rules.v4.j2", plan, host)
+            text = render("firewall", "rules.v4.j2", plan, host)
             check(["iptables-restore", "--test"], text, tmp_path)
             # What the hook adds at runtime is valid in the rendered table too.
             owned = text.replace(":FWCLUSTER-OWN - [0:0]\n", ":FWCLUSTER-OWN - [0:0]\n"
@@ -322,9 +246,9 @@ def test_hash_rules_pass_iptables_restore_test(tmp_path):
 def test_hash_scripts_are_valid_shell():
     plan = _hash_plan()
     scripts = [
-        render_hash("firewall", "fwcluster-hash-owner.j2", plan, "hs-fw2"),
-        render_hash("firewall", "fwcluster-hash-links.j2", plan, "hs-fw2"),
-        render_hash("keepalived", "fwcluster-notify-hash.sh.j2", plan, "hs-fw2"),
+        render("firewall", "fwcluster-hash-owner.j2", plan, "hs-fw2"),
+        render("firewall", "fwcluster-hash-links.j2", plan, "hs-fw2"),
+        render("keepalived", "fwcluster-notify-hash.sh.j2", plan, "hs-fw2"),
     ]
     for text in scripts:
         result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True, check=False)
@@ -335,14 +259,14 @@ def test_hash_scripts_are_valid_shell():
     assert "ip maddress add 01:00:5e:14:01:fe dev eth1" in links
     assert "--mangle-mac-d $(mac_of eth2)" in links
     assert "own_id=1" in notify and "conntrackd -C /etc/conntrackd/conntrackd.conf -R" in notify
-    unit = render_hash("firewall", "fwcluster-netfilter.service.j2", plan, "hs-fw2")
+    unit = render("firewall", "fwcluster-netfilter.service.j2", plan, "hs-fw2")
     assert "ExecStartPost=/usr/local/sbin/fwcluster-hash-owner sync" in unit
-    dropin = render_hash("keepalived", "keepalived-dropin.conf.j2", plan, "hs-fw2")
+    dropin = render("keepalived", "keepalived-dropin.conf.j2", plan, "hs-fw2")
     assert "ExecStopPost=/usr/local/sbin/fwcluster-hash-owner release-all" in dropin
 
 
 def test_hash_conntrackd_injects_into_the_kernel():
-    text = render_hash("conntrackd", "conntrackd.conf.j2", _hash_plan(), "hs-fw1")
+    text = render("conntrackd", "conntrackd.conf.j2", _hash_plan(), "hs-fw1")
     assert "Mode NOTRACK" in text and "DisableExternalCache On" in text and "StartupResync On" in text
     assert "IPv4_address 225.0.0.51" in text
     assert text.count("{") == text.count("}")
