@@ -1,0 +1,103 @@
+"""benchmark/loadgen.py against its own server on the loopback: real sockets, real counts."""
+
+import json
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+LOADGEN = pathlib.Path(__file__).resolve().parents[3] / "benchmark" / "loadgen.py"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(name="server")
+def fixture_server():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(LOADGEN), "serve", "--port", str(port), "--bind", "127.0.0.1"])
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.time() > deadline:
+                proc.kill()
+                pytest.fail("loadgen serve did not listen")
+            time.sleep(0.05)
+    yield port
+    proc.kill()
+    proc.wait()
+
+
+def loadgen(tmp_path, *argv):
+    out = tmp_path / "out.json"
+    proc = subprocess.run([sys.executable, str(LOADGEN)] + list(argv) + ["--out", str(out)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    return proc.returncode, json.loads(out.read_text())
+
+
+def test_serve_sends_exactly_the_asked_size(server):
+    with socket.create_connection(("127.0.0.1", server), timeout=5) as sock:
+        sock.sendall(b"GET 100000\n")
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+    assert len(got) == 100000
+    assert got[:256] == bytes(range(256))
+
+
+def test_rate_counts_sessions_and_bytes(server, tmp_path):
+    rc, result = loadgen(tmp_path, "rate", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(server),
+                         "--size", "3000", "--concurrency", "4", "--duration", "1")
+    assert rc == 0
+    assert result["sessions"] > 10 and result["failed"] == 0
+    assert result["bytes"] == 3000 * result["sessions"]
+    assert result["sessions_per_s"] == pytest.approx(result["sessions"] / result["duration_s"], rel=0.01)
+
+
+def test_rate_counts_refused_sessions_as_failed(tmp_path):
+    rc, result = loadgen(tmp_path, "rate", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(free_port()),
+                         "--size", "0", "--concurrency", "2", "--duration", "0.3")
+    assert rc == 0
+    assert result["sessions"] == 0 and result["failed"] > 0
+    assert set(result["errors"]) == {"refused"}
+
+
+def test_recover_records_every_session_per_slot_and_size(server, tmp_path):
+    rc, result = loadgen(tmp_path, "recover", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(server),
+                         "--sizes", "0,20000", "--per-size", "2", "--duration", "0.5")
+    assert rc == 0
+    sessions = result["sessions"]
+    assert {tuple(s[:2]) for s in sessions} == {(0, 0), (1, 0), (2, 20000), (3, 20000)}
+    assert all(s[4] and s[5] == s[1] and s[2] <= s[3] for s in sessions)
+
+
+def test_hold_sees_every_echo_in_order(server, tmp_path):
+    rc, result = loadgen(tmp_path, "hold", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(server),
+                         "--interval", "0.01", "--duration", "0.5")
+    assert rc == 0 and result["alive"] and result["error"] is None
+    assert result["echoes"] > 20
+    assert 0 < result["max_gap_ms"] < 500
+
+
+def test_hold_reports_a_dead_peer(tmp_path):
+    rc, result = loadgen(tmp_path, "hold", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(free_port()),
+                         "--duration", "0.5")
+    assert rc == 1 and not result["alive"] and result["error"].startswith("connect")
+
+
+def test_knock_attempts_at_its_interval(server, tmp_path):
+    rc, result = loadgen(tmp_path, "knock", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(server),
+                         "--interval", "0.05", "--duration", "0.5")
+    assert rc == 0
+    starts = [a[0] for a in result["attempts"]]
+    assert 6 <= len(starts) <= 11 and all(a[1] for a in result["attempts"])
+    assert all(b - a >= 0.04 for a, b in zip(starts, starts[1:]))
