@@ -1,0 +1,481 @@
+"""bench: the failover benchmark of fwcluster.netfilter, run in the podman lab.
+
+    python3 benchmark/bench.py [--arch NAME ...] [--smoke] [--out DIR] [--keep-lab]
+
+Run it through scripts/bench.sh, which installs what it needs first. For each
+architecture it builds the Molecule scenario's lab (create, prepare), deploys
+the example inventory with the collection's own playbook (playbooks/site.yml),
+and measures with benchmark/loadgen.py on the lab's client and server:
+
+1. session rate: sessions/s and throughput per object size, with the
+   inventory's state replication on, then redeployed with it off;
+2. a hard kill (podman kill -s KILL) of the firewall carrying the most flows,
+   with each replication setting: the share of the flows in progress at the
+   kill that complete, per object size; the time from the kill to the first
+   packet of the victim's flows a survivor forwards; the longest gap of a
+   long-lived flow;
+3. the same kill with a sub-second failover configuration;
+4. the flows each firewall forwarded (SYNs seen leaving each node).
+
+Which firewall carried a flow is read from the wire: every firewall node runs
+tcpdump on its outgoing packets (``-Q out``), so the node that forwards a
+connection's SYN is the one carrying it, whatever the architecture.
+
+It writes DIR/results.json (the schema is in benchmark/README.md), then the
+plots and summary.md with benchmark/report.py. DIR defaults to
+build/bench/latest.
+"""
+
+import argparse
+import collections
+import datetime
+import ipaddress
+import json
+import os
+import pathlib
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LOADGEN = "/usr/local/bin/fwcluster-loadgen"
+ARCHITECTURES = ("primary_backup", "multipath", "hash", "sandwich")
+
+FULL = {
+    "rate_duration_s": 6, "rate_concurrency": 64, "rate_sizes": [0, 1024, 5120, 20480, 102400],
+    "recovery_sizes": [0, 10240, 102400, 1048576], "recovery_clients_per_size": 16,
+    "recovery_after_kill_s": 20, "subsecond_advert_int": 0.2,
+    "subsecond_health": {"interval": 0.2, "timeout": 0.15, "fall": 3, "rise": 6},
+}
+SMOKE = dict(FULL, rate_duration_s=2, rate_sizes=[1024], recovery_sizes=[0, 102400],
+             recovery_clients_per_size=4, recovery_after_kill_s=12)
+SOURCES = 64            # client source addresses: host .100 to .163 of the client's subnet
+SYN_OUT = "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn and dst port %d"
+PACKET_LINE = re.compile(r"^(\d+\.\d+) .*?IP (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.\d+:")
+
+
+def log(text):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), text), flush=True)
+
+
+def run(argv, check=True, capture=True, timeout=None):
+    result = subprocess.run(argv, check=False, text=True, timeout=timeout,
+                            stdout=subprocess.PIPE if capture else None,
+                            stderr=subprocess.STDOUT if capture else None)
+    if check and result.returncode != 0:
+        tail = "\n".join((result.stdout or "").splitlines()[-25:])
+        raise BenchError("%s exited %d\n%s" % (" ".join(argv[:4]), result.returncode, tail))
+    return result
+
+
+class BenchError(Exception):
+    """A step of the benchmark failed; the message says which and why."""
+
+
+def podman(*argv, **kwargs):
+    return run(["podman"] + list(argv), **kwargs)
+
+
+def pexec(host, command, **kwargs):
+    return podman("exec", host, "sh", "-c", command, **kwargs)
+
+
+def background(host, command):
+    return subprocess.Popen(["podman", "exec", host, "sh", "-c", command], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def capture(host, seconds, bpf, count=None):
+    """tcpdump of the packets HOST sends out, started in the background;
+    returns once tcpdump listens (it says so on stderr)."""
+    proc = subprocess.Popen(["podman", "exec", host, "timeout", str(seconds), "tcpdump", "-i", "any", "-Q", "out",
+                             "-nn", "-tt", "-l", "-q"] + (["-c", str(count)] if count else []) + [bpf],
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = proc.stderr.readline()
+    if "listening on" not in line:
+        line += proc.stderr.readline()   # "verbose output suppressed" may come first
+    if "listening on" not in line:
+        raise BenchError("tcpdump on %s did not start: %s" % (host, line.strip()))
+    return proc
+
+
+def wait_for_file(host, path, timeout):
+    deadline = time.time() + timeout
+    while pexec(host, "test -s %s" % shlex.quote(path), check=False).returncode:
+        if time.time() > deadline:
+            raise BenchError("%s: %s did not appear within %d s" % (host, path, timeout))
+        time.sleep(0.2)
+
+
+def read_json(host, path):
+    return json.loads(pexec(host, "cat %s" % shlex.quote(path)).stdout)
+
+
+# ------------------------------------------------------------------ the lab
+
+class Lab:
+    """One Molecule scenario: its hosts, the inventory it links, the client and server."""
+
+    def __init__(self, scenario):
+        self.scenario = scenario
+        sdir = ROOT / "molecule" / scenario
+        molecule = yaml.safe_load((sdir / "molecule.yml").read_text())
+        lab = yaml.safe_load((sdir / "lab.yml").read_text())
+        links = molecule["provisioner"]["inventory"]["links"]
+        self.inventory = str((sdir / links["hosts"]).resolve().parent)
+        hostvars = json.loads(run(["ansible-inventory", "-i", self.inventory, "--list"]).stdout)
+        self.hostvars = hostvars["_meta"]["hostvars"]
+        self.client, self.server, self.port = lab["lab_client"], lab["lab_server"], int(lab["lab_echo_port"])
+        self.dests = lab.get("lab_server_ips") or [lab["lab_server_ip"]]
+        platforms = {p["name"]: p for p in molecule["platforms"]}
+        subnets = {n["name"]: n["subnet"] for n in lab["lab_networks"]}
+        client_net = platforms[self.client]["networks"][0]
+        self.client_if = client_net["interface"]
+        network = ipaddress.ip_network(subnets[client_net["name"]])
+        self.client_prefix = network.prefixlen
+        self.sources = [str(network.network_address + 100 + i) for i in range(SOURCES)]
+        self.members = [h for h, v in self.hostvars.items() if "fwcluster_architecture" in v]
+        # The firewalls: the nodes that forward the flows (a sandwich's balancers are not).
+        self.firewalls = sorted(h for h in self.members if "fwcluster_balancer_side" not in self.hostvars[h])
+        first = self.hostvars[self.firewalls[0]]
+        self.architecture = first["fwcluster_architecture"]
+        self.replication = first.get("fwcluster_replication")
+        self.vrrp = first.get("fwcluster_vrrp") or {}
+        self.balancers = first.get("fwcluster_balancers")
+
+    def molecule(self, action):
+        log("molecule %s -s %s" % (action, self.scenario))
+        run(["molecule", action, "-s", self.scenario], capture=False, timeout=1800)
+
+    def deploy(self, overrides, label):
+        """Deploy the inventory with OVERRIDES as extra vars; None when it deployed, else the refusal."""
+        log("deploy (%s)" % label)
+        extra = ROOT / "build" / "bench" / ("extra-%s.json" % self.scenario)
+        extra.parent.mkdir(parents=True, exist_ok=True)
+        # The lab's deploys change every node at once and skip the commit-confirm:
+        # the benchmark measures the deployed cluster, not the rollout.
+        extra.write_text(json.dumps(dict(overrides, fwcluster_serial=len(self.members),
+                                         fwcluster_safeguard_enabled=False)))
+        result = run(["ansible-playbook", "-i", self.inventory, str(ROOT / "playbooks" / "site.yml"),
+                      "-e", "@%s" % extra], check=False, timeout=1800)
+        if result.returncode != 0:
+            lines = [line for line in result.stdout.splitlines() if "fatal" in line or "msg" in line]
+            return "%s: the deploy failed: %s" % (label, " | ".join(lines[-3:]) or "exit %d" % result.returncode)
+        return None
+
+    def settle(self, timeout=180):
+        """Wait until playbooks/status.yml finds the cluster consistent."""
+        deadline = time.time() + timeout
+        while True:
+            result = run(["ansible-playbook", "-i", self.inventory, str(ROOT / "playbooks" / "status.yml")],
+                         check=False, timeout=300)
+            if result.returncode == 0:
+                return
+            if time.time() > deadline:
+                raise BenchError("the cluster did not settle within %d s:\n%s"
+                                 % (timeout, "\n".join(result.stdout.splitlines()[-20:])))
+            time.sleep(5)
+
+    def prepare_load(self):
+        """The load generator on client and server, its object server, the client's sources."""
+        for host in (self.client, self.server):
+            podman("cp", str(ROOT / "benchmark" / "loadgen.py"), "%s:%s" % (host, LOADGEN))
+        pexec(self.server, "systemctl stop flowprobe-echo-%d.service 2>/dev/null; "
+                           "systemctl reset-failed fwcluster-loadgen.service 2>/dev/null; "
+                           "systemctl is-active -q fwcluster-loadgen.service || "
+                           "systemd-run --unit=fwcluster-loadgen --property=Restart=always "
+                           "--property=LimitNOFILE=65536 python3 %s serve --port %d"
+                           % (self.port, LOADGEN, self.port))
+        have = pexec(self.client, "ip -4 -o addr show dev %s" % self.client_if).stdout
+        missing = [a for a in self.sources if " %s/" % a not in have]
+        if missing:
+            pexec(self.client, "; ".join("ip addr add %s/%d dev %s" % (a, self.client_prefix, self.client_if)
+                                         for a in missing))
+        deadline = time.time() + 20
+        while pexec(self.server, "ss -Htln 'sport = :%d' | grep -q ." % self.port, check=False).returncode:
+            if time.time() > deadline:
+                raise BenchError("the object server does not listen on %s:%d" % (self.server, self.port))
+            time.sleep(0.5)
+
+    def pairs(self, slots):
+        return [(self.sources[k % len(self.sources)], self.dests[k % len(self.dests)]) for k in range(slots)]
+
+    def client_args(self):
+        return " ".join(["--port %d" % self.port] + ["--dest %s" % d for d in self.dests]
+                        + ["--source %s" % s for s in self.sources])
+
+
+# ------------------------------------------------------------------ captures
+
+def start_syn_capture(lab, seconds):
+    """tcpdump on every firewall, the SYNs it forwards, for SECONDS."""
+    return {node: capture(node, seconds, SYN_OUT % lab.port) for node in lab.firewalls}
+
+
+def syn_counts(captures):
+    """{node: Counter((src, dst))} of the captures started above."""
+    counts = {}
+    for node, proc in captures.items():
+        out, _ = proc.communicate(timeout=60)
+        counts[node] = collections.Counter(m.group(2, 3) for m in map(PACKET_LINE.match, out.splitlines()) if m)
+    return counts
+
+
+def carriers(lab, counts, pairs):
+    """Which firewall forwarded each (source, dest) pair. A node that NATs the
+    source (primary_backup's masquerade, the sandwich's SNAT) is matched on
+    the destination alone."""
+    by_pair = {}
+    for pair in set(pairs):
+        seen = {node: c[pair] for node, c in counts.items() if c[pair]}
+        if not seen:
+            seen = {node: sum(n for (src, dst), n in c.items() if dst == pair[1] and src not in lab.sources)
+                    for node, c in counts.items()}
+            seen = {node: n for node, n in seen.items() if n}
+        by_pair[pair] = max(seen, key=seen.get) if seen else None
+    return by_pair
+
+
+def survivor_filter(lab, victim_pairs, all_pairs):
+    """The tcpdump filter for packets of the victim's flows leaving a survivor."""
+    parts = ["tcp dst port %d" % lab.port]
+    dsts = sorted({d for _, d in victim_pairs})
+    srcs = sorted({s for s, _ in victim_pairs})
+    if set(dsts) != {d for _, d in all_pairs}:
+        parts.append("(%s)" % " or ".join("dst host %s" % d for d in dsts))
+    elif set(srcs) != {s for s, _ in all_pairs}:
+        parts.append("(%s)" % " or ".join("src host %s" % s for s in srcs))
+    return " and ".join(parts)
+
+
+# ------------------------------------------------------------------ measures
+
+def measure_rate(lab, settings, label):
+    rows, share = [], collections.Counter()
+    for size in settings["rate_sizes"]:
+        captures = start_syn_capture(lab, settings["rate_duration_s"] + 2)
+        time.sleep(0.5)
+        out = "/tmp/bench-rate.json"
+        pexec(lab.client, "python3 %s rate %s --size %d --concurrency %d --duration %s --out %s"
+              % (LOADGEN, lab.client_args(), size, settings["rate_concurrency"], settings["rate_duration_s"], out),
+              timeout=settings["rate_duration_s"] + 120)
+        row = read_json(lab.client, out)
+        for node, counter in syn_counts(captures).items():
+            share[node] += sum(counter.values())
+        log("rate %s size %d: %s sessions/s, %d failed" % (label, size, row["sessions_per_s"], row["failed"]))
+        rows.append({k: row[k] for k in ("size", "sessions", "failed", "errors", "duration_s",
+                                         "sessions_per_s", "throughput_bps")})
+    return rows, {node: share[node] for node in lab.firewalls}
+
+
+def recovered_flows(sessions, slots, sizes, kill_at):
+    """Per object size, the sessions of SLOTS in progress at KILL_AT (started
+    before, ended after) and how many of them completed."""
+    recovery = []
+    for size in sizes:
+        hit = [s for s in sessions if s[0] in slots and s[1] == size and s[2] < kill_at < s[3]]
+        recovery.append({"size": size, "in_progress": len(hit), "recovered": sum(1 for s in hit if s[4]),
+                         "errors": dict(collections.Counter(s[6] for s in hit if not s[4]))})
+    return recovery
+
+
+def kill_test(lab, settings, label, replication, advert_int, bound_ms):
+    """Kill the firewall carrying the most flows while they run; see the module docstring."""
+    log("kill test: %s" % label)
+    sizes, per_size = settings["recovery_sizes"], settings["recovery_clients_per_size"]
+    slots = len(sizes) * per_size
+    pairs = lab.pairs(slots)
+    after = settings["recovery_after_kill_s"]
+    rec_out, hold_out, knock_out = "/tmp/bench-recover.json", "/tmp/bench-hold.json", "/tmp/bench-knock.json"
+    stop = "/tmp/bench-recover.stop"
+    pexec(lab.client, "rm -f %s %s %s %s" % (rec_out, hold_out, knock_out, stop))
+    # The load first: which firewall carries which slot is read from it.
+    recover = background(lab.client, "python3 %s recover %s --sizes %s --per-size %d --duration %s "
+                         "--stop-file %s --out %s" % (LOADGEN, lab.client_args(), ",".join(map(str, sizes)),
+                                                      per_size, 120 + after, stop, rec_out))
+    captures = start_syn_capture(lab, 2.5)
+    by_pair = carriers(lab, syn_counts(captures), pairs)
+    load = collections.Counter(node for node in by_pair.values() if node)
+    if not load:
+        recover.wait()
+        raise BenchError("%s: no firewall forwarded a SYN of the load" % label)
+    victim = max(load, key=load.get)
+    survivors = [n for n in lab.firewalls if n != victim]
+    victim_pairs = [p for p in set(pairs) if by_pair[p] == victim]
+    hold_src, hold_dst = sorted(victim_pairs)[0]
+    flt = survivor_filter(lab, victim_pairs, pairs)
+    # Everything that times the failover listens before the kill.
+    first = {n: capture(n, after + 30, flt, count=1) for n in survivors}
+    hold = background(lab.client, "python3 %s hold --dest %s --source %s --port %d --duration %s --out %s"
+                      % (LOADGEN, hold_dst, hold_src, lab.port, after + 5, hold_out))
+    wait_for_file(lab.client, hold_out, 30)
+    knock = background(lab.client, "python3 %s knock --dest %s --source %s --port %d --duration %s --stall 1 --out %s"
+                       % (LOADGEN, hold_dst, hold_src, lab.port, after, knock_out))
+    time.sleep(1.0)   # a second of steady load and echoes before the kill
+    kill_at = time.time()
+    podman("kill", "--signal", "KILL", victim)
+    log("killed %s (%d of %d flows were its own)" % (victim, len(victim_pairs), len(set(pairs))))
+    time.sleep(max(0.0, kill_at + after - time.time()))
+    pexec(lab.client, "touch %s" % stop)
+    for proc in (recover, hold, knock):
+        proc.wait(timeout=120)
+    forwarded = []
+    for proc in first.values():
+        out, _ = proc.communicate(timeout=60)
+        match = PACKET_LINE.match(out.strip())
+        if match:
+            forwarded.append(float(match.group(1)))
+    sessions = read_json(lab.client, rec_out)["sessions"]
+    hold_state = read_json(lab.client, hold_out)
+    victim_slots = {k for k in range(slots) if by_pair[pairs[k]] == victim}
+    recovery = recovered_flows(sessions, victim_slots, sizes, kill_at)
+    first_ms = round((min(forwarded) - kill_at) * 1000, 1) if forwarded else None
+    result = {"label": label, "replication": replication, "advert_int": advert_int, "victim": victim,
+              "survivors": survivors, "victim_flows": len(victim_pairs), "flows": len(set(pairs)),
+              "first_forward_ms": first_ms, "bound_ms": bound_ms,
+              "hold_gap_ms": hold_state["max_gap_ms"], "hold_alive": hold_state["alive"],
+              "hold_error": hold_state["error"], "recovery": recovery}
+    log("%s: first forward %s ms (bound %s), hold gap %s ms, recovered %s" % (
+        label, first_ms, bound_ms, hold_state["max_gap_ms"],
+        ", ".join("%d B %d/%d" % (r["size"], r["recovered"], r["in_progress"]) for r in recovery)))
+    log("starting %s again" % victim)
+    podman("start", victim)
+    lab.settle()
+    return result
+
+
+def bound_ms(lab, advert_int, health=None):
+    """The failover bound the architecture promises: a sandwich's balancers
+    drop a dead firewall after fall x interval + timeout; VRRP backups take
+    over after 3 adverts plus their skew, which is below one advert."""
+    if lab.architecture == "sandwich":
+        h = health or lab.balancers["health"]
+        return round((h["fall"] * h["interval"] + h["timeout"]) * 1000)
+    return round(4 * advert_int * 1000)
+
+
+def bench_architecture(lab, settings, smoke, keep_lab):
+    result = {"scenario": lab.scenario, "nodes": lab.firewalls, "replication": bool(lab.replication),
+              "rate": {"on": None, "off": None}, "share": None, "kills": [], "notes": []}
+    default_int = float(lab.vrrp.get("advert_int", 1))
+    lab.molecule("destroy")
+    lab.molecule("create")   # molecule's create sequence runs prepare.yml too
+    try:
+        refusal = lab.deploy({}, "the inventory as written")
+        if refusal:
+            raise BenchError(refusal)
+        lab.settle()
+        result["machine"] = machine(lab.firewalls[0])
+        lab.prepare_load()
+        on = "replication on" if lab.replication else "no replication"
+        result["rate"]["on"], share = measure_rate(lab, settings, on)
+        if lab.architecture in ("hash", "sandwich"):
+            result["share"] = share
+        result["kills"].append(kill_test(lab, settings, "%s, advert_int %g" % (on, default_int),
+                                         bool(lab.replication), default_int, bound_ms(lab, default_int)))
+        if smoke:
+            return result
+        if lab.replication:
+            refusal = lab.deploy({"fwcluster_replication": dict(lab.replication, enabled=False)}, "replication off")
+            if refusal:
+                result["notes"].append(refusal)
+            else:
+                lab.settle()
+                result["rate"]["off"], _ = measure_rate(lab, settings, "replication off")
+                result["kills"].append(kill_test(lab, settings, "replication off, advert_int %g" % default_int,
+                                                 False, default_int, bound_ms(lab, default_int)))
+        fast = settings["subsecond_advert_int"]
+        overrides = {"fwcluster_vrrp": dict(lab.vrrp, advert_int=fast)}
+        label = "%s, advert_int %g" % (on, fast)
+        health = None
+        if lab.architecture == "sandwich":
+            health = settings["subsecond_health"]
+            overrides["fwcluster_balancers"] = dict(lab.balancers, health=health)
+            label += ", health every %g s" % health["interval"]
+        refusal = lab.deploy(overrides, label)
+        if refusal:
+            result["notes"].append(refusal)
+        else:
+            lab.settle()
+            result["kills"].append(kill_test(lab, settings, label, bool(lab.replication), fast,
+                                             bound_ms(lab, fast, health)))
+        return result
+    finally:
+        if not keep_lab:
+            lab.molecule("destroy")
+
+
+def machine(lab_host):
+    def first_line(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return None
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo", encoding="utf-8")
+                if line.startswith("model name")), platform.processor())
+    mem_kib = next(int(line.split()[1]) for line in open("/proc/meminfo", encoding="utf-8")
+                   if line.startswith("MemTotal"))
+    os_name = next((line.split("=", 1)[1].strip().strip('"') for line in open("/etc/os-release", encoding="utf-8")
+                    if line.startswith("PRETTY_NAME=")), platform.system())
+    info = {"cpus": os.cpu_count(), "cpu_model": cpu, "memory_gib": round(mem_kib / 1048576, 1),
+            "kernel": platform.release(), "os": os_name,
+            "podman": (first_line(["podman", "--version"]) or "").replace("podman version ", "")}
+    if lab_host:
+        out = pexec(lab_host, "keepalived --version 2>&1 | head -1; conntrackd -v 2>&1 | head -1", check=False).stdout
+        versions = re.findall(r"(?:Keepalived v|conntrackd v)([\d.]+)", out)
+        if len(versions) == 2:
+            info["keepalived"], info["conntrackd"] = versions
+    return info
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--arch", action="append", choices=ARCHITECTURES,
+                        help="measure this architecture (repeatable; default: all four, or primary_backup with --smoke)")
+    parser.add_argument("--smoke", action="store_true", help="a short run: one size, one kill")
+    parser.add_argument("--out", default=str(ROOT / "build" / "bench" / "latest"))
+    parser.add_argument("--keep-lab", action="store_true", help="leave the last lab running")
+    parser.add_argument("--command", default="scripts/bench.sh", help="the command line recorded in the results")
+    args = parser.parse_args(argv)
+    archs = args.arch or (["primary_backup"] if args.smoke else list(ARCHITECTURES))
+    settings = SMOKE if args.smoke else FULL
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {"version": 1, "command": args.command, "smoke": args.smoke,
+               "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "settings": dict(settings, default_advert_int=1.0), "architectures": {}}
+    status = 0
+    for name in archs:
+        started = time.time()
+        try:
+            lab = Lab(name)
+            results["architectures"][name] = bench_architecture(lab, settings, args.smoke, args.keep_lab)
+            results["architectures"][name]["seconds"] = round(time.time() - started)
+            results.setdefault("machine", results["architectures"][name].pop("machine"))
+        except (BenchError, subprocess.TimeoutExpired, OSError, KeyError) as exc:
+            log("%s failed: %s" % (name, exc))
+            results["architectures"].setdefault(name, {"notes": []})["notes"].append("failed: %s" % exc)
+            results["architectures"][name]["failed"] = True
+            status = 1
+    results["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    results.setdefault("machine", machine(None))
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    log("wrote %s" % (out / "results.json"))
+    sys.path.insert(0, str(ROOT / "benchmark"))
+    try:
+        import report  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        log("benchmark/report.py not found: no plots")
+        return status
+    for path in report.write_report(results, out):
+        log("wrote %s" % path)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The parts of benchmark/bench.py that turn captures and sessions into figures."""
+
+import collections
+import pathlib
+import sys
+import types
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "benchmark"))
+import bench  # noqa: E402  pylint: disable=wrong-import-position
+
+SOURCES = ["10.0.1.100", "10.0.1.101", "10.0.1.102", "10.0.1.103"]
+
+
+def lab(dests, architecture="hash", balancers=None):
+    return types.SimpleNamespace(sources=SOURCES, dests=dests, port=8080, architecture=architecture,
+                                 balancers=balancers)
+
+
+def test_packet_line_reads_tcpdump_any_out():
+    # tcpdump 4.99 -i any -Q out -nn -tt -q, as printed on a lab node
+    line = "1795571234.123456 eth2  Out IP 10.0.1.100.40000 > 198.51.100.10.8080: tcp 0"
+    match = bench.PACKET_LINE.match(line)
+    assert match.group(1, 2, 3) == ("1795571234.123456", "10.0.1.100", "198.51.100.10")
+
+
+def test_carriers_by_source_pair():
+    counts = {"fw1": collections.Counter({(SOURCES[0], "d"): 5, (SOURCES[2], "d"): 1}),
+              "fw2": collections.Counter({(SOURCES[1], "d"): 3})}
+    pairs = [(SOURCES[0], "d"), (SOURCES[1], "d"), (SOURCES[2], "d"), (SOURCES[3], "d")]
+    assert bench.carriers(lab(["d"]), counts, pairs) == {
+        (SOURCES[0], "d"): "fw1", (SOURCES[1], "d"): "fw2", (SOURCES[2], "d"): "fw1", (SOURCES[3], "d"): None}
+
+
+def test_carriers_by_destination_when_the_source_is_translated():
+    # a sandwich firewall SNATs: the source on the wire is its own address
+    counts = {"fw1": collections.Counter({("10.40.3.1", "d1"): 7}),
+              "fw2": collections.Counter({("10.40.3.2", "d2"): 4})}
+    pairs = [(SOURCES[0], "d1"), (SOURCES[1], "d2")]
+    assert bench.carriers(lab(["d1", "d2"]), counts, pairs) == {pairs[0]: "fw1", pairs[1]: "fw2"}
+
+
+def test_survivor_filter_narrows_on_what_tells_the_victims_flows_apart():
+    pairs = [(SOURCES[0], "d1"), (SOURCES[1], "d2"), (SOURCES[2], "d1"), (SOURCES[3], "d2")]
+    # destinations tell them apart (sandwich): match on the destination only, sources may be translated
+    assert bench.survivor_filter(lab(["d1", "d2"]), [pairs[0], pairs[2]], pairs) == \
+        "tcp dst port 8080 and (dst host d1)"
+    one = [(s, "d") for s in SOURCES]
+    # one destination, flows spread by source (hash)
+    assert bench.survivor_filter(lab(["d"]), one[:2], one) == \
+        "tcp dst port 8080 and (src host 10.0.1.100 or src host 10.0.1.101)"
+    # every flow was the victim's (primary_backup)
+    assert bench.survivor_filter(lab(["d"]), one, one) == "tcp dst port 8080"
+
+
+def test_recovered_flows_counts_only_the_victims_sessions_in_progress_at_the_kill():
+    kill = 100.0
+    sessions = [
+        [0, 0, 99.0, 101.0, True, 0, None],          # in progress, completed
+        [0, 0, 99.5, 115.0, False, 0, "stall"],      # in progress, broken
+        [0, 0, 98.0, 99.9, True, 0, None],           # ended before the kill
+        [0, 0, 100.2, 100.3, True, 0, None],         # started after the kill
+        [1, 0, 99.0, 101.0, False, 0, "reset"],      # another node's slot
+        [2, 1000, 99.9, 103.0, True, 1000, None],
+    ]
+    assert bench.recovered_flows(sessions, {0, 2}, [0, 1000], kill) == [
+        {"size": 0, "in_progress": 2, "recovered": 1, "errors": {"stall": 1}},
+        {"size": 1000, "in_progress": 1, "recovered": 1, "errors": {}}]
+
+
+@pytest.mark.parametrize("architecture,advert_int,health,expected", [
+    ("primary_backup", 1.0, None, 4000),
+    ("hash", 0.2, None, 800),
+    ("sandwich", 1.0, None, 1900),
+    ("sandwich", 0.2, {"interval": 0.2, "timeout": 0.15, "fall": 3}, 750),
+])
+def test_bound(architecture, advert_int, health, expected):
+    balancers = {"health": {"interval": 0.5, "timeout": 0.4, "fall": 3}}
+    assert bench.bound_ms(lab(["d"], architecture, balancers), advert_int, health) == expected
