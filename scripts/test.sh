@@ -16,6 +16,9 @@
 #                 scratch path; ansible-doc every module and role from it
 #   molecule      molecule test -s NAME for every scenario in molecule/
 #                 (one step per scenario, named molecule:NAME)
+#   bench         the short run of the failover benchmark (scripts/bench.sh
+#                 --smoke): one lab, one object size, one kill; its results,
+#                 plots and summary go to build/test-logs/bench-smoke/
 #
 # Options:
 #   --only STEP   run only STEP (repeatable, or comma separated); a scenario
@@ -70,6 +73,7 @@ if ((${#scenarios[@]})); then
 else
     all_steps+=(molecule)   # fails: there must be scenarios
 fi
+all_steps+=(bench)
 
 known() {
     local s
@@ -103,7 +107,7 @@ if ((!${#steps[@]})); then
 fi
 
 needs_lab=0
-for s in "${steps[@]}"; do [[ $s == molecule* ]] && needs_lab=1; done
+for s in "${steps[@]}"; do [[ $s == molecule* || $s == bench ]] && needs_lab=1; done
 
 logs=$root/build/test-logs
 step_timeout=${FWCLUSTER_STEP_TIMEOUT:-1800}
@@ -303,6 +307,10 @@ step_molecule() {
     local name=${1#molecule:}
     [[ $name != molecule ]] || { echo "no Molecule scenario (molecule/*/molecule.yml) found"; return 1; }
     timeout -k 60 "$2" molecule test -s "$name"
+}
+
+step_bench() {
+    timeout -k 60 "$2" python3 benchmark/bench.py --smoke --out "$logs/bench-smoke" --command "scripts/bench.sh --smoke"
 }
 
 # --- run --------------------------------------------------------------------
