@@ -1,0 +1,632 @@
+"""report: the failover benchmark's plots and Markdown summary from its results.json.
+
+Usage
+-----
+    python3 benchmark/report.py RESULTS.json [--out DIR]
+
+Reads the results.json written by benchmark/bench.py and writes into DIR
+(default: the directory of RESULTS.json):
+
+session-rate.png
+    new TCP sessions per second against object size, one line per
+    architecture, state replication on (solid) and off (dashed).
+throughput.png
+    throughput (Mbit/s) against object size, the same series.
+recovered-flows.png
+    share of the flows in progress that completed across a hard kill of the
+    node carrying them, against object size, with and without replication
+    (the kills at the default advert_int), one panel per architecture.
+failover-time.png
+    kill -> first packet forwarded by a survivor, and the longest gap of the
+    long-lived flow, for every kill, with the bound (3 x advert_int + skew +
+    1 s) marked, one panel per architecture.
+flow-share.png
+    flows forwarded per node, for the architectures whose run recorded it,
+    with max/mean in each panel's title.
+summary.md
+    a heading-free Markdown fragment for a README: the machine, the command,
+    one table per measure and a "Targets" table judging each target of the
+    benchmark issue (pass / FAIL; "n/a" where the run has no figure for it).
+
+Exit status: 0 when everything is written; 2 with a one-line message when
+RESULTS.json cannot be read or misses a required key; 1 when DIR cannot be
+written.
+
+As a module (Python 3.11 standard library and matplotlib only):
+``write_report(results, out_dir) -> [paths written]`` and
+``summary_markdown(results) -> str``. Every optional part of the results
+(a rate without replication, a share, a kill, a whole architecture) may be
+missing or null: its cells read "n/a".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
+
+SCHEMA_VERSION = 1
+REQUIRED_KEYS = ("version", "command", "machine", "architectures")
+# The order of the architectures in the tables and the plots (the paper's); others follow by name.
+ARCHITECTURE_ORDER = ("primary_backup", "multipath", "sandwich", "hash")
+PLOTS = ("session-rate.png", "throughput.png", "recovered-flows.png", "failover-time.png", "flow-share.png")
+SUMMARY = "summary.md"
+DPI = 100
+
+RATE_TARGET = 0.95          # session rate with replication >= 0.95 x without
+SMALL_OBJECT = 5 * 1024     # "small objects": <= 5 KiB
+LONG_LIVED = 100 * 1024     # long-lived flows: >= 100 KiB
+RECOVERY_ARCHITECTURES = ("primary_backup", "hash", "sandwich")  # must recover every long-lived flow
+DEFAULT_ADVERT_INT = 1.0
+NA = "n/a"
+PASS = "pass"
+FAIL = "FAIL"
+
+
+class ResultsError(Exception):
+    """results.json cannot be read or misses a required key."""
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def load_results(path):
+    """The results dict of the JSON file at path; ResultsError naming the problem otherwise."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            results = json.load(handle)
+    except OSError as exc:
+        raise ResultsError("cannot read %s: %s" % (path, exc.strerror or exc)) from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ResultsError("%s is not valid JSON: %s" % (path, exc)) from exc
+    check_results(results)
+    return results
+
+
+def check_results(results):
+    """Raise ResultsError unless results has the required keys of the schema."""
+    if not isinstance(results, dict):
+        raise ResultsError("the results are not a JSON object")
+    missing = [key for key in REQUIRED_KEYS if key not in results]
+    if missing:
+        raise ResultsError("the results miss the required key%s %s" % ("s" if len(missing) > 1 else "", ", ".join(missing)))
+    if results["version"] != SCHEMA_VERSION:
+        raise ResultsError("results version %r is not supported (expected %d)" % (results["version"], SCHEMA_VERSION))
+    if not isinstance(results["architectures"], dict):
+        raise ResultsError("the results' architectures are not an object")
+
+
+def _num(value):
+    """value as a float when it is a finite number (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _dict(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value):
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def architectures(results):
+    """[(name, architecture dict)] in the paper's order, then any other by name."""
+    archs = {name: arch for name, arch in _dict(results.get("architectures")).items() if isinstance(arch, dict)}
+    known = [name for name in ARCHITECTURE_ORDER if name in archs]
+    return [(name, archs[name]) for name in known + sorted(set(archs) - set(known))]
+
+
+def replicates(arch):
+    """Whether the architecture has state replication (multipath has none)."""
+    return arch.get("replication") is not False
+
+
+def rate_series(arch, which):
+    """{size: rate entry} of arch's rate test with replication on/off ({} when absent)."""
+    series = {}
+    for entry in _list(_dict(arch.get("rate")).get(which)):
+        size = _num(entry.get("size"))
+        if size is not None:
+            series[int(size)] = entry
+    return series
+
+
+def default_advert_int(results):
+    value = _num(_dict(results.get("settings")).get("default_advert_int"))
+    return value if value is not None else DEFAULT_ADVERT_INT
+
+
+def subsecond_advert_int(results):
+    return _num(_dict(results.get("settings")).get("subsecond_advert_int"))
+
+
+def _notes(arch):
+    notes = arch.get("notes")
+    return [str(note) for note in notes if note] if isinstance(notes, list) else []
+
+
+def kills(arch):
+    return _list(arch.get("kills"))
+
+
+def find_kill(arch, replication, advert_int):
+    """The first kill of arch with this replication (True/False) at this advert_int, or None."""
+    for kill in kills(arch):
+        if kill.get("replication") is replication and _num(kill.get("advert_int")) == advert_int:
+            return kill
+    return None
+
+
+def recovery(kill):
+    """{size: (recovered, in_progress)} of a kill ({} when absent)."""
+    counts = {}
+    for entry in _list((kill or {}).get("recovery")):
+        size, recovered, total = (_num(entry.get(key)) for key in ("size", "recovered", "in_progress"))
+        if size is not None and recovered is not None and total is not None:
+            counts[int(size)] = (int(recovered), int(total))
+    return counts
+
+
+def share(arch):
+    """{node: flows} of arch's rate test, or {} when not recorded."""
+    return {str(node): int(flows) for node, flows in _dict(arch.get("share")).items() if _num(flows) is not None}
+
+
+def max_over_mean(counts):
+    """max/mean of the per-node counts, None when there are none or all are zero."""
+    values = list(counts.values())
+    if not values or sum(values) == 0:
+        return None
+    return max(values) / (sum(values) / len(values))
+
+
+# --- formatting -------------------------------------------------------------------------------
+
+
+def size_label(size):
+    """0 -> '0 B', 5120 -> '5 KiB', 1048576 -> '1 MiB'."""
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= factor:
+            value = size / factor
+            return "%s %s" % (("%d" % value) if value == int(value) else ("%.1f" % value), unit)
+    return "%d B" % size
+
+
+def fmt_int(value):
+    value = _num(value)
+    return NA if value is None else "%d" % round(value)
+
+
+def fmt_ratio(value):
+    return NA if value is None else "%.2f" % value
+
+
+def fmt_share(recovered, total):
+    """'9/16 (56 %)'; 'n/a' without flows."""
+    if total <= 0:
+        return "%d/%d (%s)" % (recovered, total, NA)
+    return "%d/%d (%d %%)" % (recovered, total, round(100.0 * recovered / total))
+
+
+def fmt_advert_int(value):
+    value = _num(value)
+    return NA if value is None else ("%g s" % value)
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def table(header, rows):
+    """A Markdown table."""
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --- measures ---------------------------------------------------------------------------------
+
+
+def rate_ratio(on_entry, off_entry):
+    """sessions/s with replication over without, None when either is missing or off is zero."""
+    on = _num((on_entry or {}).get("sessions_per_s"))
+    off = _num((off_entry or {}).get("sessions_per_s"))
+    if on is None or off is None or off == 0:
+        return None
+    return on / off
+
+
+def small_object_ratio(arch):
+    """Mean of the on/off session-rate ratios over the sizes <= 5 KiB measured both ways, or None."""
+    on, off = rate_series(arch, "on"), rate_series(arch, "off")
+    ratios = [rate_ratio(on[size], off[size]) for size in sorted(set(on) & set(off)) if size <= SMALL_OBJECT]
+    ratios = [ratio for ratio in ratios if ratio is not None]
+    return sum(ratios) / len(ratios) if ratios else None
+
+
+def _rate_cell(entry):
+    if entry is None:
+        return NA
+    text = fmt_int(entry.get("sessions_per_s"))
+    failed = _num(entry.get("failed"))
+    if failed:
+        text += " (%d failed)" % failed
+    return text
+
+
+def _mbps(entry):
+    bps = _num((entry or {}).get("throughput_bps"))
+    return None if bps is None else bps / 1e6
+
+
+def _mbps_cell(entry):
+    value = _mbps(entry)
+    return NA if value is None else ("%.1f" % value if value < 10 else "%d" % round(value))
+
+
+def rate_table(results):
+    rows = []
+    for name, arch in architectures(results):
+        on, off = rate_series(arch, "on"), rate_series(arch, "off")
+        for size in sorted(set(on) | set(off)):
+            ratio = rate_ratio(on.get(size), off.get(size))
+            ratio_cell = fmt_ratio(ratio) if replicates(arch) else NA + " (no replication)"
+            rows.append([name, size_label(size), _rate_cell(on.get(size)), _rate_cell(off.get(size)), ratio_cell,
+                         _mbps_cell(on.get(size)), _mbps_cell(off.get(size))])
+        if not on and not off:
+            rows.append([name, NA, NA, NA, NA, NA, NA])
+    return table(["Architecture", "Object size", "Sessions/s, replication on", "Sessions/s, replication off", "On/off",
+                  "Mbit/s on", "Mbit/s off"], rows)
+
+
+def _default_kills(results, arch):
+    """(kill with replication, kill without) at the default advert_int; None for what is absent."""
+    advert = default_advert_int(results)
+    with_rep = find_kill(arch, True, advert) if replicates(arch) else None
+    return with_rep, find_kill(arch, False, advert)
+
+
+def recovery_table(results):
+    rows = []
+    for name, arch in architectures(results):
+        with_rep, without = _default_kills(results, arch)
+        on, off = recovery(with_rep), recovery(without)
+        for size in sorted(set(on) | set(off)):
+            rows.append([name, size_label(size), fmt_share(*on[size]) if size in on else NA,
+                         fmt_share(*off[size]) if size in off else NA])
+        if not on and not off:
+            rows.append([name, NA, NA, NA])
+    return table(["Architecture", "Object size", "Recovered, replication on", "Recovered, replication off"], rows)
+
+
+def failover_table(results):
+    rows = []
+    for name, arch in architectures(results):
+        for kill in kills(arch):
+            first, bound = _num(kill.get("first_forward_ms")), _num(kill.get("bound_ms"))
+            hold = fmt_int(kill.get("hold_gap_ms"))
+            if kill.get("hold_alive") is False:
+                hold += " (flow broke)"
+            rows.append([name, kill.get("label") or NA, kill.get("victim") or NA, fmt_advert_int(kill.get("advert_int")),
+                         fmt_int(first) if first is not None else "none forwarded", hold, fmt_int(bound),
+                         _verdict(first is not None and bound is not None and first <= bound, bound is None)])
+        if not kills(arch):
+            rows.append([name, NA, NA, NA, NA, NA, NA, NA])
+    return table(["Architecture", "Kill", "Victim", "advert_int", "First forward (ms)", "Longest gap of the long-lived flow (ms)",
+                  "Bound (ms)", "Within bound"], rows)
+
+
+def share_table(results):
+    rows = []
+    for name, arch in architectures(results):
+        counts = share(arch)
+        if counts:
+            rows.append([name, ", ".join("%s: %d" % item for item in sorted(counts.items())), fmt_ratio(max_over_mean(counts))])
+    if not rows:
+        rows.append([NA, NA, NA])
+    return table(["Architecture", "Flows per node", "Max/mean"], rows)
+
+
+def _verdict(passed, unknown=False):
+    if unknown:
+        return NA
+    return PASS if passed else FAIL
+
+
+def _sum_recovery(counts, keep):
+    recovered = sum(r for size, (r, _t) in counts.items() if keep(size))
+    total = sum(t for size, (_r, t) in counts.items() if keep(size))
+    return recovered, total
+
+
+def targets(results):
+    """[[target, architecture, measured, required, verdict]] for every target of the issue."""
+    rows = []
+    archs = architectures(results)
+    for name, arch in archs:
+        if not replicates(arch):
+            rows.append(["Session rate, objects <= 5 KiB", name, NA + " (no replication)", ">= %.2f" % RATE_TARGET, NA])
+            continue
+        ratio = small_object_ratio(arch)
+        rows.append(["Session rate, objects <= 5 KiB", name, "%s (mean on/off)" % fmt_ratio(ratio) if ratio is not None else NA,
+                     ">= %.2f" % RATE_TARGET, _verdict(ratio is not None and ratio >= RATE_TARGET, ratio is None)])
+    for name, arch in archs:
+        if name not in RECOVERY_ARCHITECTURES:
+            continue
+        judged = [kill for kill in kills(arch) if kill.get("replication") is True and recovery(kill)]
+        for kill in judged:
+            recovered, total = _sum_recovery(recovery(kill), lambda size: size >= LONG_LIVED)
+            measured = "%.2f (%d/%d)" % (recovered / total, recovered, total) if total else NA
+            rows.append(["Recovered long-lived flows (>= 100 KiB), %s" % (kill.get("label") or "replication on"), name,
+                         measured, "= 1.00", _verdict(recovered == total, total == 0)])
+        if not judged:
+            rows.append(["Recovered long-lived flows (>= 100 KiB), replication on", name, NA, "= 1.00", NA])
+    for name, arch in archs:
+        for kill in kills(arch):
+            first, bound = _num(kill.get("first_forward_ms")), _num(kill.get("bound_ms"))
+            if bound is None or bound <= 0:
+                measured, verdict = NA, NA
+            elif first is None:
+                measured, verdict = "none forwarded", FAIL
+            else:
+                measured = "%.2f (%d/%d ms)" % (first / bound, round(first), round(bound))
+                verdict = _verdict(first <= bound)
+            rows.append(["Failover time, %s" % (kill.get("label") or NA), name, measured, "<= 1.00 x bound", verdict])
+    for name, arch in archs:
+        with_rep, without = _default_kills(results, arch)
+        parts = []
+        for label, kill in (("on", with_rep), ("off", without)):
+            recovered, total = _sum_recovery(recovery(kill), lambda size: size < LONG_LIVED)
+            if total:
+                parts.append("%s %s" % (label, fmt_share(recovered, total)))
+        if parts:
+            rows.append(["Recovered short flows (< 100 KiB)", name, ", ".join(parts), "reported", "not judged"])
+    return rows
+
+
+def summary_markdown(results):
+    """The heading-free Markdown fragment of summary.md."""
+    check_results(results)
+    machine = _dict(results.get("machine"))
+
+    def get(key, suffix=""):
+        value = machine.get(key)
+        return NA if value in (None, "") else "%s%s" % (value, suffix)
+
+    cpus = machine.get("cpus")
+    lines = [
+        "Machine: %s CPU%s (%s), %s of memory, %s, kernel %s; podman %s, keepalived %s, conntrackd %s." % (
+            get("cpus"), "" if cpus == 1 else "s", get("cpu_model"), get("memory_gib", " GiB"), get("os"), get("kernel"),
+            get("podman"), get("keepalived"), get("conntrackd")),
+        "",
+        "Command: `%s`, from %s to %s%s." % (
+            results.get("command") or NA, results.get("started") or NA, results.get("finished") or NA,
+            " (smoke run)" if results.get("smoke") else ""),
+        "",
+    ]
+    settings = _dict(results.get("settings"))
+    if settings:
+        lines += ["Settings: %s." % ", ".join("%s %s" % (key, json.dumps(value)) for key, value in settings.items()), ""]
+    sections = [
+        ("**Session rate** (new TCP sessions per second: connect, request, response, close; throughput in Mbit/s):", rate_table(results)),
+        ("**Recovered flows** (flows in progress across a hard kill of the node carrying them, completed correctly; "
+         "default advert_int %g s):" % default_advert_int(results), recovery_table(results)),
+        ("**Failover time** (hard kill to the first packet of a victim's flow forwarded by a survivor; bound "
+         "3 x advert_int + skew + 1 s):", failover_table(results)),
+        ("**Flow share** (flows forwarded per node during the rate test):", share_table(results)),
+        ("**Targets** (each measured in this run, as a ratio):",
+         table(["Target", "Architecture", "Measured", "Required", "Verdict"], targets(results) or [[NA] * 5])),
+    ]
+    for title, body in sections:
+        lines += [title, "", body, ""]
+    notes = ["- %s: %s" % (name, note) for name, arch in architectures(results) for note in _notes(arch)]
+    if notes:
+        lines += ["Notes:", ""] + notes
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# --- plots ------------------------------------------------------------------------------------
+
+
+def _colors(results):
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {name: cycle[i % len(cycle)] for i, (name, _arch) in enumerate(architectures(results))}
+
+
+def _no_data(axes, text="no data in this run"):
+    axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes, color="grey")
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def _figure_legend(fig, panels):
+    """One legend for all panels, below them (none when nothing is labelled)."""
+    handles = {}
+    for axes in panels:
+        for handle, label in zip(*axes.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize="small")
+    return bool(handles)
+
+
+def _save(fig, path, bottom=0.0):
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.savefig(path, dpi=DPI, format="png")
+    plt.close(fig)
+    return path
+
+
+def _title(results, text):
+    return text + (" (smoke run)" if results.get("smoke") else "")
+
+
+def plot_rate(results, path, value, ylabel, title):
+    """Lines of value(entry) against object size (categorical), solid with replication, dashed without."""
+    fig, axes = plt.subplots(figsize=(8, 5))
+    colors = _colors(results)
+    sizes = sorted({size for _n, arch in architectures(results) for which in ("on", "off") for size in rate_series(arch, which)})
+    index = {size: i for i, size in enumerate(sizes)}
+    drawn = False
+    for name, arch in architectures(results):
+        for which, style in (("on", "-"), ("off", "--")):
+            series = rate_series(arch, which)
+            points = [(index[size], value(series[size])) for size in sorted(series) if value(series[size]) is not None]
+            if not points:
+                continue
+            if not replicates(arch):
+                label, style = "%s (no replication)" % name, "--"
+            else:
+                label = "%s, replication %s" % (name, which)
+            marker = {"marker": "o"} if style == "-" else {"marker": "s", "markerfacecolor": "none"}
+            axes.plot([x for x, _y in points], [y for _x, y in points], style, color=colors[name], label=label, **marker)
+            drawn = True
+    if drawn:
+        axes.set_xticks(range(len(sizes)), [size_label(size) for size in sizes])
+        axes.set_xlabel("object size (bytes, categorical)")
+        axes.set_ylabel(ylabel)
+        axes.set_ylim(bottom=0)
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize="small")
+    else:
+        _no_data(axes)
+    axes.set_title(_title(results, title))
+    return _save(fig, path)
+
+
+def _panels(count, width=4.5, height=4.5):
+    fig, axes = plt.subplots(1, max(count, 1), figsize=(max(width * count, 8), height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def plot_recovered(results, path):
+    archs = [(name, arch) + _default_kills(results, arch) for name, arch in architectures(results)]
+    archs = [item for item in archs if recovery(item[2]) or recovery(item[3])]
+    fig, panels = _panels(len(archs))
+    for axes, (name, arch, with_rep, without) in zip(panels, archs):
+        on, off = recovery(with_rep), recovery(without)
+        sizes = sorted(set(on) | set(off))
+        width = 0.4
+        for offset, counts, label, hatch in ((-width / 2, on, "with replication", ""), (width / 2, off, "without replication", "//")):
+            xs = [i + offset for i, size in enumerate(sizes) if size in counts and counts[size][1] > 0]
+            pcts = [100.0 * counts[size][0] / counts[size][1] for size in sizes if size in counts and counts[size][1] > 0]
+            if not xs:
+                continue
+            bars = axes.bar(xs, pcts, width, label=label, hatch=hatch, edgecolor="black",
+                            color="tab:blue" if not hatch else "tab:orange")
+            labels = ["%d/%d" % counts[size] for size in sizes if size in counts and counts[size][1] > 0]
+            axes.bar_label(bars, labels, fontsize="x-small", padding=2)
+        axes.set_xticks(range(len(sizes)), [size_label(size) for size in sizes])
+        axes.set_ylim(0, 110)
+        axes.set_xlabel("object size")
+        axes.set_ylabel("in-progress flows recovered (%)")
+        axes.set_title(name if replicates(arch) else "%s (no replication)" % name)
+        axes.grid(True, axis="y", alpha=0.3)
+    if not archs:
+        _no_data(panels[0])
+    fig.suptitle(_title(results, "Flows recovered across a hard kill (advert_int %g s)" % default_advert_int(results)))
+    return _save(fig, path, bottom=0.08 if _figure_legend(fig, panels) else 0.0)
+
+
+def _short_kill_label(kill):
+    rep = "rep. on" if kill.get("replication") is True else "rep. off"
+    return "%s\nadvert_int %s" % (rep, fmt_advert_int(kill.get("advert_int")))
+
+
+def plot_failover(results, path):
+    archs = [(name, kills(arch)) for name, arch in architectures(results) if kills(arch)]
+    fig, panels = _panels(len(archs))
+    for axes, (name, arch_kills) in zip(panels, archs):
+        width = 0.38
+        for i, kill in enumerate(arch_kills):
+            first, gap, bound = (_num(kill.get(key)) for key in ("first_forward_ms", "hold_gap_ms", "bound_ms"))
+            first_bar = axes.bar(i - width / 2, first or 0, width, color="tab:blue", label="kill -> first forward" if i == 0 else None)
+            gap_bar = axes.bar(i + width / 2, gap or 0, width, color="tab:green", label="longest gap, long-lived flow" if i == 0 else None)
+            axes.bar_label(first_bar, [fmt_int(first) if first is not None else "none"], fontsize="x-small", padding=2)
+            axes.bar_label(gap_bar, [fmt_int(gap) if gap is not None else NA], fontsize="x-small", padding=2)
+            if bound is not None:
+                axes.hlines(bound, i - 0.45, i + 0.45, colors="red", linestyles="--", label="bound" if i == 0 else None)
+        axes.set_xticks(range(len(arch_kills)), [_short_kill_label(kill) for kill in arch_kills], fontsize="small")
+        axes.set_ylabel("time (ms)")
+        axes.set_title(name)
+        axes.set_ylim(bottom=0)
+        axes.margins(y=0.15)
+        axes.grid(True, axis="y", alpha=0.3)
+    if not archs:
+        _no_data(panels[0])
+    fig.suptitle(_title(results, "Failover time after a hard kill"))
+    return _save(fig, path, bottom=0.08 if _figure_legend(fig, panels) else 0.0)
+
+
+def plot_share(results, path):
+    archs = [(name, share(arch)) for name, arch in architectures(results) if share(arch)]
+    fig, panels = _panels(len(archs), width=4)
+    for axes, (name, counts) in zip(panels, archs):
+        nodes = sorted(counts)
+        bars = axes.bar(range(len(nodes)), [counts[node] for node in nodes], color="tab:purple")
+        axes.bar_label(bars, fontsize="x-small", padding=2)
+        mean = sum(counts.values()) / len(counts)
+        axes.axhline(mean, color="black", linestyle=":", label="mean")
+        axes.set_xticks(range(len(nodes)), nodes, fontsize="small")
+        axes.set_xlabel("firewall node")
+        axes.set_ylabel("flows forwarded (count)")
+        axes.set_title("%s: max/mean %s" % (name, fmt_ratio(max_over_mean(counts))))
+        axes.margins(y=0.15)
+    if not archs:
+        _no_data(panels[0], "no flow share recorded in this run")
+    fig.suptitle(_title(results, "Flows per firewall node"))
+    return _save(fig, path, bottom=0.08 if _figure_legend(fig, panels) else 0.0)
+
+
+def write_report(results, out_dir):
+    """Write the five PNG plots and summary.md into out_dir; return their paths."""
+    check_results(results)
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [
+        plot_rate(results, out_dir / PLOTS[0], lambda entry: _num(entry.get("sessions_per_s")), "sessions per second",
+                  "New TCP sessions per second"),
+        plot_rate(results, out_dir / PLOTS[1], _mbps, "throughput (Mbit/s)", "Throughput"),
+        plot_recovered(results, out_dir / PLOTS[2]),
+        plot_failover(results, out_dir / PLOTS[3]),
+        plot_share(results, out_dir / PLOTS[4]),
+    ]
+    summary = out_dir / SUMMARY
+    summary.write_text(summary_markdown(results), encoding="utf-8")
+    return paths + [summary]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="report.py", description="The failover benchmark's plots and summary.md from results.json.")
+    parser.add_argument("results", metavar="RESULTS.json")
+    parser.add_argument("--out", metavar="DIR", help="where to write (default: the directory of RESULTS.json)")
+    args = parser.parse_args(argv)
+    try:
+        results = load_results(args.results)
+    except ResultsError as exc:
+        print("report.py: %s" % exc, file=sys.stderr)
+        return 2
+    out_dir = pathlib.Path(args.out) if args.out else pathlib.Path(args.results).resolve().parent
+    try:
+        written = write_report(results, out_dir)
+    except OSError as exc:
+        print("report.py: cannot write into %s: %s" % (out_dir, exc.strerror or exc), file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

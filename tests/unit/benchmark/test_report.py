@@ -1,0 +1,293 @@
+"""benchmark/report.py: summary rows and verdicts computed from the inputs, valid PNGs, exit 2 on bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.fwcluster.netfilter.benchmark import report
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir, "benchmark", "report.py")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+RATE_SIZES = [0, 1024, 5120, 20480, 102400]
+RECOVERY_SIZES = [0, 10240, 102400, 1048576]
+
+
+def rate(sessions_per_s, sizes=None):
+    return [{"size": size, "sessions": int(sessions_per_s * 6), "failed": 0, "duration_s": 6.0,
+             "sessions_per_s": float(sessions_per_s), "throughput_bps": float(sessions_per_s * size * 8)}
+            for size in (sizes or RATE_SIZES)]
+
+
+def kill(replication, advert_int, victim, survivors, first_forward_ms, recovered, hold_gap_ms=900.0):
+    return {"label": "replication %s, advert_int %g" % ("on" if replication else "off", advert_int),
+            "replication": replication, "advert_int": advert_int, "victim": victim, "survivors": survivors,
+            "first_forward_ms": first_forward_ms, "bound_ms": 3000.0 * advert_int + 1000.0, "hold_gap_ms": hold_gap_ms,
+            "hold_alive": True,
+            "recovery": [{"size": size, "in_progress": 16, "recovered": got} for size, got in zip(RECOVERY_SIZES, recovered)]}
+
+
+def full_results():
+    """Four architectures. Chosen so each verdict follows from one number:
+    primary_backup: rate ratio 1.00 (pass), all long-lived flows recovered (pass), failovers within bound;
+    sandwich: rate ratio 0.90 (FAIL), one 1 MiB flow lost (FAIL), the default-advert_int failover over its bound (FAIL);
+    hash: rate ratio 0.96 (pass), share 3000/1000/2000 (max/mean 1.50), a sub-second kill where nothing was forwarded (FAIL);
+    multipath: no replication, no rate.off, share null."""
+    nodes = {"primary_backup": ["pb-fw1", "pb-fw2"], "sandwich": ["sw-fw1", "sw-fw2"], "hash": ["h-fw1", "h-fw2", "h-fw3"],
+             "multipath": ["mp-fw1", "mp-fw2"]}
+    archs = {
+        "primary_backup": {
+            "nodes": nodes["primary_backup"], "replication": True,
+            "rate": {"on": rate(1500), "off": rate(1500)},
+            "share": {"pb-fw1": 9000, "pb-fw2": 0},
+            "kills": [kill(True, 1.0, "pb-fw1", ["pb-fw2"], 3120.5, [9, 12, 16, 16], hold_gap_ms=3300.1),
+                      kill(False, 1.0, "pb-fw1", ["pb-fw2"], 3050.0, [14, 10, 0, 0]),
+                      kill(True, 0.2, "pb-fw1", ["pb-fw2"], 790.4, [10, 13, 16, 16])],
+            "notes": ["replication off: conntrackd stopped on both nodes"],
+        },
+        "sandwich": {
+            "nodes": nodes["sandwich"], "replication": True,
+            "rate": {"on": rate(900), "off": rate(1000)},
+            "share": {"sw-fw1": 4600, "sw-fw2": 4400},
+            "kills": [kill(True, 1.0, "sw-fw1", ["sw-fw2"], 4500.0, [8, 11, 16, 15]),
+                      kill(False, 1.0, "sw-fw1", ["sw-fw2"], 3100.0, [12, 9, 3, 0])],
+        },
+        "hash": {
+            "nodes": nodes["hash"], "replication": True,
+            "rate": {"on": rate(960), "off": rate(1000)},
+            "share": {"h-fw1": 3000, "h-fw2": 1000, "h-fw3": 2000},
+            "kills": [kill(True, 1.0, "h-fw1", ["h-fw2", "h-fw3"], 2500.0, [16, 16, 16, 16]),
+                      kill(True, 0.2, "h-fw1", ["h-fw2", "h-fw3"], None, [0, 0, 0, 0], hold_gap_ms=None)],
+        },
+        "multipath": {
+            "nodes": nodes["multipath"], "replication": False,
+            "rate": {"on": rate(1700), "off": None},
+            "share": None,
+            "kills": [kill(False, 1.0, "mp-fw1", ["mp-fw2"], 1200.0, [16, 0, 0, 0])],
+        },
+    }
+    return {
+        "version": 1, "command": "scripts/bench.sh", "started": "2026-11-25T02:10:00Z", "finished": "2026-11-25T03:00:00Z",
+        "smoke": False,
+        "machine": {"cpus": 2, "cpu_model": "Test CPU", "memory_gib": 23.4, "kernel": "6.1.0-test", "os": "Debian GNU/Linux 12 (bookworm)",
+                    "podman": "4.3.1", "keepalived": "2.2.7", "conntrackd": "1.4.7"},
+        "settings": {"rate_duration_s": 6, "rate_concurrency": 32, "rate_sizes": RATE_SIZES, "recovery_sizes": RECOVERY_SIZES,
+                     "recovery_clients_per_size": 16, "default_advert_int": 1.0, "subsecond_advert_int": 0.2},
+        "architectures": archs,
+    }
+
+
+def smoke_results():
+    """One architecture, one size, no rate.off, no share, no kills, no settings."""
+    return {"version": 1, "command": "scripts/bench.sh --smoke", "started": "2026-11-25T02:10:00Z", "smoke": True,
+            "machine": {"cpus": 2},
+            "architectures": {"primary_backup": {"nodes": ["pb-fw1", "pb-fw2"], "replication": True,
+                                                 "rate": {"on": rate(1200, sizes=[0])}}}}
+
+
+def rows(markdown, first_cell=None):
+    """The table rows of markdown as lists of cells (header and separator lines excluded)."""
+    out = []
+    for line in markdown.splitlines():
+        if not line.startswith("| ") or line.startswith("|---"):
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+        if first_cell is None or cells[0] == first_cell:
+            out.append(cells)
+    return out
+
+
+def target(markdown, prefix, arch):
+    found = [row for row in rows(markdown) if row[0].startswith(prefix) and row[1] == arch]
+    assert found, "no target row %r for %s in:\n%s" % (prefix, arch, markdown)
+    return found
+
+
+def test_rate_targets_follow_the_ratios():
+    summary = report.summary_markdown(full_results())
+    assert target(summary, "Session rate", "primary_backup") == [["Session rate, objects <= 5 KiB", "primary_backup", "1.00 (mean on/off)", ">= 0.95", "pass"]]
+    assert target(summary, "Session rate", "sandwich")[0][2:] == ["0.90 (mean on/off)", ">= 0.95", "FAIL"]
+    assert target(summary, "Session rate", "hash")[0][2:] == ["0.96 (mean on/off)", ">= 0.95", "pass"]
+    assert target(summary, "Session rate", "multipath")[0][4] == "n/a"
+
+
+def test_rate_target_uses_only_small_objects():
+    results = full_results()
+    # Large objects far slower with replication must not change the small-object verdict...
+    for entry in results["architectures"]["primary_backup"]["rate"]["on"]:
+        if entry["size"] > 5120:
+            entry["sessions_per_s"] = 10.0
+    assert target(report.summary_markdown(results), "Session rate", "primary_backup")[0][4] == "pass"
+    # ...but one small size at 0.85 brings the mean of 1.00, 1.00, 0.85 to 0.95 (pass) and 0.84 below it (FAIL).
+    small = [entry for entry in results["architectures"]["primary_backup"]["rate"]["on"] if entry["size"] == 5120][0]
+    small["sessions_per_s"] = 1500 * 0.85
+    assert target(report.summary_markdown(results), "Session rate", "primary_backup")[0][2:] == ["0.95 (mean on/off)", ">= 0.95", "pass"]
+    small["sessions_per_s"] = 1500 * 0.82
+    assert target(report.summary_markdown(results), "Session rate", "primary_backup")[0][2:] == ["0.94 (mean on/off)", ">= 0.95", "FAIL"]
+
+
+def test_rate_table_rows():
+    summary = report.summary_markdown(full_results())
+    sandwich = rows(summary, "sandwich")
+    assert ["sandwich", "1 KiB", "900", "1000", "0.90", "7.4", "8.2"] in sandwich
+    assert ["multipath", "100 KiB", "1700", "n/a", "n/a (no replication)", "1393", "n/a"] in rows(summary, "multipath")
+
+
+def test_recovered_long_lived_flows():
+    summary = report.summary_markdown(full_results())
+    pb = target(summary, "Recovered long-lived", "primary_backup")
+    assert [row[2:] for row in pb] == [["1.00 (32/32)", "= 1.00", "pass"], ["1.00 (32/32)", "= 1.00", "pass"]]
+    assert target(summary, "Recovered long-lived", "sandwich") == [
+        ["Recovered long-lived flows (>= 100 KiB), replication on, advert_int 1", "sandwich", "0.97 (31/32)", "= 1.00", "FAIL"]]
+    assert [row[4] for row in target(summary, "Recovered long-lived", "hash")] == ["pass", "FAIL"]
+    assert not [row for row in rows(summary) if row[0].startswith("Recovered long-lived") and row[1] == "multipath"]
+
+
+def test_recovered_flows_table_shows_counts():
+    summary = report.summary_markdown(full_results())
+    assert ["primary_backup", "0 B", "9/16 (56 %)", "14/16 (88 %)"] in rows(summary, "primary_backup")
+    assert ["sandwich", "1 MiB", "15/16 (94 %)", "0/16 (0 %)"] in rows(summary, "sandwich")
+    # multipath has no replication: its kill is the "without" column.
+    assert ["multipath", "0 B", "n/a", "16/16 (100 %)"] in rows(summary, "multipath")
+    short = target(summary, "Recovered short flows", "primary_backup")[0]
+    assert short[2:] == ["on 21/32 (66 %), off 24/32 (75 %)", "reported", "not judged"]
+
+
+def test_failover_targets():
+    summary = report.summary_markdown(full_results())
+    pb = target(summary, "Failover time", "primary_backup")
+    assert [row[2:] for row in pb] == [["0.78 (3120/4000 ms)", "<= 1.00 x bound", "pass"],
+                                       ["0.76 (3050/4000 ms)", "<= 1.00 x bound", "pass"],
+                                       ["0.49 (790/1600 ms)", "<= 1.00 x bound", "pass"]]
+    assert target(summary, "Failover time, replication on, advert_int 1", "sandwich")[0][2:] == ["1.12 (4500/4000 ms)", "<= 1.00 x bound", "FAIL"]
+    assert target(summary, "Failover time, replication on, advert_int 0.2", "hash")[0][2:] == ["none forwarded", "<= 1.00 x bound", "FAIL"]
+    assert ["hash", "replication on, advert_int 0.2", "h-fw1", "0.2 s", "none forwarded", "n/a", "1600", "FAIL"] in rows(summary, "hash")
+
+
+def test_flow_share():
+    summary = report.summary_markdown(full_results())
+    assert ["hash", "h-fw1: 3000, h-fw2: 1000, h-fw3: 2000", "1.50"] in rows(summary, "hash")
+    assert ["sandwich", "sw-fw1: 4600, sw-fw2: 4400", "1.02"] in rows(summary, "sandwich")
+    assert not [row for row in rows(summary, "multipath") if len(row) == 3]
+
+
+def test_summary_is_a_heading_free_fragment_with_machine_and_command():
+    summary = report.summary_markdown(full_results())
+    assert not re.search(r"^#", summary, re.M)
+    assert summary.startswith("Machine: 2 CPUs (Test CPU), 23.4 GiB of memory, Debian GNU/Linux 12 (bookworm), kernel 6.1.0-test;")
+    assert "Command: `scripts/bench.sh`, from 2026-11-25T02:10:00Z to 2026-11-25T03:00:00Z." in summary
+    assert summary.endswith("Notes:\n\n- primary_backup: replication off: conntrackd stopped on both nodes\n")
+    # Every table row has as many cells as its header.
+    for block in summary.split("\n\n"):
+        widths = {len(row) for row in rows(block + "\n")} | {len(line.split(" | ")) for line in block.splitlines() if line.startswith("| ")}
+        assert len(widths) <= 1, block
+
+
+def test_smoke_results_leave_cells_na():
+    summary = report.summary_markdown(smoke_results())
+    assert "(smoke run)" in summary
+    assert ["primary_backup", "0 B", "1200", "n/a", "n/a", "0.0", "n/a"] in rows(summary, "primary_backup")
+    assert target(summary, "Session rate", "primary_backup")[0][2:] == ["n/a", ">= 0.95", "n/a"]
+    assert target(summary, "Recovered long-lived", "primary_backup")[0][2:] == ["n/a", "= 1.00", "n/a"]
+    assert not [row for row in rows(summary) if row[0].startswith(("Failover time", "Recovered short"))]
+    assert "Machine: 2 CPUs (n/a), n/a of memory" in summary
+
+
+def test_null_and_malformed_optional_parts_do_not_crash(tmp_path):
+    results = full_results()
+    results["architectures"]["sandwich"].update({"rate": None, "kills": None, "share": {}})
+    results["architectures"]["hash"]["kills"][0].update({"recovery": None, "first_forward_ms": None, "bound_ms": None})
+    results["architectures"]["hash"]["rate"]["on"] = [{"size": 0}]
+    results["architectures"]["bogus"] = "not an object"
+    del results["settings"]
+    summary = report.summary_markdown(results)
+    assert ["sandwich", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"] in rows(summary, "sandwich")
+    assert target(summary, "Failover time, replication on, advert_int 1", "hash")[0][4] == "n/a"
+    written = report.write_report(results, tmp_path)
+    assert len(written) == 6
+
+
+def valid_png(path):
+    data = path.read_bytes()
+    return len(data) > 1000 and data.startswith(PNG_MAGIC) and data[12:16] == b"IHDR"
+
+
+@pytest.mark.parametrize("make", [full_results, smoke_results], ids=["full", "smoke"])
+def test_write_report_writes_valid_pngs_and_summary(tmp_path, make):
+    results = make()
+    written = report.write_report(results, tmp_path / "out")
+    assert sorted(p.name for p in written) == sorted(list(report.PLOTS) + ["summary.md"])
+    for path in written:
+        assert path.parent == tmp_path / "out"
+        if path.suffix == ".png":
+            assert valid_png(path), path
+    assert (tmp_path / "out" / "summary.md").read_text(encoding="utf-8") == report.summary_markdown(results)
+
+
+def run(*args):
+    return subprocess.run([sys.executable, SCRIPT] + [str(a) for a in args], capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_cli_writes_next_to_the_json_by_default(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(smoke_results()))
+    done = run(path)
+    assert done.returncode == 0, done.stderr
+    for name in report.PLOTS:
+        assert valid_png(tmp_path / name)
+    assert "(smoke run)" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+
+
+def test_cli_out_dir(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(full_results()))
+    done = run(path, "--out", tmp_path / "plots")
+    assert done.returncode == 0, done.stderr
+    assert valid_png(tmp_path / "plots" / "flow-share.png")
+    assert not (tmp_path / "flow-share.png").exists()
+
+
+@pytest.mark.parametrize("key", report.REQUIRED_KEYS)
+def test_cli_missing_required_key_exits_2(tmp_path, key):
+    results = full_results()
+    del results[key]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    done = run(path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert key in done.stderr
+    assert not (tmp_path / "summary.md").exists()
+
+
+@pytest.mark.parametrize("content, words", [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "not a JSON object"),
+    (json.dumps(dict(full_results(), version=2)), "version 2"),
+    (json.dumps(dict(full_results(), architectures=[])), "architectures"),
+], ids=["syntax", "array", "version", "architectures"])
+def test_cli_bad_json_exits_2(tmp_path, content, words):
+    path = tmp_path / "results.json"
+    path.write_text(content)
+    done = run(path)
+    assert done.returncode == 2
+    assert words in done.stderr and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_cli_unreadable_file_exits_2(tmp_path):
+    done = run(tmp_path / "missing.json")
+    assert done.returncode == 2
+    assert "cannot read" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_write_report_refuses_missing_key(tmp_path):
+    results = copy.deepcopy(full_results())
+    del results["architectures"]
+    with pytest.raises(report.ResultsError, match="architectures"):
+        report.write_report(results, tmp_path)
