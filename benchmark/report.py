@@ -18,8 +18,9 @@ recovered-flows.png
     (the kills at the default advert_int), one panel per architecture.
 failover-time.png
     kill -> first packet forwarded by a survivor, and the longest gap of the
-    long-lived flow, for every kill, with the bound (3 x advert_int + skew +
-    1 s) marked, one panel per architecture.
+    long-lived flow, for every kill, with the bound (VRRP: 3 x advert_int +
+    skew, at most 4 x advert_int; the sandwich's firewalls: the balancers'
+    fall x interval + timeout) marked, one panel per architecture.
 flow-share.png
     flows forwarded per node, for the architectures whose run recorded it,
     with max/mean in each panel's title.
@@ -423,7 +424,8 @@ def summary_markdown(results):
         ("**Recovered flows** (flows in progress across a hard kill of the node carrying them, completed correctly; "
          "default advert_int %g s):" % default_advert_int(results), recovery_table(results)),
         ("**Failover time** (hard kill to the first packet of a victim's flow forwarded by a survivor; bound "
-         "3 x advert_int + skew + 1 s):", failover_table(results)),
+         "3 x advert_int + skew, at most 4 x advert_int, for VRRP; fall x interval + timeout of the balancers' health "
+         "probes for the sandwich's firewalls):", failover_table(results)),
         ("**Flow share** (flows forwarded per node during the rate test):", share_table(results)),
         ("**Targets** (each measured in this run, as a ratio):",
          table(["Target", "Architecture", "Measured", "Required", "Verdict"], targets(results) or [[NA] * 5])),
