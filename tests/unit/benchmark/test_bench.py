@@ -60,6 +60,7 @@ def test_recovered_flows_counts_only_the_victims_sessions_in_progress_at_the_kil
         [0, 0, 99.0, 101.0, True, 0, None],          # in progress, completed
         [0, 0, 99.5, 115.0, False, 0, "stall"],      # in progress, broken
         [0, 0, 98.0, 99.9, True, 0, None],           # ended before the kill
+        [0, 0, 99.9, 100.1, True, 0, None],          # done on the wire before the kill, noted late
         [0, 0, 100.2, 100.3, True, 0, None],         # started after the kill
         [1, 0, 99.0, 101.0, False, 0, "reset"],      # another node's slot
         [2, 1000, 99.9, 103.0, True, 1000, None],
