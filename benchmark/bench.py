@@ -226,7 +226,7 @@ def syn_counts(captures):
     """{node: Counter((src, dst))} of the captures started above."""
     counts = {}
     for node, proc in captures.items():
-        out, _ = proc.communicate(timeout=60)
+        out = proc.communicate(timeout=60)[0]
         counts[node] = collections.Counter(m.group(2, 3) for m in map(PACKET_LINE.match, out.splitlines()) if m)
     return counts
 
@@ -249,11 +249,11 @@ def carriers(lab, counts, pairs):
 def survivor_filter(lab, victim_pairs, all_pairs):
     """The tcpdump filter for packets of the victim's flows leaving a survivor."""
     parts = ["tcp dst port %d" % lab.port]
-    dsts = sorted({d for _, d in victim_pairs})
-    srcs = sorted({s for s, _ in victim_pairs})
-    if set(dsts) != {d for _, d in all_pairs}:
+    dsts = sorted({pair[1] for pair in victim_pairs})
+    srcs = sorted({pair[0] for pair in victim_pairs})
+    if set(dsts) != {pair[1] for pair in all_pairs}:
         parts.append("(%s)" % " or ".join("dst host %s" % d for d in dsts))
-    elif set(srcs) != {s for s, _ in all_pairs}:
+    elif set(srcs) != {pair[0] for pair in all_pairs}:
         parts.append("(%s)" % " or ".join("src host %s" % s for s in srcs))
     return " and ".join(parts)
 
@@ -362,7 +362,7 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms):
         proc.wait(timeout=120)
     forwarded = []
     for proc in first.values():
-        out, _ = proc.communicate(timeout=60)
+        out = proc.communicate(timeout=60)[0]
         match = PACKET_LINE.match(out.strip())
         if match:
             forwarded.append(float(match.group(1)))
@@ -422,7 +422,7 @@ def bench_architecture(lab, settings, smoke, keep_lab):
                 result["notes"].append(refusal)
             else:
                 lab.settle()
-                result["rate"]["off"], _ = measure_rate(lab, settings, "replication off")
+                result["rate"]["off"] = measure_rate(lab, settings, "replication off")[0]
                 result["kills"].append(kill_test(lab, settings, "replication off, advert_int %g" % default_int,
                                                  False, default_int, bound_ms(lab, default_int)))
         fast = settings["subsecond_advert_int"]
