@@ -65,7 +65,7 @@ def test_rate_counts_sessions_and_bytes(server, tmp_path):
 
 def test_rate_counts_refused_sessions_as_failed(tmp_path):
     rc, result = loadgen(tmp_path, "rate", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(free_port()),
-                         "--size", "0", "--concurrency", "2", "--duration", "0.3")
+                         "--size", "0", "--concurrency", "2", "--duration", "1")
     assert rc == 0
     assert result["sessions"] == 0 and result["failed"] > 0
     assert set(result["errors"]) == {"refused"}
