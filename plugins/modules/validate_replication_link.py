@@ -16,7 +16,12 @@ description:
     segment, every node's address on one subnet and distinct, transport, mode, port and multicast group
     consistent, C(udp) and C(tcp) only between exactly two nodes - and returns every cluster's replication table.
   - With O(scope=node) it checks the link on the node it runs on - the interface exists and is up, it holds the
-    node's replication address with its prefix, and every peer answers a ping through it.
+    node's replication address with its prefix, and every peer is reachable through it - it answers a ping
+    or, when ping gets no answer, an ARP request the module sends on the interface itself.
+  - The ARP fallback makes the check independent of the node's current filter rules. A node deployed with
+    replication off drops ICMP on that interface until the new rules are applied, later in the run; its
+    kernel still answers ARP, which proves the peer's link layer and address. A peer that answers
+    neither is an error.
   - Every failure names the host, the variable and what is wrong.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -28,7 +33,8 @@ attributes:
     support: none
   platform:
     platforms: posix
-    details: O(scope=node) needs Linux (C(/sys/class/net), C(ip) from iproute2, C(ping) from iputils).
+    details: O(scope=node) needs Linux (C(/sys/class/net), C(ip) from iproute2, C(ping) from iputils) and root
+      for the ARP fallback (a raw C(AF_PACKET) socket; without it the fallback reads the neighbour table).
 options:
   scope:
     description:
@@ -62,7 +68,8 @@ options:
     type: int
   peers:
     description:
-      - The other nodes' replication addresses (the plan's C(replication.peers)); each must answer a ping.
+      - The other nodes' replication addresses (the plan's C(replication.peers)); each must answer a ping or,
+        failing that, an ARP request on O(interface).
     type: list
     elements: str
     default: []
@@ -74,6 +81,7 @@ options:
   timeout:
     description:
       - Seconds to wait for each peer's answer. C(ping -W) takes whole seconds, so it is rounded up, at least 1.
+        The ARP fallback waits as long again.
     type: float
     default: 1.0
 notes:
@@ -147,12 +155,23 @@ peers:
       description: The peer's inventory name, when O(peer_hosts) names it.
       type: str
     reachable:
-      description: Whether the peer answered the ping.
+      description: Whether the peer answered the ping or the ARP request.
       type: bool
+    via:
+      description:
+        - How the peer answered. V(ping) (an ICMP echo reply), V(arp) (no echo reply, but an ARP reply to the
+          module's request, or without a raw socket a V(REACHABLE) neighbour entry on the interface), null when
+          it answered neither.
+      type: str
+    mac:
+      description: The peer's link-layer address from its ARP reply, when RV(peers[].via) is V(arp).
+      type: str
     rtt_ms:
-      description: Round-trip time in milliseconds, null when the peer did not answer.
+      description: Round-trip time of the ping in milliseconds, null when the peer did not answer the ping.
       type: float
-  sample: [{address: 192.168.100.2, host: pb-fw2, reachable: true, rtt_ms: 0.08}]
+  sample:
+    - {address: 192.168.100.2, host: pb-fw2, reachable: true, via: ping, rtt_ms: 0.08}
+    - {address: 192.168.100.3, host: pb-fw3, reachable: true, via: arp, mac: "52:54:00:12:34:56", rtt_ms: null}
 host:
   description: The host whose variable breaks a rule (C(cluster NAME) for group variables).
   returned: failure
@@ -175,6 +194,8 @@ import math
 import os
 import re
 import socket
+import struct
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -189,6 +210,11 @@ INTERFACE_VARIABLE = "fwcluster_replication.interface"
 ADDRESS_VARIABLE = "fwcluster_replication_address"
 _RTT = re.compile(r"time[=<]\s*([0-9.]+)\s*ms")
 _INET = re.compile(r"\binet\s+([0-9.]+/[0-9]+)")
+ETH_P_ARP = 0x0806
+ETH_P_IP = 0x0800
+ARP_REQUEST = 1
+ARP_REPLY = 2
+_ARP = struct.Struct("!HHBBH6s4s6s4s")  # htype ptype hlen plen op sha spa tha tpa
 
 
 class LinkError(Exception):
@@ -264,6 +290,91 @@ def ping_peer(module, ping, interface, peer, timeout):
     return True, float(match.group(1)) if match else None
 
 
+def _mac_text(raw):
+    return ":".join("%02x" % byte for byte in bytearray(raw))
+
+
+def arp_request(source_mac, source, target):
+    """An Ethernet broadcast frame asking who has target, from source (IPv4 text) at source_mac (6 bytes)."""
+    header = b"\xff" * 6 + source_mac + struct.pack("!H", ETH_P_ARP)
+    return header + _ARP.pack(1, ETH_P_IP, 6, 4, ARP_REQUEST, source_mac, socket.inet_aton(source),
+                              b"\x00" * 6, socket.inet_aton(target))
+
+
+def arp_reply_from(frame, target):
+    """The sender MAC (text) when frame is an ARP reply from target (IPv4 text), else None."""
+    if len(frame) < 14 + _ARP.size or struct.unpack("!H", frame[12:14])[0] != ETH_P_ARP:
+        return None
+    htype, ptype, hlen, plen, op, sha, spa, tha, tpa = _ARP.unpack(frame[14:14 + _ARP.size])
+    if (htype, ptype, hlen, plen, op) != (1, ETH_P_IP, 6, 4, ARP_REPLY) or spa != socket.inet_aton(target):
+        return None
+    return _mac_text(sha)
+
+
+def arp_probe(interface, source, target, timeout):
+    """Ask for target's MAC on interface with one ARP request; its MAC (text) or None when nothing answers.
+
+    Raises OSError when no raw packet socket can be had (not root). arptables does not see
+    frames of a packet socket, and the peer's kernel answers ARP before its iptables."""
+    source_mac = bytes(bytearray(int(part, 16) for part in _read_sys(interface, "address").split(":")))
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    try:
+        sock.bind((interface, ETH_P_ARP))
+        deadline = time.monotonic() + timeout
+        sock.send(arp_request(source_mac, source, target))
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            sock.settimeout(left)
+            try:
+                frame = sock.recv(2048)
+            except socket.timeout:
+                return None
+            mac = arp_reply_from(frame, target)
+            if mac is not None:
+                return mac
+    finally:
+        sock.close()
+
+
+def neighbour_reachable(module, interface, peer):
+    """The MAC of a REACHABLE neighbour entry for peer on interface (just confirmed by the kernel), else None."""
+    ip = module.get_bin_path("ip")
+    if ip is None:
+        return None
+    rc, out, err = module.run_command([ip, "-j", "neigh", "show", "to", peer, "dev", interface])
+    if rc != 0:
+        return None
+    try:
+        entries = json.loads(out or "[]")
+    except ValueError:
+        return None
+    for entry in entries:
+        if isinstance(entry, dict) and "REACHABLE" in (entry.get("state") or []) and entry.get("lladdr"):
+            return entry["lladdr"]
+    return None
+
+
+def peer_by_arp(module, interface, source, peer, timeout):
+    """The peer's MAC if it answers ARP on interface (the neighbour table without a raw socket), else None."""
+    try:
+        return arp_probe(interface, source, peer, timeout)
+    except OSError:
+        return neighbour_reachable(module, interface, peer)
+
+
+def check_peer(module, ping, interface, source, peer, timeout):
+    """{reachable, via, mac, rtt_ms} of one peer: ping first, then ARP, which no filter rule of ours blocks."""
+    reachable, rtt = ping_peer(module, ping, interface, peer, timeout)
+    if reachable:
+        return {"reachable": True, "via": "ping", "rtt_ms": rtt}
+    mac = peer_by_arp(module, interface, source, peer, max(1, int(math.ceil(timeout))))
+    if mac is not None:
+        return {"reachable": True, "via": "arp", "mac": mac, "rtt_ms": None}
+    return {"reachable": False, "via": None, "rtt_ms": None}
+
+
 def check_node(module):
     params = module.params
     host = params["name"] or socket.gethostname()
@@ -286,16 +397,16 @@ def check_node(module):
     result["peers"] = []
     silent = []
     for peer in params["peers"]:
-        reachable, rtt = ping_peer(module, ping, interface, peer, params["timeout"])
-        result["peers"].append({"address": peer, "host": peer_hosts.get(peer), "reachable": reachable,
-                                "rtt_ms": rtt})
-        if not reachable:
+        answer = check_peer(module, ping, interface, params["address"], peer, params["timeout"])
+        answer.update(address=peer, host=peer_hosts.get(peer))
+        result["peers"].append(answer)
+        if not answer["reachable"]:
             silent.append(peer)
     if silent:
         peer = silent[0]
         others = " (also silent: %s)" % ", ".join(silent[1:]) if len(silent) > 1 else ""
         raise LinkError(peer_hosts.get(peer, host), ADDRESS_VARIABLE,
-                        "peer %s does not answer ping from %s through %s within %s s%s"
+                        "peer %s answers neither ping nor ARP from %s through %s within %s s%s"
                         % (peer, host, interface, max(1, int(math.ceil(params["timeout"]))), others), result)
     return result
 

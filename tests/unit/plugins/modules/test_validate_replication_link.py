@@ -115,6 +115,8 @@ def test_silent_peer_named(run_module, monkeypatch):
     # ping itself is faked: the test is about naming the silent peer host, not about the network.
     monkeypatch.setattr(validate_replication_link, "ping_peer",
                         lambda module, ping, interface, peer, timeout: (peer == "127.0.0.1", 0.1))
+    monkeypatch.setattr(validate_replication_link, "peer_by_arp",
+                        lambda module, interface, source, peer, timeout: None)
     monkeypatch.setattr(basic_module(), "get_bin_path", lambda self, name, *a, **k: "/bin/" + name
                         if name == "ping" else shutil.which(name))
     args = node_args(peers=["127.0.0.1", "192.0.2.1"], peer_hosts={"192.0.2.1": "pb-fw2"})
@@ -122,8 +124,85 @@ def test_silent_peer_named(run_module, monkeypatch):
     assert not ok
     assert result["host"] == "pb-fw2"
     assert result["variable"] == "fwcluster_replication_address"
-    assert "peer 192.0.2.1 does not answer ping from pb-fw1 through lo" in result["rule"]
+    assert "peer 192.0.2.1 answers neither ping nor ARP from pb-fw1 through lo" in result["rule"]
     assert [peer["reachable"] for peer in result["peers"]] == [True, False]
+    assert [peer["via"] for peer in result["peers"]] == ["ping", None]
+
+
+@needs_ip
+def test_peer_answering_only_arp_is_reachable(run_module, monkeypatch):
+    # The replication-off ruleset drops ICMP on the link: ping is silent, the peer's kernel answers ARP.
+    asked = []
+    monkeypatch.setattr(validate_replication_link, "ping_peer",
+                        lambda module, ping, interface, peer, timeout: (False, None))
+
+    def arp(interface, source, peer, timeout):
+        asked.append((interface, source, peer, timeout))
+        return "52:54:00:00:00:02" if peer == "192.0.2.2" else None
+
+    monkeypatch.setattr(validate_replication_link, "arp_probe", arp)
+    monkeypatch.setattr(basic_module(), "get_bin_path", lambda self, name, *a, **k: "/bin/" + name
+                        if name == "ping" else shutil.which(name))
+    ok, result = run_module(main, node_args(peers=["192.0.2.2"], peer_hosts={"192.0.2.2": "pb-fw2"},
+                                            timeout=0.3))
+    assert ok, result
+    assert result["peers"] == [{"address": "192.0.2.2", "host": "pb-fw2", "reachable": True, "via": "arp",
+                                "mac": "52:54:00:00:00:02", "rtt_ms": None}]
+    assert asked == [("lo", "127.0.0.1", "192.0.2.2", 1)]
+
+    ok, result = run_module(main, node_args(peers=["192.0.2.3"], peer_hosts={"192.0.2.3": "pb-fw3"}))
+    assert not ok and result["host"] == "pb-fw3"
+    assert "answers neither ping nor ARP" in result["rule"]
+
+
+def test_arp_fallback_without_raw_socket_reads_the_neighbour_table():
+    class FakeModule(object):
+        def __init__(self, out):
+            self.out = out
+            self.calls = []
+
+        def get_bin_path(self, name):
+            return "/sbin/" + name
+
+        def run_command(self, argv):
+            self.calls.append(argv)
+            return 0, self.out, ""
+
+    def no_socket(interface, source, peer, timeout):
+        raise PermissionError("Operation not permitted")
+
+    original = validate_replication_link.arp_probe
+    validate_replication_link.arp_probe = no_socket
+    try:
+        fresh = FakeModule('[{"dst":"10.0.0.2","dev":"eth3","lladdr":"52:54:00:00:00:02","state":["REACHABLE"]}]')
+        assert validate_replication_link.peer_by_arp(fresh, "eth3", "10.0.0.1", "10.0.0.2", 1) == "52:54:00:00:00:02"
+        assert fresh.calls == [["/sbin/ip", "-j", "neigh", "show", "to", "10.0.0.2", "dev", "eth3"]]
+        # A stale or failed entry proves nothing about the peer now.
+        for state in ('["STALE"]', '["FAILED"]', '["INCOMPLETE"]'):
+            old = FakeModule('[{"dst":"10.0.0.2","dev":"eth3","lladdr":"52:54:00:00:00:02","state":%s}]' % state)
+            assert validate_replication_link.peer_by_arp(old, "eth3", "10.0.0.1", "10.0.0.2", 1) is None
+        assert validate_replication_link.peer_by_arp(FakeModule("[]"), "eth3", "10.0.0.1", "10.0.0.2", 1) is None
+    finally:
+        validate_replication_link.arp_probe = original
+
+
+def test_arp_frames():
+    mac = b"\x52\x54\x00\x00\x00\x01"
+    request = validate_replication_link.arp_request(mac, "192.168.101.1", "192.168.101.2")
+    assert len(request) == 42
+    assert request[:6] == b"\xff" * 6 and request[6:12] == mac and request[12:14] == b"\x08\x06"
+    assert request[20:22] == b"\x00\x01"                       # who-has
+    assert request[28:32] == bytes(bytearray([192, 168, 101, 1]))
+    assert request[38:42] == bytes(bytearray([192, 168, 101, 2]))
+    # A reply, as the peer's kernel builds it: swap the addresses, op 2, its MAC as sender.
+    peer_mac = b"\x52\x54\x00\x00\x00\x02"
+    reply = (mac + peer_mac + b"\x08\x06" + request[14:20] + b"\x00\x02" + peer_mac + request[38:42]
+             + mac + request[28:32] + b"\x00" * 18)
+    assert validate_replication_link.arp_reply_from(reply, "192.168.101.2") == "52:54:00:00:00:02"
+    assert validate_replication_link.arp_reply_from(reply, "192.168.101.3") is None     # another host's
+    assert validate_replication_link.arp_reply_from(request, "192.168.101.1") is None   # a request, not a reply
+    assert validate_replication_link.arp_reply_from(reply[:30], "192.168.101.2") is None
+    assert validate_replication_link.arp_reply_from(b"\x00" * 12 + b"\x08\x00" + reply[14:], "192.168.101.2") is None
 
 
 def test_ping_gets_whole_seconds():
