@@ -68,7 +68,8 @@ options:
   kernel_flows:
     description:
       - Also list the flows of the kernel's connection tracking table (C(conntrack -L)), in the form of O(flows),
-        as RV(kernel_flows). Where a cache is disabled (C(DisableExternalCache On): hash, sandwich) the peers'
+        as RV(kernel_flows); TCP flows in C(TIME_WAIT) or C(CLOSE), which carry no more data, are left out.
+        Where a cache is disabled (C(DisableExternalCache On): hash, sandwich) the peers'
         flows are only there; a planned switchover of a hash node checks that the survivors' kernels hold the
         node's flows.
     type: bool
@@ -182,6 +183,7 @@ replication_link:
 """
 
 import os
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -298,6 +300,9 @@ def read_link(interface):
             "up": operstate == "up" or (operstate == "unknown" and bool(flags & IFF_UP))}
 
 
+_ENDING = re.compile(r"^\s*tcp\s+\d+\s+\d+\s+(TIME_WAIT|CLOSE)\s")
+
+
 def read_kernel_flows(module):
     conntrack = module.get_bin_path("conntrack")
     if conntrack is None:
@@ -305,7 +310,8 @@ def read_kernel_flows(module):
     rc, out, err = module.run_command([conntrack, "-L"])
     if rc != 0:
         return None
-    return conntrackd_flow_keys(out)
+    # TCP flows that are ending (TIME_WAIT, CLOSE) carry no more data: left out.
+    return conntrackd_flow_keys("\n".join(line for line in out.splitlines() if not _ENDING.search(line)))
 
 
 def main():

@@ -192,6 +192,10 @@ def test_reports_the_kernel_table(namespace, tmp_path, run_module, monkeypatch):
     subprocess.run(namespace + ["conntrack", "-I", "-p", "tcp", "-s", "10.99.1.10", "-d", "198.51.100.10",
                                 "--sport", "40000", "--dport", "8080", "--state", "ESTABLISHED",
                                 "-t", "120", "-u", "ASSURED"], check=True, capture_output=True)
+    # a flow that is ending carries no more data: left out
+    subprocess.run(namespace + ["conntrack", "-I", "-p", "tcp", "-s", "10.99.1.11", "-d", "198.51.100.10",
+                                "--sport", "40001", "--dport", "8080", "--state", "TIME_WAIT",
+                                "-t", "120", "-u", "ASSURED"], check=True, capture_output=True)
     ok, result = run_module(node_status_info.main, args)
     assert ok and result["kernel_flows"] == ["tcp 10.99.1.10:40000>198.51.100.10:8080"]
     ok, result = run_module(node_status_info.main, dict(args, kernel_flows=False))
