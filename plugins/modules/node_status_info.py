@@ -68,7 +68,8 @@ options:
   kernel_flows:
     description:
       - Also list the flows of the kernel's connection tracking table (C(conntrack -L)), in the form of O(flows),
-        as RV(kernel_flows); TCP flows in C(TIME_WAIT) or C(CLOSE), which carry no more data, are left out.
+        as RV(kernel_flows); TCP flows that are closing (C(FIN_WAIT), C(CLOSE_WAIT), C(LAST_ACK), C(TIME_WAIT),
+        C(CLOSE)) are left out.
         Where a cache is disabled (C(DisableExternalCache On): hash, sandwich) the peers'
         flows are only there; a planned switchover of a hash node checks that the survivors' kernels hold the
         node's flows.
@@ -300,7 +301,7 @@ def read_link(interface):
             "up": operstate == "up" or (operstate == "unknown" and bool(flags & IFF_UP))}
 
 
-_ENDING = re.compile(r"^\s*tcp\s+\d+\s+\d+\s+(TIME_WAIT|CLOSE)\s")
+_ENDING = re.compile(r"^\s*tcp\s+\d+\s+\d+\s+(FIN_WAIT|CLOSE_WAIT|LAST_ACK|TIME_WAIT|CLOSE)\s")
 
 
 def read_kernel_flows(module):
@@ -310,7 +311,7 @@ def read_kernel_flows(module):
     rc, out, err = module.run_command([conntrack, "-L"])
     if rc != 0:
         return None
-    # TCP flows that are ending (TIME_WAIT, CLOSE) carry no more data: left out.
+    # TCP flows that are closing (FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE) are left out.
     return conntrackd_flow_keys("\n".join(line for line in out.splitlines() if not _ENDING.search(line)))
 
 
