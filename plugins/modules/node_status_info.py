@@ -70,9 +70,9 @@ options:
       - Also list the flows of the kernel's connection tracking table (C(conntrack -L)), in the form of O(flows),
         as RV(kernel_flows); TCP flows that are closing (C(FIN_WAIT), C(CLOSE_WAIT), C(LAST_ACK), C(TIME_WAIT),
         C(CLOSE)) are left out.
-        Where a cache is disabled (C(DisableExternalCache On): hash, sandwich) the peers'
-        flows are only there; a planned switchover of a hash node checks that the survivors' kernels hold the
-        node's flows.
+      - Where a cache is disabled (C(DisableExternalCache On), as in hash and sandwich clusters) the peers' flows
+        are only there; a planned switchover of a hash node checks that the survivors' kernels hold the node's
+        flows.
     type: bool
     default: false
   timeout:

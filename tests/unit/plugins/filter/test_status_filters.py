@@ -70,8 +70,8 @@ def test_two_clusters_share_waves_and_a_host_without_group_goes_alone():
     hv["pb2"] = {"fwcluster_node": {"node_id": 1, "redundancy_group": "edge/nodes"}, "sample": live("BACKUP")}
     hv["odd"] = {"fwcluster_node": {"node_id": 0}, "sample": None}
     waves = rollout_waves(hv, sorted(hv), "sample")
-    assert [sorted(wave) for wave in waves] == [["fw1", "lbi2", "lbo2", "pb2"], ["fw2", "lbi1", "lbo1", "pb1"],
-                                                 ["odd"]]
+    expected = [["fw1", "lbi2", "lbo2", "pb2"], ["fw2", "lbi1", "lbo1", "pb1"], ["odd"]]
+    assert [sorted(wave) for wave in waves] == expected
     with pytest.raises(AnsibleFilterError):
         rollout_waves(hv, "fw1", "sample")
 
