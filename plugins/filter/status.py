@@ -14,6 +14,15 @@ rollout_order(hostvars, hosts, sample)
     master of, then by node id; so the current primary is changed last and
     the cluster never loses its serving node to a bad change first.
 
+rollout_waves(hostvars, hosts, sample)
+    The same order cut into waves that site.yml changes together: a wave
+    holds at most one host of each redundancy group (the plan's
+    redundancy_group: the nodes of a cluster, each side's balancer pair), so
+    no change ever takes two hosts that back each other up at once. Wave k
+    holds the k-th host of every group in rollout_order; a single group (a
+    primary_backup, multipath or hash cluster) is one host per wave, as
+    before. Returns a list of lists of host names.
+
 Example:
     report: "{{ hostvars | fwcluster.netfilter.cluster_health(ansible_play_hosts_all, 'sample1', 'sample2') }}"
 """
@@ -63,6 +72,27 @@ def rollout_order(hostvars, hosts, sample):
     return sorted(hosts, key=key)
 
 
+def rollout_waves(hostvars, hosts, sample):
+    """rollout_order cut into waves of at most one host per redundancy group; see the module docstring."""
+    if isinstance(hosts, str):
+        raise AnsibleFilterError("rollout_waves: hosts must be a list of host names")
+    waves = []
+    alone = []      # a host whose plan names no redundancy group shares its wave with nobody
+    taken = {}      # redundancy group -> how many of its hosts are placed (the wave of the next one)
+    for host in rollout_order(hostvars, hosts, sample):
+        host_vars = hostvars[host] if host in hostvars else {}
+        group = (_plain(host_vars.get("fwcluster_node")) or {}).get("redundancy_group")
+        if not isinstance(group, str) or not group:
+            alone.append([host])
+            continue
+        wave = taken.get(group, 0)
+        taken[group] = wave + 1
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append(host)
+    return waves + alone
+
+
 class FilterModule(object):
     def filters(self):
-        return {"cluster_health": cluster_health, "rollout_order": rollout_order}
+        return {"cluster_health": cluster_health, "rollout_order": rollout_order, "rollout_waves": rollout_waves}

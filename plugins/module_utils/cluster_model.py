@@ -1559,6 +1559,8 @@ def _node_plan(cluster, architecture, node):
         "conntrackd": _node_conntrackd(cluster, node),
         "sysctls": dict(BASE_SYSCTLS),
         "ruleset": architecture.ruleset(cluster, node),
+        # The nodes that back each other up: site.yml never changes two hosts of one group at once.
+        "redundancy_group": "%s/nodes" % cluster.name,
     }
     if architecture.node_extra is not None:
         plan.update(architecture.node_extra(cluster, node))
@@ -2137,6 +2139,8 @@ def _balancer_plan(cluster, side, balancer):
         "ruleset": _balancer_ruleset(cluster, side, balancer),
         "routes": routes,
         "balancer": _balancer_health(cluster, side, balancer),
+        # The pair of one side backs each other up; the firewalls and the other pair do not back it up.
+        "redundancy_group": "%s/balancers_%s" % (cluster.name, side.name),
     }
 
 

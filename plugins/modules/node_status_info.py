@@ -65,6 +65,16 @@ options:
         a peer holds every flow of the node it replaces; the lists can be long on a busy node.
     type: bool
     default: false
+  kernel_flows:
+    description:
+      - Also list the flows of the kernel's connection tracking table (C(conntrack -L)), in the form of O(flows),
+        as RV(kernel_flows); TCP flows that are closing (C(FIN_WAIT), C(CLOSE_WAIT), C(LAST_ACK), C(TIME_WAIT),
+        C(CLOSE)) are left out.
+      - Where a cache is disabled (C(DisableExternalCache On), as in hash and sandwich clusters) the peers' flows
+        are only there; a planned switchover of a hash node checks that the survivors' kernels hold the node's
+        flows.
+    type: bool
+    default: false
   timeout:
     description: Seconds to wait for keepalived to write a fresh dump.
     type: float
@@ -153,6 +163,14 @@ conntrackd:
     external_flows: {description: The external cache's flows (O(flows=true))., type: list, elements: str}
   sample: {running: true, internal: 4, external: 2, error_total: 0, cache_failures: 0,
            errors: {send: 0, recv: 0, malformed: 0, lost: 0}}
+kernel_flows:
+  description:
+    - The kernel's tracked flows (O(kernel_flows=true)), each as C(proto src:sport>dst:dport) of its original
+      direction, sorted; null when C(conntrack) is not installed or cannot list the table.
+  returned: O(kernel_flows=true)
+  type: list
+  elements: str
+  sample: ["tcp 10.20.1.100:40112>198.51.100.10:8080"]
 replication_link:
   description: The replication interface's state; null without O(replication_interface).
   returned: always
@@ -166,6 +184,7 @@ replication_link:
 """
 
 import os
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -282,6 +301,20 @@ def read_link(interface):
             "up": operstate == "up" or (operstate == "unknown" and bool(flags & IFF_UP))}
 
 
+_ENDING = re.compile(r"^\s*tcp\s+\d+\s+\d+\s+(FIN_WAIT|CLOSE_WAIT|LAST_ACK|TIME_WAIT|CLOSE)\s")
+
+
+def read_kernel_flows(module):
+    conntrack = module.get_bin_path("conntrack")
+    if conntrack is None:
+        return None
+    rc, out, err = module.run_command([conntrack, "-L"])
+    if rc != 0:
+        return None
+    # TCP flows that are closing (FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE) are left out.
+    return conntrackd_flow_keys("\n".join(line for line in out.splitlines() if not _ENDING.search(line)))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -291,6 +324,7 @@ def main():
             keepalived_dump=dict(type="path", default="/tmp/keepalived.json"),
             conntrackd_config=dict(type="str", default="/etc/conntrackd/conntrackd.conf"),
             flows=dict(type="bool", default=False),
+            kernel_flows=dict(type="bool", default=False),
             timeout=dict(type="float", default=5.0),
         ),
         supports_check_mode=True,
@@ -300,6 +334,9 @@ def main():
     addresses = read_addresses(module)
     held = set(address.split("/")[0] for entries in addresses.values() for address in entries)
     interface = module.params["replication_interface"]
+    extra = {}
+    if module.params["kernel_flows"]:
+        extra["kernel_flows"] = read_kernel_flows(module)
     module.exit_json(
         changed=False,
         keepalived=read_keepalived(module),
@@ -308,6 +345,7 @@ def main():
         cluster=read_cluster(module),
         conntrackd=read_conntrackd(module),
         replication_link=read_link(interface) if interface else None,
+        **extra
     )
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fwcluster.netfilter.plugins.filter.status import cluster_health, rollout_order
+from ansible_collections.fwcluster.netfilter.plugins.filter.status import cluster_health, rollout_order, rollout_waves
 
 
 def live(*states):
@@ -31,6 +31,49 @@ def test_masters_last_then_node_id():
 def test_a_first_deploy_goes_in_node_id_order():
     fresh = dict((host, dict(values, sample=None)) for host, values in hostvars().items())
     assert rollout_order(fresh, ["fw-c", "fw-new", "fw-a", "fw-b"], "sample") == ["fw-a", "fw-b", "fw-c", "fw-new"]
+
+
+def sandwich_hostvars():
+    """Two firewalls (no VRRP) and two balancer pairs: the masters are lbi1 and lbo1."""
+    def host(node_id, group, *states):
+        return {"fwcluster_node": {"node_id": node_id, "redundancy_group": group}, "sample": live(*states)}
+    return {
+        "fw1": host(0, "stack/nodes"), "fw2": host(1, "stack/nodes"),
+        "lbi1": host(0, "stack/balancers_inside", "MASTER", "MASTER"),
+        "lbi2": host(1, "stack/balancers_inside", "BACKUP", "BACKUP"),
+        "lbo1": host(0, "stack/balancers_outside", "MASTER", "MASTER"),
+        "lbo2": host(1, "stack/balancers_outside", "BACKUP", "BACKUP"),
+    }
+
+
+def test_waves_never_hold_two_hosts_that_back_each_other_up():
+    hv = sandwich_hostvars()
+    waves = rollout_waves(hv, sorted(hv), "sample")
+    assert waves == [["fw1", "lbi2", "lbo2"], ["fw2", "lbi1", "lbo1"]]
+    for wave in waves:
+        groups = [hv[host]["fwcluster_node"]["redundancy_group"] for host in wave]
+        assert len(groups) == len(set(groups))
+    # the flattened waves keep rollout_order's rule within each group: masters last
+    flat = [host for wave in waves for host in wave]
+    assert flat.index("lbi2") < flat.index("lbi1") and flat.index("lbo2") < flat.index("lbo1")
+
+
+def test_one_group_is_one_host_per_wave():
+    hv = dict((name, dict(values, fwcluster_node=dict(values["fwcluster_node"], redundancy_group="edge/nodes")))
+              for name, values in hostvars().items())
+    assert rollout_waves(hv, list(hv), "sample") == [["fw-b"], ["fw-new"], ["fw-c"], ["fw-a"]]
+
+
+def test_two_clusters_share_waves_and_a_host_without_group_goes_alone():
+    hv = sandwich_hostvars()
+    hv["pb1"] = {"fwcluster_node": {"node_id": 0, "redundancy_group": "edge/nodes"}, "sample": live("MASTER")}
+    hv["pb2"] = {"fwcluster_node": {"node_id": 1, "redundancy_group": "edge/nodes"}, "sample": live("BACKUP")}
+    hv["odd"] = {"fwcluster_node": {"node_id": 0}, "sample": None}
+    waves = rollout_waves(hv, sorted(hv), "sample")
+    expected = [["fw1", "lbi2", "lbo2", "pb2"], ["fw2", "lbi1", "lbo1", "pb1"], ["odd"]]
+    assert [sorted(wave) for wave in waves] == expected
+    with pytest.raises(AnsibleFilterError):
+        rollout_waves(hv, "fw1", "sample")
 
 
 def test_hosts_must_be_a_list():

@@ -173,3 +173,30 @@ def test_reports_link_state(tmp_path, run_module):
 def test_refuses_a_non_positive_timeout(run_module):
     ok, result = run_module(node_status_info.main, {"timeout": 0})
     assert not ok and "timeout must be positive" in result["msg"]
+
+
+@needs_root
+@pytest.mark.skipif(shutil.which("conntrack") is None, reason="conntrack is not installed")
+def test_reports_the_kernel_table(namespace, tmp_path, run_module, monkeypatch):
+    # conntrack runs for real, in the scratch namespace: the module's commands are prefixed with ip netns exec.
+    from ansible.module_utils.basic import AnsibleModule
+    real_run = AnsibleModule.run_command
+
+    def in_namespace(self, args, *rest, **kwargs):
+        return real_run(self, namespace + list(args), *rest, **kwargs)
+
+    monkeypatch.setattr(AnsibleModule, "run_command", in_namespace)
+    args = {"keepalived_pid_file": str(tmp_path / "none.pid"), "conntrackd_config": "", "kernel_flows": True}
+    ok, result = run_module(node_status_info.main, args)
+    assert ok and result["kernel_flows"] == []
+    subprocess.run(namespace + ["conntrack", "-I", "-p", "tcp", "-s", "10.99.1.10", "-d", "198.51.100.10",
+                                "--sport", "40000", "--dport", "8080", "--state", "ESTABLISHED",
+                                "-t", "120", "-u", "ASSURED"], check=True, capture_output=True)
+    # a flow that is ending carries no more data: left out
+    subprocess.run(namespace + ["conntrack", "-I", "-p", "tcp", "-s", "10.99.1.11", "-d", "198.51.100.10",
+                                "--sport", "40001", "--dport", "8080", "--state", "TIME_WAIT",
+                                "-t", "120", "-u", "ASSURED"], check=True, capture_output=True)
+    ok, result = run_module(node_status_info.main, args)
+    assert ok and result["kernel_flows"] == ["tcp 10.99.1.10:40000>198.51.100.10:8080"]
+    ok, result = run_module(node_status_info.main, dict(args, kernel_flows=False))
+    assert ok and "kernel_flows" not in result

@@ -55,3 +55,24 @@ def test_playbook(tmp_path):
     assert completed.returncode == 0, output
     assert "PRIORITY=254 PEER=192.168.100.2" in output
     assert "PRIORITY=250 PEER=192.168.100.1" in output
+
+
+@pytest.mark.skipif(not os.path.exists(PLAYBOOK_BIN), reason="ansible-playbook is not installed beside pytest")
+@pytest.mark.parametrize("architecture, node", [("sandwich", "sw-fw1"), ("multipath", "mp-fw1")])
+def test_switchover_refuses_other_architectures(tmp_path, architecture, node):
+    """playbooks/switchover.yml on the example inventory stops before any change, naming the variable."""
+    base = list(collection.__path__)[0]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(base)))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=root, ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0")
+    completed = subprocess.run(
+        [PLAYBOOK_BIN, "-i", os.path.join(base, "inventories", architecture, "hosts.yml"),
+         os.path.join(base, "playbooks", "switchover.yml"), "-e", "fwcluster_switchover_node=" + node,
+         "-e", "ansible_connection=local", "-e", "ansible_python_interpreter=" + sys.executable],
+        cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300, check=False)
+    output = completed.stdout.decode()
+    assert completed.returncode != 0, output
+    assert "fwcluster_architecture: cluster" in output and "is %s" % architecture in output, output
+    assert "supports fwcluster_architecture primary_backup and hash only" in output
+    assert "changed=0" in output and "changed=1" not in output
+    assert "Stop keepalived" not in output
