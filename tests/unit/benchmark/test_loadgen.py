@@ -13,9 +13,16 @@ LOADGEN = pathlib.Path(__file__).resolve().parents[3] / "benchmark" / "loadgen.p
 
 
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below the ephemeral range: a client looping connects to a
+    closed ephemeral port can meet it as its own source port (a TCP self-connect)."""
+    for port in range(20000, 30000):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-29999")
 
 
 @pytest.fixture(name="server")
