@@ -48,9 +48,9 @@ LOADGEN = "/usr/local/bin/fwcluster-loadgen"
 ARCHITECTURES = ("primary_backup", "multipath", "hash", "sandwich")
 
 FULL = {
-    "rate_duration_s": 6, "rate_concurrency": 64, "rate_sizes": [0, 1024, 5120, 20480, 102400],
+    "rate_duration_s": 5, "rate_concurrency": 64, "rate_sizes": [0, 1024, 5120, 20480, 102400],
     "recovery_sizes": [0, 10240, 102400, 1048576], "recovery_clients_per_size": 16,
-    "recovery_after_kill_s": 20, "subsecond_advert_int": 0.2,
+    "recovery_after_kill_s": 16, "subsecond_advert_int": 0.2,
     "subsecond_health": {"interval": 0.2, "timeout": 0.15, "fall": 3, "rise": 6},
 }
 SMOKE = dict(FULL, rate_duration_s=2, rate_sizes=[1024], recovery_sizes=[0, 102400],
