@@ -365,20 +365,21 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms):
     pexec(lab.client, "touch %s" % stop)
     for proc in (recover, hold, knock):
         proc.wait(timeout=120)
-    forwarded = []
-    for proc in first.values():
-        out = proc.communicate(timeout=60)[0]
-        match = PACKET_LINE.match(out.strip())
+    forwarded = []   # (time, survivor, tcpdump's line): the line is kept as evidence
+    for node, proc in first.items():
+        out = proc.communicate(timeout=60)[0].strip()
+        match = PACKET_LINE.match(out)
         if match:
-            forwarded.append(float(match.group(1)))
+            forwarded.append((float(match.group(1)), node, out))
     sessions = read_json(lab.client, rec_out)["sessions"]
     hold_state = read_json(lab.client, hold_out)
     victim_slots = {k for k in range(slots) if by_pair[pairs[k]] == victim}
     recovery = recovered_flows(sessions, victim_slots, sizes, kill_at)
-    first_ms = round((min(forwarded) - kill_at) * 1000, 1) if forwarded else None
+    first_ms = round((min(forwarded)[0] - kill_at) * 1000, 1) if forwarded else None
     result = {"label": label, "replication": replication, "advert_int": advert_int, "victim": victim,
               "survivors": survivors, "victim_flows": len(victim_pairs), "flows": len(set(pairs)),
               "first_forward_ms": first_ms, "bound_ms": bound_ms,
+              "first_forward_packet": "%s: %s" % min(forwarded)[1:] if forwarded else None,
               "hold_gap_ms": hold_state["max_gap_ms"], "hold_alive": hold_state["alive"],
               "hold_error": hold_state["error"], "recovery": recovery}
     log("%s: first forward %s ms (bound %s), hold gap %s ms, recovered %s" % (
