@@ -469,7 +469,7 @@ def machine(lab_host):
             "podman": (first_line(["podman", "--version"]) or "").replace("podman version ", "")}
     if lab_host:
         out = pexec(lab_host, "keepalived --version 2>&1 | head -1; conntrackd -v 2>&1 | head -1", check=False).stdout
-        versions = re.findall(r"(?:Keepalived v|tracking userspace daemon v)([\d.]+)", out)
+        versions = re.findall(r"(?:Keepalived v|tracking userspace daemon v)(\d+(?:\.\d+)+)", out)
         if len(versions) == 2:
             info["keepalived"], info["conntrackd"] = versions
     return info
