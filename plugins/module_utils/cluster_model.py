@@ -1471,6 +1471,10 @@ def read_cluster(cluster_vars, nodes_vars, upto_replication=False, balancers_var
     _read_policy(cluster, cluster_vars)
     _read_nat(cluster, cluster_vars)
     _read_management(cluster, cluster_vars)
+    if balancers_vars is not None and not isinstance(balancers_vars, Mapping):
+        # The cluster_inputs filter always passes a mapping; any other caller gets a refusal, not a traceback.
+        raise PlanError(cluster.label, "fwcluster_balancer_side",
+                        "the balancers must be given as {host: host variables}, not %s" % _describe(balancers_vars))
     architecture = ARCHITECTURES[cluster.architecture]
     if architecture.read is not None:
         architecture.read(cluster, cluster_vars, balancers_vars)
