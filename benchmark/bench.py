@@ -505,7 +505,8 @@ def main(argv=None):
             results["architectures"][name]["failed"] = True
             status = 1
     results["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    results.setdefault("machine", machine(None))
+    if "machine" not in results:   # no architecture got as far as its deploy
+        results["machine"] = machine(None)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     log("wrote %s" % (out / "results.json"))
     sys.path.insert(0, str(ROOT / "benchmark"))

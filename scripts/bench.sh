@@ -10,7 +10,7 @@
 # build/bench/latest). The committed results in docs/benchmark/ come from
 #     sudo ./scripts/bench.sh --out docs/benchmark
 # --smoke is the short run of the test command: primary_backup, one object
-# size, one kill (about 5 minutes).
+# size, one kill (2 minutes in the last test run).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
