@@ -48,12 +48,12 @@ LOADGEN = "/usr/local/bin/fwcluster-loadgen"
 ARCHITECTURES = ("primary_backup", "multipath", "hash", "sandwich")
 
 FULL = {
-    "rate_duration_s": 5, "rate_concurrency": 64, "rate_sizes": [0, 1024, 5120, 20480, 102400],
+    "rate_duration_s": 3, "rate_repeats": 3, "rate_concurrency": 64, "rate_sizes": [0, 1024, 5120, 20480, 102400],
     "recovery_sizes": [0, 10240, 102400, 1048576], "recovery_clients_per_size": 16,
     "recovery_after_kill_s": 16, "subsecond_advert_int": 0.2,
     "subsecond_health": {"interval": 0.2, "timeout": 0.15, "fall": 3, "rise": 6},
 }
-SMOKE = dict(FULL, rate_duration_s=2, rate_sizes=[1024], recovery_sizes=[0, 102400],
+SMOKE = dict(FULL, rate_duration_s=2, rate_repeats=2, rate_sizes=[1024], recovery_sizes=[0, 102400],
              recovery_clients_per_size=4, recovery_after_kill_s=12)
 SOURCES = 64            # client source addresses: host .100 to .163 of the client's subnet
 SYN_OUT = "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn and dst port %d"
@@ -260,21 +260,79 @@ def survivor_filter(lab, victim_pairs, all_pairs):
 
 # ------------------------------------------------------------------ measures
 
-def measure_rate(lab, settings, label):
-    rows, share = [], collections.Counter()
-    for size in settings["rate_sizes"]:
-        captures = start_syn_capture(lab, settings["rate_duration_s"] + 2)
-        time.sleep(0.5)
-        out = "/tmp/bench-rate.json"
-        pexec(lab.client, "python3 %s rate %s --size %d --concurrency %d --duration %s --out %s"
-              % (LOADGEN, lab.client_args(), size, settings["rate_concurrency"], settings["rate_duration_s"], out),
-              timeout=settings["rate_duration_s"] + 120)
-        row = read_json(lab.client, out)
-        for node, counter in syn_counts(captures).items():
-            share[node] += sum(counter.values())
-        log("rate %s size %d: %s sessions/s, %d failed" % (label, size, row["sessions_per_s"], row["failed"]))
-        rows.append({k: row[k] for k in ("size", "sessions", "failed", "errors", "duration_s",
-                                         "sessions_per_s", "throughput_bps")})
+def replication_running(lab, running):
+    """Start or stop conntrackd on every firewall. The session rate with and
+    without replication is measured on one deployment this way: the ruleset,
+    keepalived and the NAT stay as deployed, and only the replication (the
+    daemon that reads every conntrack event and sends it to the peers)
+    differs between the two measures."""
+    for node in lab.firewalls:
+        pexec(node, "systemctl %s conntrackd.service" % ("start" if running else "stop"))
+    if running:   # it answers its clients once it has read the kernel table
+        deadline = time.time() + 30
+        for node in lab.firewalls:
+            while pexec(node, "conntrackd -s >/dev/null 2>&1", check=False).returncode:
+                if time.time() > deadline:
+                    raise BenchError("conntrackd on %s does not answer after its start" % node)
+                time.sleep(0.2)
+        for node in lab.firewalls:   # ask the peers for the flows of the time it was stopped
+            pexec(node, "conntrackd -n", check=False)
+    time.sleep(1.0)   # let the start's resync or the stop's last sends pass
+
+
+def rate_once(lab, settings, size):
+    """One session-rate measure; returns loadgen's row and the SYNs each firewall forwarded."""
+    captures = start_syn_capture(lab, settings["rate_duration_s"] + 2)
+    time.sleep(0.5)
+    out = "/tmp/bench-rate.json"
+    pexec(lab.client, "python3 %s rate %s --size %d --concurrency %d --duration %s --out %s"
+          % (LOADGEN, lab.client_args(), size, settings["rate_concurrency"], settings["rate_duration_s"], out),
+          timeout=settings["rate_duration_s"] + 120)
+    row = read_json(lab.client, out)
+    return row, {node: sum(counter.values()) for node, counter in syn_counts(captures).items()}
+
+
+def rate_row(size, runs):
+    """The row of one object size from its repeated runs: the median
+    sessions/s and throughput, every run's figures, the totals."""
+    def median(values):
+        ordered = sorted(values)
+        middle = len(ordered) // 2
+        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    errors = collections.Counter()
+    for run_row in runs:
+        errors.update(run_row["errors"])
+    return {"size": size, "sessions": sum(r["sessions"] for r in runs), "failed": sum(r["failed"] for r in runs),
+            "errors": dict(errors), "duration_s": round(sum(r["duration_s"] for r in runs), 3),
+            "sessions_per_s": round(median([r["sessions_per_s"] for r in runs]), 1),
+            "throughput_bps": round(median([r["throughput_bps"] for r in runs]), 1),
+            "runs": [r["sessions_per_s"] for r in runs], "throughput_runs": [r["throughput_bps"] for r in runs]}
+
+
+def measure_rates(lab, settings):
+    """Session rate per object size, repeated; with replication, each
+    repetition measures every size with conntrackd running and stopped, the
+    order alternating (on-off, off-on, ...) so that a drift of the shared
+    machine weighs on both alike. Returns ({"on": rows, "off": rows or None},
+    {node: SYNs forwarded})."""
+    runs = {"on": collections.defaultdict(list), "off": collections.defaultdict(list)}
+    share = collections.Counter()
+    for repeat in range(settings["rate_repeats"]):
+        order = (("on", "off") if repeat % 2 == 0 else ("off", "on")) if lab.replication else ("on",)
+        for which in order:
+            if lab.replication:
+                replication_running(lab, which == "on")
+            for size in settings["rate_sizes"]:
+                row, forwarded = rate_once(lab, settings, size)
+                runs[which][size].append(row)
+                share.update(forwarded)
+                log("rate %s, repeat %d, size %d: %s sessions/s, %d failed" % (
+                    "replication " + which if lab.replication else "no replication", repeat + 1, size,
+                    row["sessions_per_s"], row["failed"]))
+    if lab.replication:
+        replication_running(lab, True)
+    rows = {which: [rate_row(size, runs[which][size]) for size in settings["rate_sizes"]] if runs[which] else None
+            for which in ("on", "off")}
     return rows, {node: share[node] for node in lab.firewalls}
 
 
@@ -286,14 +344,24 @@ CAUGHT_AFTER = 0.25
 
 
 def recovered_flows(sessions, slots, sizes, kill_at):
-    """Per object size, the sessions of SLOTS in progress at KILL_AT (started
-    before it, still open CAUGHT_AFTER s after it) and how many completed."""
+    """Per object size, the sessions of SLOTS the kill caught, and how many completed.
+
+    In progress: connected before the kill and still open CAUGHT_AFTER s
+    after it; these hold state a survivor must have. Their end times (ms
+    after the kill) are kept as evidence: a flow that truly crossed the
+    failure ends after the failover. Connecting: started before the kill,
+    handshake not complete by then. Their SYN is sent again and makes new
+    state on a survivor, replication or not, so they are counted apart
+    (`connecting`, `connecting_completed`)."""
     recovery = []
     for size in sizes:
-        hit = [s for s in sessions
-               if s[0] in slots and s[1] == size and s[2] < kill_at and s[3] > kill_at + CAUGHT_AFTER]
+        mine = [s for s in sessions if s[0] in slots and s[1] == size and s[2] < kill_at]
+        hit = [s for s in mine if s[7] is not None and s[7] < kill_at and s[3] > kill_at + CAUGHT_AFTER]
+        connecting = [s for s in mine if (s[7] is None or s[7] >= kill_at) and s[3] > kill_at + CAUGHT_AFTER]
         recovery.append({"size": size, "in_progress": len(hit), "recovered": sum(1 for s in hit if s[4]),
-                         "errors": dict(collections.Counter(s[6] for s in hit if not s[4]))})
+                         "errors": dict(collections.Counter(s[6] for s in hit if not s[4])),
+                         "recovered_end_ms": sorted(round((s[3] - kill_at) * 1000) for s in hit if s[4]),
+                         "connecting": len(connecting), "connecting_completed": sum(1 for s in connecting if s[4])})
     return recovery
 
 
@@ -324,6 +392,22 @@ def power_off(host):
     if down.returncode and os.path.exists(netns):
         raise BenchError("could not take the links of %s down (ip exited %d)" % (host, down.returncode))
     return started
+
+
+def node_states(lab):
+    """What each firewall holds just before a kill, kept as evidence: the
+    addresses on its segments (VIPs), its owned cluster-match masks (hash),
+    nf_conntrack_tcp_loose, and whether conntrackd runs."""
+    script = ("ip -4 -o addr show | awk '$2 != \"lo\" {print $4}' | tr '\\n' ' '; echo; "
+              "iptables-save -t mangle | grep -o 'cluster-local-nodemask 0x[0-9a-f]*' | cut -d' ' -f2 | tr '\\n' ' '; echo; "
+              "sysctl -n net.netfilter.nf_conntrack_tcp_loose; "
+              "systemctl is-active conntrackd keepalived | tr '\\n' ' '")
+    states = {}
+    for node in lab.firewalls:
+        lines = (pexec(node, script, check=False).stdout.splitlines() + ["", "", "", ""])[:4]
+        states[node] = {"addresses": lines[0].split(), "owned_masks": lines[1].split(),
+                        "tcp_loose": lines[2].strip(), "conntrackd_keepalived": lines[3].split()}
+    return states
 
 
 def kill_test(lab, settings, label, replication, advert_int, bound_ms):
@@ -359,6 +443,7 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms):
     knock = background(lab.client, "python3 %s knock --dest %s --source %s --port %d --duration %s --stall 1 --out %s"
                        % (LOADGEN, hold_dst, hold_src, lab.port, after, knock_out))
     time.sleep(1.0)   # a second of steady load and echoes before the kill
+    before = node_states(lab)
     kill_at = power_off(victim)
     log("killed %s (%d of %d flows were its own)" % (victim, len(victim_pairs), len(set(pairs))))
     time.sleep(max(0.0, kill_at + after - time.time()))
@@ -375,13 +460,21 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms):
     hold_state = read_json(lab.client, hold_out)
     victim_slots = {k for k in range(slots) if by_pair[pairs[k]] == victim}
     recovery = recovered_flows(sessions, victim_slots, sizes, kill_at)
+    # Evidence: the victim's sessions open at the kill, times in ms from it:
+    # [slot, size, start, end, ok, bytes, error, connected].
+
+    def since(moment):
+        return None if moment is None else round((moment - kill_at) * 1000)
+    near = sorted([s[0], s[1], since(s[2]), since(s[3]), s[4], s[5], s[6], since(s[7])]
+                  for s in sessions if s[0] in victim_slots and s[2] < kill_at < s[3])
     first_ms = round((min(forwarded)[0] - kill_at) * 1000, 1) if forwarded else None
     result = {"label": label, "replication": replication, "advert_int": advert_int, "victim": victim,
               "survivors": survivors, "victim_flows": len(victim_pairs), "flows": len(set(pairs)),
               "first_forward_ms": first_ms, "bound_ms": bound_ms,
               "first_forward_packet": "%s: %s" % min(forwarded)[1:] if forwarded else None,
               "hold_gap_ms": hold_state["max_gap_ms"], "hold_alive": hold_state["alive"],
-              "hold_error": hold_state["error"], "recovery": recovery}
+              "hold_error": hold_state["error"], "recovery": recovery, "before": before,
+              "sessions_near_kill": near}
     log("%s: first forward %s ms (bound %s), hold gap %s ms, recovered %s" % (
         label, first_ms, bound_ms, hold_state["max_gap_ms"],
         ", ".join("%d B %d/%d" % (r["size"], r["recovered"], r["in_progress"]) for r in recovery)))
@@ -415,7 +508,8 @@ def bench_architecture(lab, settings, smoke, keep_lab):
         result["machine"] = machine(lab.firewalls[0])
         lab.prepare_load()
         on = "replication on" if lab.replication else "no replication"
-        result["rate"]["on"], share = measure_rate(lab, settings, on)
+        result["rate"], share = measure_rates(lab, settings)
+        lab.settle()   # conntrackd was restarted: every node in sync again before a kill
         if lab.architecture in ("hash", "sandwich"):
             result["share"] = share
         result["kills"].append(kill_test(lab, settings, "%s, advert_int %g" % (on, default_int),
@@ -428,7 +522,6 @@ def bench_architecture(lab, settings, smoke, keep_lab):
                 result["notes"].append(refusal)
             else:
                 lab.settle()
-                result["rate"]["off"] = measure_rate(lab, settings, "replication off")[0]
                 result["kills"].append(kill_test(lab, settings, "replication off, advert_int %g" % default_int,
                                                  False, default_int, bound_ms(lab, default_int)))
         fast = settings["subsecond_advert_int"]

@@ -27,8 +27,9 @@ recover --dest ADDR... --port N --source ADDR... --sizes B,B,... --per-size W
     sessions back to back for S seconds, or until file F exists; a session that already started
     may then run on for up to T seconds (--stall: also the longest silence
     a session survives). FILE (JSON) lists every session as [slot, size,
-    start, end, ok, bytes, error]; bench.py keeps those in progress at the
-    kill.
+    start, end, ok, bytes, error, connected] (connected: when its handshake
+    completed, null if it never did); bench.py keeps those in progress at
+    the kill.
 
 knock --dest ADDR --port N --source ADDR --interval S --duration S --out FILE
     A new connection every INTERVAL seconds (each SYN is a fresh packet,
@@ -108,8 +109,9 @@ class SessionError(Exception):
         self.got = got
 
 
-async def session(source, dest, port, size, stall):
-    """One connect, GET, read to EOF, close. Returns the bytes received."""
+async def session(source, dest, port, size, stall, marks=None):
+    """One connect, GET, read to EOF, close. Returns the bytes received;
+    marks["connected"] is set to the time the handshake completed."""
     got = 0
     try:
         reader, writer = await asyncio.wait_for(
@@ -120,6 +122,8 @@ async def session(source, dest, port, size, stall):
         raise SessionError("refused", 0) from exc
     except OSError as exc:
         raise SessionError("connect-error", 0) from exc
+    if marks is not None:
+        marks["connected"] = time.time()
     try:
         writer.write(b"GET %d\n" % size)
         await writer.drain()
@@ -176,19 +180,22 @@ async def recover(args):
     async def worker(slot, size):
         source, dest = slot_pair(slot, args.source, args.dest)
         while running():
-            start = time.time()
+            start, marks = time.time(), {}
             try:
-                got = await session(source, dest, args.port, size, args.stall)
-                sessions.append([slot, size, round(start, 4), round(time.time(), 4), True, got, None])
+                got = await session(source, dest, args.port, size, args.stall, marks)
+                ok, error = True, None
             except SessionError as exc:
-                sessions.append([slot, size, round(start, 4), round(time.time(), 4), False, exc.got, exc.kind])
+                got, ok, error = exc.got, False, exc.kind
+            connected = round(marks["connected"], 4) if "connected" in marks else None
+            sessions.append([slot, size, round(start, 4), round(time.time(), 4), ok, got, error, connected])
+            if not ok:
                 await asyncio.sleep(0.05)   # a failing path: do not spin
 
     workers = [worker(index * args.per_size + n, size)
                for index, size in enumerate(args.sizes) for n in range(args.per_size)]
     await asyncio.gather(*workers)
     write_json(args.out, {"sizes": args.sizes, "per_size": args.per_size, "sources": args.source,
-                          "dests": args.dest, "fields": ["slot", "size", "start", "end", "ok", "bytes", "error"],
+                          "dests": args.dest, "fields": ["slot", "size", "start", "end", "ok", "bytes", "error", "connected"],
                           "sessions": sessions})
     return 0
 

@@ -9,7 +9,8 @@ Reads the results.json written by benchmark/bench.py and writes into DIR
 
 session-rate.png
     new TCP sessions per second against object size, one line per
-    architecture, state replication on (solid) and off (dashed).
+    architecture, state replication on (solid) and off (dashed): the median
+    of the repeated runs, with a bar from the lowest to the highest.
 throughput.png
     throughput (Mbit/s) against object size, the same series.
 recovered-flows.png
@@ -256,10 +257,19 @@ def small_object_ratio(arch):
     return sum(ratios) / len(ratios) if ratios else None
 
 
+def rate_runs(entry):
+    """The sessions/s of every repeated run of a rate entry ([] when it has none)."""
+    runs = (entry or {}).get("runs")
+    return [value for value in map(_num, runs) if value is not None] if isinstance(runs, list) else []
+
+
 def _rate_cell(entry):
     if entry is None:
         return NA
     text = fmt_int(entry.get("sessions_per_s"))
+    runs = rate_runs(entry)
+    if len(runs) > 1:   # the median, with the spread of the runs
+        text += " (%d-%d)" % (round(min(runs)), round(max(runs)))
     failed = _num(entry.get("failed"))
     if failed:
         text += " (%d failed)" % failed
@@ -298,17 +308,31 @@ def _default_kills(results, arch):
     return with_rep, find_kill(arch, False, advert)
 
 
+def connecting(kill):
+    """{size: (completed, caught)} of a kill's sessions still in their handshake at the kill ({} when absent)."""
+    counts = {}
+    for entry in _list((kill or {}).get("recovery")):
+        size, done, total = (_num(entry.get(key)) for key in ("size", "connecting_completed", "connecting"))
+        if size is not None and done is not None and total is not None:
+            counts[int(size)] = (int(done), int(total))
+    return counts
+
+
 def recovery_table(results):
     rows = []
     for name, arch in architectures(results):
         with_rep, without = _default_kills(results, arch)
         on, off = recovery(with_rep), recovery(without)
+        new_on, new_off = connecting(with_rep), connecting(without)
         for size in sorted(set(on) | set(off)):
+            handshakes = ", ".join("%s %d/%d" % (label, *counts[size])
+                                   for label, counts in (("on", new_on), ("off", new_off)) if size in counts)
             rows.append([name, size_label(size), fmt_share(*on[size]) if size in on else NA,
-                         fmt_share(*off[size]) if size in off else NA])
+                         fmt_share(*off[size]) if size in off else NA, handshakes or NA])
         if not on and not off:
-            rows.append([name, NA, NA, NA])
-    return table(["Architecture", "Object size", "Recovered, replication on", "Recovered, replication off"], rows)
+            rows.append([name, NA, NA, NA, NA])
+    return table(["Architecture", "Object size", "Recovered, replication on", "Recovered, replication off",
+                  "In their handshake at the kill, completed"], rows)
 
 
 def failover_table(results):
@@ -360,7 +384,7 @@ def targets(results):
             rows.append(["Session rate, objects <= 5 KiB", name, NA + " (no replication)", ">= %.2f" % RATE_TARGET, NA])
             continue
         ratio = small_object_ratio(arch)
-        rows.append(["Session rate, objects <= 5 KiB", name, "%s (mean on/off)" % fmt_ratio(ratio) if ratio is not None else NA,
+        rows.append(["Session rate, objects <= 5 KiB", name, "%s (median on/off, mean over sizes)" % fmt_ratio(ratio) if ratio is not None else NA,
                      ">= %.2f" % RATE_TARGET, _verdict(ratio is not None and ratio >= RATE_TARGET, ratio is None)])
     for name, arch in archs:
         if name not in RECOVERY_ARCHITECTURES:
@@ -420,9 +444,12 @@ def summary_markdown(results):
     if settings:
         lines += ["Settings: %s." % ", ".join("%s %s" % (key, json.dumps(value)) for key, value in settings.items()), ""]
     sections = [
-        ("**Session rate** (new TCP sessions per second: connect, request, response, close; throughput in Mbit/s):", rate_table(results)),
-        ("**Recovered flows** (flows in progress across a hard kill of the node carrying them, completed correctly; "
-         "default advert_int %g s):" % default_advert_int(results), recovery_table(results)),
+        ("**Session rate** (new TCP sessions per second: connect, request, response, close; the median of the "
+         "repeated runs, their lowest and highest in brackets; throughput in Mbit/s, median):", rate_table(results)),
+        ("**Recovered flows** (flows connected before a hard kill of the node carrying them and still open after "
+         "it, completed correctly; default advert_int %g s. Sessions still in their TCP handshake at the kill "
+         "are counted apart: their SYN is sent again and makes new state on a survivor, with or without "
+         "replication):" % default_advert_int(results), recovery_table(results)),
         ("**Failover time** (hard kill to the first packet of a victim's flow forwarded by a survivor; bound "
          "3 x advert_int + skew, at most 4 x advert_int, for VRRP; fall x interval + timeout of the balancers' health "
          "probes for the sandwich's firewalls):", failover_table(results)),
@@ -474,6 +501,14 @@ def _title(results, text):
     return text + (" (smoke run)" if results.get("smoke") else "")
 
 
+def spread_of(entry, value):
+    """(lowest, highest) of value over the entry's repeated runs, or None with fewer than two runs."""
+    runs = _list([dict(entry, sessions_per_s=sps, throughput_bps=bps)
+                  for sps, bps in zip(entry.get("runs") or [], entry.get("throughput_runs") or [])])
+    values = [v for v in (value(run) for run in runs) if v is not None]
+    return (min(values), max(values)) if len(values) > 1 else None
+
+
 def plot_rate(results, path, value, ylabel, title):
     """Lines of value(entry) against object size (categorical), solid with replication, dashed without."""
     fig, axes = plt.subplots(figsize=(8, 5))
@@ -492,7 +527,13 @@ def plot_rate(results, path, value, ylabel, title):
             else:
                 label = "%s, replication %s" % (name, which)
             marker = {"marker": "o"} if style == "-" else {"marker": "s", "markerfacecolor": "none"}
-            axes.plot([x for x, _y in points], [y for _x, y in points], style, color=colors[name], label=label, **marker)
+            xs, ys = [x for x, _y in points], [y for _x, y in points]
+            axes.plot(xs, ys, style, color=colors[name], label=label, **marker)
+            spread = [spread_of(series[size], value) for size in sorted(series) if value(series[size]) is not None]
+            if any(spread):   # the lowest and highest of the repeated runs
+                low = [y - (s[0] if s else y) for y, s in zip(ys, spread)]
+                high = [(s[1] if s else y) - y for y, s in zip(ys, spread)]
+                axes.errorbar(xs, ys, yerr=[low, high], fmt="none", ecolor=colors[name], alpha=0.5, capsize=3)
             drawn = True
     if drawn:
         axes.set_xticks(range(len(sizes)), [size_label(size) for size in sizes])

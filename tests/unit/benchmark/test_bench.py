@@ -54,20 +54,24 @@ def test_survivor_filter_narrows_on_what_tells_the_victims_flows_apart():
     assert bench.survivor_filter(lab(["d"]), one, one) == "tcp dst port 8080"
 
 
-def test_recovered_flows_counts_only_the_victims_sessions_in_progress_at_the_kill():
+def test_recovered_flows_counts_only_the_victims_connected_sessions_in_progress_at_the_kill():
     kill = 100.0
-    sessions = [
-        [0, 0, 99.0, 101.0, True, 0, None],          # in progress, completed
-        [0, 0, 99.5, 115.0, False, 0, "stall"],      # in progress, broken
-        [0, 0, 98.0, 99.9, True, 0, None],           # ended before the kill
-        [0, 0, 99.9, 100.1, True, 0, None],          # done on the wire before the kill, noted late
-        [0, 0, 100.2, 100.3, True, 0, None],         # started after the kill
-        [1, 0, 99.0, 101.0, False, 0, "reset"],      # another node's slot
-        [2, 1000, 99.9, 103.0, True, 1000, None],
+    sessions = [   # slot, size, start, end, ok, bytes, error, connected
+        [0, 0, 99.0, 101.0, True, 0, None, 99.01],          # in progress, completed
+        [0, 0, 99.5, 115.0, False, 0, "stall", 99.51],      # in progress, broken
+        [0, 0, 98.0, 99.9, True, 0, None, 98.01],           # ended before the kill
+        [0, 0, 99.9, 100.1, True, 0, None, 99.91],          # done on the wire before the kill, noted late
+        [0, 0, 100.2, 100.3, True, 0, None, 100.21],        # started after the kill
+        [1, 0, 99.0, 101.0, False, 0, "reset", 99.01],      # another node's slot
+        [0, 0, 99.8, 102.5, True, 0, None, 102.4],          # its SYN crossed the failover: connecting
+        [0, 0, 99.7, 114.8, False, 0, "connect-timeout", None],   # connecting, never connected
+        [2, 1000, 99.9, 103.0, True, 1000, None, 99.95],
     ]
     assert bench.recovered_flows(sessions, {0, 2}, [0, 1000], kill) == [
-        {"size": 0, "in_progress": 2, "recovered": 1, "errors": {"stall": 1}},
-        {"size": 1000, "in_progress": 1, "recovered": 1, "errors": {}}]
+        {"size": 0, "in_progress": 2, "recovered": 1, "errors": {"stall": 1}, "recovered_end_ms": [1000],
+         "connecting": 2, "connecting_completed": 1},
+        {"size": 1000, "in_progress": 1, "recovered": 1, "errors": {}, "recovered_end_ms": [3000],
+         "connecting": 0, "connecting_completed": 0}]
 
 
 @pytest.mark.parametrize("architecture,advert_int,health,expected", [
@@ -79,3 +83,49 @@ def test_recovered_flows_counts_only_the_victims_sessions_in_progress_at_the_kil
 def test_bound(architecture, advert_int, health, expected):
     balancers = {"health": {"interval": 0.5, "timeout": 0.4, "fall": 3}}
     assert bench.bound_ms(lab(["d"], architecture, balancers), advert_int, health) == expected
+
+
+def test_rate_row_takes_the_median_and_keeps_every_run():
+    runs = [{"sessions": 300, "failed": 1, "errors": {"reset": 1}, "duration_s": 3.0, "sessions_per_s": 100.0,
+             "throughput_bps": 10.0},
+            {"sessions": 900, "failed": 0, "errors": {}, "duration_s": 3.0, "sessions_per_s": 300.0,
+             "throughput_bps": 30.0},
+            {"sessions": 600, "failed": 2, "errors": {"reset": 1, "stall": 1}, "duration_s": 3.0,
+             "sessions_per_s": 200.0, "throughput_bps": 20.0}]
+    row = bench.rate_row(1024, runs)
+    assert row == {"size": 1024, "sessions": 1800, "failed": 3, "errors": {"reset": 2, "stall": 1}, "duration_s": 9.0,
+                   "sessions_per_s": 200.0, "throughput_bps": 20.0, "runs": [100.0, 300.0, 200.0],
+                   "throughput_runs": [10.0, 30.0, 20.0]}
+    assert bench.rate_row(0, runs[:2])["sessions_per_s"] == 200.0   # even count: the mean of the middle two
+
+
+def test_measure_rates_alternates_replication_on_one_deployment(monkeypatch):
+    calls = []
+    speed = {"on": 90.0, "off": 100.0}
+    state = {"running": True}
+
+    def running(_lab, on):
+        state["running"] = on
+        calls.append("start" if on else "stop")
+
+    def once(_lab, _settings, size):
+        which = "on" if state["running"] else "off"
+        calls.append("%s:%d" % (which, size))
+        rate = speed[which] + len(calls)   # a drift the alternation spreads over both
+        return ({"sessions": 1, "failed": 0, "errors": {}, "duration_s": 1.0, "sessions_per_s": rate,
+                 "throughput_bps": rate}, {"fw1": 3, "fw2": 1})
+
+    monkeypatch.setattr(bench, "replication_running", running)
+    monkeypatch.setattr(bench, "rate_once", once)
+    lab_ = types.SimpleNamespace(replication={"enabled": True}, firewalls=["fw1", "fw2"])
+    rows, share = bench.measure_rates(lab_, {"rate_repeats": 3, "rate_sizes": [0, 1024]})
+    assert calls == ["start", "on:0", "on:1024", "stop", "off:0", "off:1024",
+                     "stop", "off:0", "off:1024", "start", "on:0", "on:1024",
+                     "start", "on:0", "on:1024", "stop", "off:0", "off:1024", "start"]
+    assert [len(row["runs"]) for row in rows["on"] + rows["off"]] == [3, 3, 3, 3]
+    assert share == {"fw1": 36, "fw2": 12}   # every measure counts: 3 repeats x 2 settings x 2 sizes
+    # without replication: one series, conntrackd never touched
+    calls.clear()
+    lab_.replication = None
+    rows, _share = bench.measure_rates(lab_, {"rate_repeats": 2, "rate_sizes": [0]})
+    assert calls == ["on:0", "on:0"] and rows["off"] is None

@@ -84,7 +84,14 @@ def test_recover_records_every_session_per_slot_and_size(server, tmp_path):
     assert rc == 0
     sessions = result["sessions"]
     assert {tuple(s[:2]) for s in sessions} == {(0, 0), (1, 0), (2, 20000), (3, 20000)}
-    assert all(s[4] and s[5] == s[1] and s[2] <= s[3] for s in sessions)
+    assert all(s[4] and s[5] == s[1] and s[2] <= s[7] <= s[3] for s in sessions)   # connected in between
+
+
+def test_recover_marks_a_session_that_never_connected(tmp_path):
+    rc, result = loadgen(tmp_path, "recover", "--dest", "127.0.0.1", "--source", "127.0.0.1",
+                         "--port", str(free_port()), "--sizes", "0", "--per-size", "1", "--duration", "0.3")
+    assert rc == 0
+    assert result["sessions"] and all(s[4] is False and s[6] == "refused" and s[7] is None for s in result["sessions"])
 
 
 def test_hold_sees_every_echo_in_order(server, tmp_path):
