@@ -335,6 +335,19 @@ def recovery_table(results):
                   "In their handshake at the kill, completed"], rows)
 
 
+def kill_recovery_table(results):
+    """Every kill's recovered flows per object size, the kills of other settings included."""
+    sizes = sorted({size for _n, arch in architectures(results) for kill in kills(arch) for size in recovery(kill)})
+    rows = []
+    for name, arch in architectures(results):
+        for kill in kills(arch):
+            counts = recovery(kill)
+            rows.append([name, kill.get("label") or NA, kill.get("replication_mode") or NA]
+                        + [fmt_share(*counts[size]) if size in counts else NA for size in sizes])
+    return table(["Architecture", "Kill", "conntrackd mode"] + [size_label(size) for size in sizes],
+                 rows or [[NA] * (3 + len(sizes))])
+
+
 def failover_table(results):
     rows = []
     for name, arch in architectures(results):
@@ -389,7 +402,8 @@ def targets(results):
     for name, arch in archs:
         if name not in RECOVERY_ARCHITECTURES:
             continue
-        judged = [kill for kill in kills(arch) if kill.get("replication") is True and recovery(kill)]
+        judged = [kill for kill in kills(arch) if kill.get("replication") is True and recovery(kill)
+                  and kill.get("replication_mode", arch.get("replication_mode")) == arch.get("replication_mode")]
         for kill in judged:
             recovered, total = _sum_recovery(recovery(kill), lambda size: size >= LONG_LIVED)
             measured = "%.2f (%d/%d)" % (recovered / total, recovered, total) if total else NA
@@ -450,6 +464,8 @@ def summary_markdown(results):
          "it, completed correctly; default advert_int %g s. Sessions still in their TCP handshake at the kill "
          "are counted apart: their SYN is sent again and makes new state on a survivor, with or without "
          "replication):" % default_advert_int(results), recovery_table(results)),
+        ("**Recovered flows, every kill** (the same count for each kill of the run, its replication mode "
+         "and failover settings):", kill_recovery_table(results)),
         ("**Failover time** (hard kill to the first packet of a victim's flow forwarded by a survivor; bound "
          "3 x advert_int + skew, at most 4 x advert_int, for VRRP; fall x interval + timeout of the balancers' health "
          "probes for the sandwich's firewalls):", failover_table(results)),

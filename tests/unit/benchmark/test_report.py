@@ -327,3 +327,17 @@ def test_plots_with_repeated_runs(tmp_path):
     for path in report.write_report(results, tmp_path):
         if str(path).endswith(".png"):
             assert path.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_a_kill_in_another_replication_mode_is_shown_but_not_judged():
+    results = full_results()
+    pb = results["architectures"]["primary_backup"]
+    pb["replication_mode"] = "ftfw"
+    alarm = kill(True, 1.0, "pb-fw1", ["pb-fw2"], 3000.0, [2, 3, 4, 5])
+    alarm.update(label="replication alarm mode, advert_int 1", replication_mode="alarm")
+    pb["kills"].append(alarm)
+    summary = report.summary_markdown(results)
+    assert [row[2:] for row in target(summary, "Recovered long-lived", "primary_backup")] == [
+        ["1.00 (32/32)", "= 1.00", "pass"], ["1.00 (32/32)", "= 1.00", "pass"]]
+    assert ["primary_backup", "replication alarm mode, advert_int 1", "alarm", "2/16 (12 %)", "3/16 (19 %)",
+            "4/16 (25 %)", "5/16 (31 %)"] in rows(summary, "primary_backup")
