@@ -361,18 +361,22 @@ CAUGHT_AFTER = 0.25
 def recovered_flows(sessions, slots, sizes, kill_at):
     """Per object size, the sessions of SLOTS the kill caught, and how many completed.
 
-    In progress: connected before the kill and still open CAUGHT_AFTER s
-    after it; these hold state a survivor must have. Their end times (ms
-    after the kill) are kept as evidence: a flow that truly crossed the
-    failure ends after the failover. Connecting: started before the kill,
-    handshake not complete by then. Their SYN is sent again and makes new
-    state on a survivor, replication or not, so they are counted apart
-    (`connecting`, `connecting_completed`)."""
+    Caught: started before the kill and still open CAUGHT_AFTER s after it.
+    In progress: caught, with its handshake complete; these hold state a
+    survivor must have. Their end times (ms after the kill) are kept as
+    evidence: a flow that truly crossed the failure ends after the
+    failover. Connecting: caught in its handshake, whose SYN is sent again
+    and makes new state on a survivor, replication or not; counted apart
+    (`connecting`, `connecting_completed`). The client notes the handshake's
+    end late as it notes a session's end late, so a handshake noted up to
+    CAUGHT_AFTER s after the kill counts as complete before it: one that
+    waited for the failover is noted 400 ms after it at the earliest."""
     recovery = []
     for size in sizes:
-        mine = [s for s in sessions if s[0] in slots and s[1] == size and s[2] < kill_at]
-        hit = [s for s in mine if s[7] is not None and s[7] < kill_at and s[3] > kill_at + CAUGHT_AFTER]
-        connecting = [s for s in mine if (s[7] is None or s[7] >= kill_at) and s[3] > kill_at + CAUGHT_AFTER]
+        mine = [s for s in sessions if s[0] in slots and s[1] == size and s[2] < kill_at < s[3] - CAUGHT_AFTER]
+        connected = [s for s in mine if s[7] is not None and s[7] <= kill_at + CAUGHT_AFTER]
+        hit = connected
+        connecting = [s for s in mine if s not in connected]
         recovery.append({"size": size, "in_progress": len(hit), "recovered": sum(1 for s in hit if s[4]),
                          "errors": dict(collections.Counter(s[6] for s in hit if not s[4])),
                          "recovered_end_ms": sorted(round((s[3] - kill_at) * 1000) for s in hit if s[4]),
@@ -458,8 +462,8 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None
     wait_for_file(lab.client, hold_out, 30)
     knock = background(lab.client, "python3 %s knock --dest %s --source %s --port %d --duration %s --stall 1 --out %s"
                        % (LOADGEN, hold_dst, hold_src, lab.port, after, knock_out))
-    time.sleep(1.0)   # a second of steady load and echoes before the kill
-    before = node_states(lab)
+    before = node_states(lab)   # its podman execs stall the client: a second of steady load follows
+    time.sleep(1.0)
     kill_at = power_off(victim)
     log("killed %s (%d of %d flows were its own)" % (victim, len(victim_pairs), len(set(pairs))))
     time.sleep(max(0.0, kill_at + after - time.time()))

@@ -66,11 +66,12 @@ def test_recovered_flows_counts_only_the_victims_connected_sessions_in_progress_
         [0, 0, 99.8, 102.5, True, 0, None, 102.4],          # its SYN crossed the failover: connecting
         [0, 0, 99.7, 114.8, False, 0, "connect-timeout", None],   # connecting, never connected
         [2, 1000, 99.9, 103.0, True, 1000, None, 99.95],
+        [2, 1000, 99.99, 103.2, True, 1000, None, 100.1],   # handshake noted late: in progress
     ]
     assert bench.recovered_flows(sessions, {0, 2}, [0, 1000], kill) == [
         {"size": 0, "in_progress": 2, "recovered": 1, "errors": {"stall": 1}, "recovered_end_ms": [1000],
          "connecting": 2, "connecting_completed": 1},
-        {"size": 1000, "in_progress": 1, "recovered": 1, "errors": {}, "recovered_end_ms": [3000],
+        {"size": 1000, "in_progress": 2, "recovered": 2, "errors": {}, "recovered_end_ms": [3000, 3200],
          "connecting": 0, "connecting_completed": 0}]
 
 
