@@ -7,13 +7,13 @@ architecture it builds the Molecule scenario's lab (create, prepare), deploys
 the example inventory with the collection's own playbook (playbooks/site.yml),
 and measures with benchmark/loadgen.py on the lab's client and server:
 
-1. session rate: sessions/s and throughput per object size, with the
-   inventory's state replication on, then redeployed with it off;
+1. session rate: sessions/s and throughput per object size, repeated with
+   conntrackd running and stopped on one deployment, in alternating order;
 2. a hard failure (links down and SIGKILL, as a power loss) of the firewall carrying the most flows,
-   with each replication setting: the share of the flows in progress at the
-   kill that complete, per object size; the time from the kill to the first
-   packet of the victim's flows a survivor forwards; the longest gap of a
-   long-lived flow;
+   with replication on, redeployed off, and (primary_backup) in ALARM mode:
+   the share of the flows in progress at the kill that complete, per object
+   size; the time from the kill to the first packet of the victim's flows a
+   survivor forwards; the longest gap of a long-lived flow;
 3. the same kill with a sub-second failover configuration;
 4. the flows each firewall forwarded (SYNs seen leaving each node).
 
@@ -374,9 +374,8 @@ def recovered_flows(sessions, slots, sizes, kill_at):
     recovery = []
     for size in sizes:
         mine = [s for s in sessions if s[0] in slots and s[1] == size and s[2] < kill_at < s[3] - CAUGHT_AFTER]
-        connected = [s for s in mine if s[7] is not None and s[7] <= kill_at + CAUGHT_AFTER]
-        hit = connected
-        connecting = [s for s in mine if s not in connected]
+        hit = [s for s in mine if s[7] is not None and s[7] <= kill_at + CAUGHT_AFTER]
+        connecting = [s for s in mine if s not in hit]
         recovery.append({"size": size, "in_progress": len(hit), "recovered": sum(1 for s in hit if s[4]),
                          "errors": dict(collections.Counter(s[6] for s in hit if not s[4])),
                          "recovered_end_ms": sorted(round((s[3] - kill_at) * 1000) for s in hit if s[4]),
