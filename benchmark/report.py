@@ -170,14 +170,19 @@ def find_kill(arch, replication, advert_int):
     return None
 
 
-def recovery(kill):
-    """{size: (recovered, in_progress)} of a kill ({} when absent)."""
+def _size_counts(kill, done_key, total_key):
+    """{size: (done, total)} of a kill's recovery entries under these keys ({} when absent)."""
     counts = {}
     for entry in _list((kill or {}).get("recovery")):
-        size, recovered, total = (_num(entry.get(key)) for key in ("size", "recovered", "in_progress"))
-        if size is not None and recovered is not None and total is not None:
-            counts[int(size)] = (int(recovered), int(total))
+        size, done, total = (_num(entry.get(key)) for key in ("size", done_key, total_key))
+        if size is not None and done is not None and total is not None:
+            counts[int(size)] = (int(done), int(total))
     return counts
+
+
+def recovery(kill):
+    """{size: (recovered, in_progress)} of a kill ({} when absent)."""
+    return _size_counts(kill, "recovered", "in_progress")
 
 
 def share(arch):
@@ -310,12 +315,7 @@ def _default_kills(results, arch):
 
 def connecting(kill):
     """{size: (completed, caught)} of a kill's sessions still in their handshake at the kill ({} when absent)."""
-    counts = {}
-    for entry in _list((kill or {}).get("recovery")):
-        size, done, total = (_num(entry.get(key)) for key in ("size", "connecting_completed", "connecting"))
-        if size is not None and done is not None and total is not None:
-            counts[int(size)] = (int(done), int(total))
-    return counts
+    return _size_counts(kill, "connecting_completed", "connecting")
 
 
 def recovery_table(results):
