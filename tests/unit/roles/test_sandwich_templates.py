@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
-from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import check, render
+from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import check, check_conntrackd, render
 
 
 @pytest.fixture
@@ -52,13 +52,13 @@ def test_every_ruleset_passes_iptables_restore_test(plan, tmp_path):
         check(["iptables-restore", "--test"], render("firewall", "rules.v4.j2", plan, host), tmp_path)
 
 
-def test_conntrackd_runs_active_active(plan):
+def test_conntrackd_runs_active_active(plan, tmp_path):
     text = render("conntrackd", "conntrackd.conf.j2", plan, "sw-fw1")
     assert "Mode NOTRACK" in text
     assert "DisableInternalCache On" in text and "DisableExternalCache On" in text
     assert "StartupResync On" in text
     assert "IPv4_Destination_Address 192.168.102.2" in text
-    assert text.count("{") == text.count("}")
+    check_conntrackd(text, tmp_path)
 
 
 def test_routes_unit_prints_the_plan(plan):

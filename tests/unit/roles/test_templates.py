@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
 from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory
-from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import check, render
+from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import check, check_conntrackd, render
 
 
 def variants(example):
@@ -129,9 +129,32 @@ def test_conntrackd_conf_follows_the_plan(example):
     # The node's own addresses are ignored; the VIPs are replicated (SNAT to a VIP).
     assert "IPv4_address 10.10.1.1\n" in rendered["example"]
     assert "203.0.113.254" not in rendered["example"]
-    # Braces balance: conntrackd has no checker, so at least the structure is tested.
-    for text in rendered.values():
-        assert text.count("{") == text.count("}")
+    # Only the states a peer needs are replicated, filtered in the kernel.
+    assert "Filter From Kernelspace {" in rendered["example"]
+    assert "SYN_RECV ESTABLISHED CLOSE_WAIT TIME_WAIT CLOSED for TCP" in rendered["example"]
+
+
+def test_conntrackd_conf_parses(example, tmp_path):
+    checked = 0
+    for label, plan in plans(example):
+        if plan["replication"]:
+            check_conntrackd(render("conntrackd", "conntrackd.conf.j2", plan, "pb-fw1"), tmp_path)
+            checked += 1
+    assert checked >= 4
+
+
+def test_conntrackd_check_refuses_a_broken_file(example, tmp_path):
+    # The parse check itself can fail: a state conntrackd does not know.
+    plan = dict(plans(example))["example"]
+    text = render("conntrackd", "conntrackd.conf.j2", plan, "pb-fw1").replace("SYN_RECV", "SYN_RECEIVED")
+    with pytest.raises(AssertionError, match="syntax error|parsing"):
+        check_conntrackd(text, tmp_path)
+
+
+def test_conntrackd_replicates_every_state_on_an_empty_list(example):
+    plan = dict(plans(example))["example"]
+    text = render("conntrackd", "conntrackd.conf.j2", plan, "pb-fw1", fwcluster_conntrackd_tcp_states=[])
+    assert "State Accept" not in text and "Filter From Kernelspace {" in text
 
 
 def test_notify_script_drives_conntrackd_only_with_replication(example):
@@ -265,8 +288,8 @@ def test_hash_scripts_are_valid_shell():
     assert "ExecStopPost=/usr/local/sbin/fwcluster-hash-owner release-all" in dropin
 
 
-def test_hash_conntrackd_injects_into_the_kernel():
+def test_hash_conntrackd_injects_into_the_kernel(tmp_path):
     text = render("conntrackd", "conntrackd.conf.j2", _hash_plan(), "hs-fw1")
     assert "Mode NOTRACK" in text and "DisableExternalCache On" in text and "StartupResync On" in text
     assert "IPv4_address 225.0.0.51" in text
-    assert text.count("{") == text.count("}")
+    check_conntrackd(text, tmp_path)
