@@ -2,7 +2,7 @@
 
 Usage
 -----
-    python3 benchmark/report.py RESULTS.json [--out DIR]
+    python3 benchmark/report.py RESULTS.json [--out DIR] [--before BEFORE.json]
 
 Reads the results.json written by benchmark/bench.py and writes into DIR
 (default: the directory of RESULTS.json):
@@ -21,7 +21,7 @@ failover-time.png
     kill -> first packet forwarded by a survivor, and the longest gap of the
     long-lived flow, for every kill, with the bound (VRRP: 3 x advert_int +
     skew, at most 4 x advert_int; the sandwich's firewalls: the balancers'
-    fall x interval + timeout) marked, one panel per architecture.
+    fall x interval + timeout, plus their rules' rewrite) marked, one panel per architecture.
 flow-share.png
     flows forwarded per node, for the architectures whose run recorded it,
     with max/mean in each panel's title.
@@ -29,6 +29,10 @@ summary.md
     a heading-free Markdown fragment for a README: the machine, the command,
     one table per measure and a "Targets" table judging each target of the
     benchmark issue (pass / FAIL; "n/a" where the run has no figure for it).
+comparison.md (only with ``--before BEFORE.json``)
+    a heading-free Markdown table of a change's effect: for each
+    architecture with replication in both runs, the session rate, the
+    recovered flows and the failover time of the run before and of this one.
 
 Exit status: 0 when everything is written; 2 with a one-line message when
 RESULTS.json cannot be read or misses a required key; 1 when DIR cannot be
@@ -61,6 +65,7 @@ REQUIRED_KEYS = ("version", "command", "machine", "architectures")
 ARCHITECTURE_ORDER = ("primary_backup", "multipath", "sandwich", "hash")
 PLOTS = ("session-rate.png", "throughput.png", "recovered-flows.png", "failover-time.png", "flow-share.png")
 SUMMARY = "summary.md"
+COMPARISON = "comparison.md"
 DPI = 100
 
 RATE_TARGET = 0.95          # session rate with replication >= 0.95 x without
@@ -468,7 +473,7 @@ def summary_markdown(results):
          "and failover settings):", kill_recovery_table(results)),
         ("**Failover time** (hard kill to the first packet of a victim's flow forwarded by a survivor; bound "
          "3 x advert_int + skew, at most 4 x advert_int, for VRRP; fall x interval + timeout of the balancers' health "
-         "probes for the sandwich's firewalls):", failover_table(results)),
+         "probes, plus the rewrite of their rules as they measured it, for the sandwich's firewalls):", failover_table(results)),
         ("**Flow share** (flows forwarded per node during the rate test):", share_table(results)),
         ("**Targets** (each measured in this run, as a ratio):",
          table(["Target", "Architecture", "Measured", "Required", "Verdict"], targets(results) or [[NA] * 5])),
@@ -479,6 +484,53 @@ def summary_markdown(results):
     if notes:
         lines += ["Notes:", ""] + notes
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# --- before/after -----------------------------------------------------------------------------
+
+
+def small_object_rate(arch):
+    """Mean over the sizes <= 5 KiB of the median sessions/s with replication on, or None."""
+    rates = [_num(entry.get("sessions_per_s")) for size, entry in rate_series(arch, "on").items() if size <= SMALL_OBJECT]
+    rates = [value for value in rates if value is not None]
+    return sum(rates) / len(rates) if rates else None
+
+
+def _change_measures(results, arch):
+    """[(measure, cell)] of one run's architecture, for the before/after table."""
+    with_rep, _without = _default_kills(results, arch)
+    ratio, rate = small_object_ratio(arch), small_object_rate(arch)
+    short = _sum_recovery(recovery(with_rep), lambda size: size < LONG_LIVED)
+    long_lived = _sum_recovery(recovery(with_rep), lambda size: size >= LONG_LIVED)
+    handshakes = _sum_recovery(connecting(with_rep), lambda size: True)
+    first = _num((with_rep or {}).get("first_forward_ms"))
+    return [
+        ("Session rate on/off, objects <= 5 KiB", fmt_ratio(ratio)),
+        ("Sessions/s with replication, objects <= 5 KiB", fmt_int(rate)),
+        ("Recovered short flows (< 100 KiB), replication on", fmt_share(*short) if short[1] else NA),
+        ("Recovered long-lived flows (>= 100 KiB), replication on", fmt_share(*long_lived) if long_lived[1] else NA),
+        ("In their handshake at the kill, completed", "%d/%d" % handshakes if handshakes[1] else NA),
+        ("Failover, kill to first forward (ms)", fmt_int(first) if first is not None else NA),
+    ]
+
+
+def comparison_markdown(before, after):
+    """A Markdown table of each replicated architecture's measures in the run before a change and after it."""
+    check_results(before)
+    check_results(after)
+    old = dict(architectures(before))
+    rows = []
+    for name, arch in architectures(after):
+        if name not in old or not replicates(arch) or not replicates(old[name]):
+            continue
+        for (measure, was), (_measure, now) in zip(_change_measures(before, old[name]), _change_measures(after, arch)):
+            rows.append([name, measure, was, now])
+    if not rows:
+        rows.append([NA, NA, NA, NA])
+    lines = ["Before: `%s` (%s). After: `%s` (%s). Replication on, default advert_int." % (
+        before.get("command"), before.get("started") or NA, after.get("command"), after.get("started") or NA), "",
+        table(["Architecture", "Measure", "Before", "After"], rows)]
+    return "\n".join(lines) + "\n"
 
 
 # --- plots ------------------------------------------------------------------------------------
@@ -670,15 +722,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="report.py", description="The failover benchmark's plots and summary.md from results.json.")
     parser.add_argument("results", metavar="RESULTS.json")
     parser.add_argument("--out", metavar="DIR", help="where to write (default: the directory of RESULTS.json)")
+    parser.add_argument("--before", metavar="BEFORE.json", help="also write comparison.md: the run before a change against this one")
     args = parser.parse_args(argv)
     try:
         results = load_results(args.results)
+        before = load_results(args.before) if args.before else None
     except ResultsError as exc:
         print("report.py: %s" % exc, file=sys.stderr)
         return 2
     out_dir = pathlib.Path(args.out) if args.out else pathlib.Path(args.results).resolve().parent
     try:
         written = write_report(results, out_dir)
+        if before is not None:
+            written.append(out_dir / COMPARISON)
+            written[-1].write_text(comparison_markdown(before, results), encoding="utf-8")
     except OSError as exc:
         print("report.py: cannot write into %s: %s" % (out_dir, exc.strerror or exc), file=sys.stderr)
         return 1

@@ -341,3 +341,35 @@ def test_a_kill_in_another_replication_mode_is_shown_but_not_judged():
         ["1.00 (32/32)", "= 1.00", "pass"], ["1.00 (32/32)", "= 1.00", "pass"]]
     assert ["primary_backup", "replication alarm mode, advert_int 1", "alarm", "2/16 (12 %)", "3/16 (19 %)",
             "4/16 (25 %)", "5/16 (31 %)"] in rows(summary, "primary_backup")
+
+
+def test_comparison_shows_each_replicated_architecture_before_and_after():
+    before = full_results()
+    after = copy.deepcopy(before)
+    after["command"] = "scripts/bench.sh --arch hash"
+    after["architectures"]["hash"]["rate"]["on"] = rate(990)
+    after["architectures"]["hash"]["kills"][0] = kill(True, 1.0, "h-fw1", ["h-fw2", "h-fw3"], 2000.0, [10, 16, 16, 16])
+    text = report.comparison_markdown(before, after)
+    assert "After: `scripts/bench.sh --arch hash`" in text
+    assert rows(text, "hash") == [
+        ["hash", "Session rate on/off, objects <= 5 KiB", "0.96", "0.99"],
+        ["hash", "Sessions/s with replication, objects <= 5 KiB", "960", "990"],
+        ["hash", "Recovered short flows (< 100 KiB), replication on", "32/32 (100 %)", "26/32 (81 %)"],
+        ["hash", "Recovered long-lived flows (>= 100 KiB), replication on", "32/32 (100 %)", "32/32 (100 %)"],
+        ["hash", "In their handshake at the kill, completed", "n/a", "n/a"],
+        ["hash", "Failover, kill to first forward (ms)", "2500", "2000"],
+    ]
+    # multipath replicates nothing: no row; an architecture missing from the run before: no row.
+    assert not rows(text, "multipath")
+    del before["architectures"]["sandwich"]
+    assert not rows(report.comparison_markdown(before, after), "sandwich")
+
+
+def test_cli_before_writes_the_comparison(tmp_path):
+    before, after = tmp_path / "before.json", tmp_path / "results.json"
+    before.write_text(json.dumps(full_results()))
+    after.write_text(json.dumps(full_results()))
+    done = run(after, "--before", before)
+    assert done.returncode == 0, done.stderr
+    assert ["primary_backup", "Session rate on/off, objects <= 5 KiB", "1.00", "1.00"] in rows(
+        (tmp_path / "comparison.md").read_text(encoding="utf-8"), "primary_backup")
