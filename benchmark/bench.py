@@ -59,6 +59,7 @@ SMOKE = dict(FULL, rate_duration_s=2, rate_repeats=2, rate_sizes=[1024], recover
 # against it: ALARM resends every flow every RefreshTime (15 s) instead of on
 # each event, the periodic replication the paper finds short flows suffer from.
 OTHER_MODES = {"primary_backup": "alarm"}
+BALANCER_STATE = "/run/fwcluster/balancer-health.json"   # the balancer role's fwcluster_balancer_state_file
 SOURCES = 64            # client source addresses: host .100 to .163 of the client's subnet
 SYN_OUT = "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn and dst port %d"
 PACKET_LINE = re.compile(r"^(\d+\.\d+) .*?IP (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.\d+:")
@@ -487,12 +488,17 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None
     near = sorted([s[0], s[1], since(s[2]), since(s[3]), s[4], s[5], s[6], since(s[7])]
                   for s in sessions if s[0] in victim_slots and s[2] < kill_at < s[3])
     first_ms = round((min(forwarded)[0] - kill_at) * 1000, 1) if forwarded else None
+    # A sandwich's balancers promise fall x interval + timeout plus the rewrite
+    # of their rules, which each balancer measures itself.
+    transitions = balancer_transitions(lab, victim, kill_at)
+    rewrite_ms = max((entry["applied_ms"] - entry["detected_ms"] for entry in transitions), default=None)
     if replication:
         mode = mode or lab.replication.get("mode", "ftfw")
     result = {"label": label, "replication": replication, "replication_mode": mode if replication else None,
               "advert_int": advert_int, "victim": victim,
               "survivors": survivors, "victim_flows": len(victim_pairs), "flows": len(set(pairs)),
-              "first_forward_ms": first_ms, "bound_ms": bound_ms,
+              "first_forward_ms": first_ms, "bound_ms": bound_ms + (rewrite_ms or 0),
+              "bound_rewrite_ms": rewrite_ms, "balancer_transitions": transitions,
               "first_forward_packet": "%s: %s" % min(forwarded)[1:] if forwarded else None,
               "hold_gap_ms": hold_state["max_gap_ms"], "hold_alive": hold_state["alive"],
               "hold_error": hold_state["error"], "recovery": recovery, "before": before,
@@ -506,10 +512,31 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None
     return result
 
 
+def balancer_transitions(lab, victim, kill_at):
+    """Each sandwich balancer's own record of dropping VICTIM after the kill:
+    [{"balancer", "detected_ms", "applied_ms"}], ms from the kill (the health
+    service's state file: when its fall-th probe failed, when its rules were
+    rewritten). [] for other architectures or when a balancer has no record."""
+    found = []
+    for balancer in sorted(set(lab.members) - set(lab.firewalls)):
+        result = pexec(balancer, "cat %s" % BALANCER_STATE, check=False)
+        try:
+            events = json.loads(result.stdout).get("events", [])
+        except ValueError:
+            continue
+        for event in events:
+            if event.get("event") == "down" and event.get("firewall") == victim and event.get("time", 0) >= kill_at:
+                found.append({"balancer": balancer, "detected_ms": round((event["time"] - kill_at) * 1000, 1),
+                              "applied_ms": round((event["applied"] - kill_at) * 1000, 1)})
+                break
+    return found
+
+
 def bound_ms(lab, advert_int, health=None):
     """The failover bound the architecture promises: a sandwich's balancers
-    drop a dead firewall after fall x interval + timeout; VRRP backups take
-    over after 3 adverts plus their skew, which is below one advert."""
+    drop a dead firewall after fall x interval + timeout (kill_test adds the
+    rewrite of their rules, as they measured it); VRRP backups take over
+    after 3 adverts plus their skew, which is below one advert."""
     if lab.architecture == "sandwich":
         h = health or lab.balancers["health"]
         return round((h["fall"] * h["interval"] + h["timeout"]) * 1000)

@@ -1,6 +1,7 @@
 """The parts of benchmark/bench.py that turn captures and sessions into figures."""
 
 import collections
+import json
 import pathlib
 import sys
 import types
@@ -130,3 +131,26 @@ def test_measure_rates_alternates_replication_on_one_deployment(monkeypatch):
     lab_.replication = None
     rows, _share = bench.measure_rates(lab_, {"rate_repeats": 2, "rate_sizes": [0]})
     assert calls == ["on:0", "on:0"] and rows["off"] is None
+
+
+def test_balancer_transitions_read_each_balancers_drop_of_the_victim(monkeypatch):
+    kill_at = 1000.0
+    states = {
+        # an earlier drop of the victim (before the kill) and another firewall's are not this kill's
+        "sw-lb-in": {"events": [{"event": "down", "firewall": "sw-fw1", "time": 990.0, "applied": 990.1},
+                                {"event": "down", "firewall": "sw-fw2", "time": 1000.5, "applied": 1000.52},
+                                {"event": "down", "firewall": "sw-fw1", "time": 1000.75, "applied": 1000.79}]},
+        "sw-lb-out": {"events": [{"event": "start", "time": 900.0}]},
+    }
+
+    def pexec(host, command, check=True):
+        assert command == "cat %s" % bench.BALANCER_STATE and check is False
+        return types.SimpleNamespace(stdout=json.dumps(states[host]) if host in states else "")
+
+    monkeypatch.setattr(bench, "pexec", pexec)
+    sandwich = types.SimpleNamespace(members=["sw-fw1", "sw-fw2", "sw-lb-in", "sw-lb-out", "sw-lb-gone"],
+                                     firewalls=["sw-fw1", "sw-fw2"])
+    assert bench.balancer_transitions(sandwich, "sw-fw1", kill_at) == [
+        {"balancer": "sw-lb-in", "detected_ms": 750.0, "applied_ms": 790.0}]
+    # VRRP architectures have no balancers: nothing is read.
+    assert bench.balancer_transitions(types.SimpleNamespace(members=["a", "b"], firewalls=["a", "b"]), "a", kill_at) == []
