@@ -25,7 +25,6 @@ def _role_defaults():
     return defaults
 
 
-
 ROLE_DEFAULTS = _role_defaults()
 
 
