@@ -259,12 +259,16 @@ def rate_ratio(on_entry, off_entry):
     return on / off
 
 
+def _mean(values):
+    """Mean of the values that are not None, or None when none is left."""
+    values = [value for value in values if value is not None]
+    return sum(values) / len(values) if values else None
+
+
 def small_object_ratio(arch):
     """Mean of the on/off session-rate ratios over the sizes <= 5 KiB measured both ways, or None."""
     on, off = rate_series(arch, "on"), rate_series(arch, "off")
-    ratios = [rate_ratio(on[size], off[size]) for size in sorted(set(on) & set(off)) if size <= SMALL_OBJECT]
-    ratios = [ratio for ratio in ratios if ratio is not None]
-    return sum(ratios) / len(ratios) if ratios else None
+    return _mean(rate_ratio(on[size], off[size]) for size in sorted(set(on) & set(off)) if size <= SMALL_OBJECT)
 
 
 def rate_runs(entry):
@@ -491,9 +495,7 @@ def summary_markdown(results):
 
 def small_object_rate(arch):
     """Mean over the sizes <= 5 KiB of the median sessions/s with replication on, or None."""
-    rates = [_num(entry.get("sessions_per_s")) for size, entry in rate_series(arch, "on").items() if size <= SMALL_OBJECT]
-    rates = [value for value in rates if value is not None]
-    return sum(rates) / len(rates) if rates else None
+    return _mean(_num(entry.get("sessions_per_s")) for size, entry in rate_series(arch, "on").items() if size <= SMALL_OBJECT)
 
 
 def _change_measures(results, arch):
