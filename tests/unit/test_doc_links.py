@@ -2,7 +2,9 @@
 that exists, where it names one).
 
 Covers README.md, docs/ and every other Markdown file of the checkout (roles' READMEs,
-benchmark/README.md, ...). External links (http:, https:, mailto:) are not followed.
+benchmark/README.md, ...). External links (http:, https:, mailto:) are not followed. In a built
+collection the links into what galaxy.yml's build_ignore leaves out dangle by design, so there the
+check is skipped.
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ CODE_SPAN = re.compile(r"`[^`]*`")
 # [text](target) and ![alt](target); the target ends at whitespace (a title may follow) or ")".
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+def in_built_collection():
+    """A built or installed collection (MANIFEST.json at its root) leaves out, by galaxy.yml's
+    build_ignore, pages its README links to as living in the source repository."""
+    return os.path.exists(os.path.join(REPO_ROOT, "MANIFEST.json"))
 
 
 def markdown_files():
@@ -78,6 +86,8 @@ def test_the_documentation_is_found():
 
 @pytest.mark.parametrize("source", markdown_files())
 def test_relative_links_resolve(source):
+    if in_built_collection():
+        pytest.skip("a built collection leaves linked pages out (galaxy.yml build_ignore): checked in the source")
     source_path = os.path.join(REPO_ROOT, source)
     with open(source_path, encoding="utf-8") as handle:
         text = handle.read()
