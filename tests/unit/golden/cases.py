@@ -222,11 +222,11 @@ def _set_path(path, value):
     return mutate
 
 
-def _two_clusters(change):
-    """validate_node_ids on inventories/primary_backup and inventories/multipath, after change(clusters)."""
+def _together(change, examples=("primary_backup", "multipath")):
+    """validate_node_ids on several example inventories at once, after change(clusters)."""
     def attempt():
         clusters = {}
-        for example in ("primary_backup", "multipath"):
+        for example in examples:
             cluster, nodes, balancers = _example(example)
             clusters[cluster["fwcluster_name"]] = {"cluster": cluster, "nodes": nodes, "balancers": balancers}
         change(clusters)
@@ -235,13 +235,18 @@ def _two_clusters(change):
 
 
 def _filter_inputs(change):
-    """The cluster_inputs filter on inventories/primary_backup's hosts, after change(hostvars)."""
+    """The cluster_inputs filter on inventories/primary_backup's hosts, after change(hostvars), then validate_node_ids."""
     def attempt():
         cluster, nodes, _balancers = _example("primary_backup")
         hostvars = dict((host, dict(cluster, **host_vars)) for host, host_vars in nodes.items())
         change(hostvars)
-        cluster_inputs(hostvars, sorted(hostvars), sorted(hostvars))
+        build_plans(cluster_inputs(hostvars, sorted(hostvars), sorted(hostvars)))
     return attempt
+
+
+def _nan_advert_int(hostvars):
+    for host_vars in hostvars.values():
+        host_vars["fwcluster_vrrp"] = {"advert_int": float("nan")}
 
 
 def _differing_advert_int(hostvars):
@@ -268,10 +273,11 @@ def _extra_refusals():
     return [
         ("filter: cluster variable differs between members", _filter_inputs(_differing_advert_int)),
         ("filter: play host without fwcluster_name", _filter_inputs(_no_cluster_name)),
+        ("filter: NaN on every member", _filter_inputs(_nan_advert_int)),
         ("validate_node_ids: cluster entry not a mapping",
-         _two_clusters(lambda clusters: clusters.__setitem__("duo", ["mp-fw1"]))),
+         _together(lambda clusters: clusters.__setitem__("duo", ["mp-fw1"]))),
         ("validate_node_ids: second cluster broken",
-         _two_clusters(lambda clusters: clusters["duo"]["nodes"]["mp-fw2"].__setitem__("fwcluster_node_id", 0))),
+         _together(lambda clusters: clusters["duo"]["nodes"]["mp-fw2"].__setitem__("fwcluster_node_id", 0))),
         ("hash: derived MAC in the link-local range", _refusal("hash", _hash_derived_link_local_mac)),
         ("hash: preempt_delay out of range", _refusal("hash", _set_path(("fwcluster_vrrp", "preempt_delay"), 1001))),
         ("primary_backup: balancers on another architecture",
