@@ -249,6 +249,17 @@ def _nan_advert_int(hostvars):
         host_vars["fwcluster_vrrp"] = {"advert_int": float("nan")}
 
 
+def _segment_onto(cluster_name, segment, vip, vrid):
+    """Move one cluster's segment to the network of vip (its nodes get .201, .202, ... there)."""
+    def change(clusters):
+        entry = clusters[cluster_name]
+        entry["cluster"]["fwcluster_segments"][segment].update(vip=vip, vrid=vrid)
+        network, prefix = vip.rsplit(".", 1)[0], vip.split("/")[1]
+        for index, host in enumerate(sorted(entry["nodes"])):
+            entry["nodes"][host]["fwcluster_addresses"][segment] = "%s.%d/%s" % (network, 201 + index, prefix)
+    return change
+
+
 def _differing_advert_int(hostvars):
     hostvars["pb-fw2"]["fwcluster_vrrp"] = {"advert_int": 2}
 
@@ -278,6 +289,14 @@ def _extra_refusals():
          _together(lambda clusters: clusters.__setitem__("duo", ["mp-fw1"]))),
         ("validate_node_ids: second cluster broken",
          _together(lambda clusters: clusters["duo"]["nodes"]["mp-fw2"].__setitem__("fwcluster_node_id", 0))),
+        ("validate_node_ids: same VRID on a shared network",
+         _together(_segment_onto("duo", "outside", "203.0.113.253/24", 52))),
+        ("validate_node_ids: same VIP on a shared network",
+         _together(_segment_onto("duo", "outside", "203.0.113.254/24", 63))),
+        ("validate_node_ids: a derived hash VRID on a shared network",
+         _together(_segment_onto("edge", "inside", "10.20.1.250/24", 53), ("primary_backup", "hash"))),
+        ("validate_node_ids: a sandwich front VRID on a shared network",
+         _together(_segment_onto("edge", "outside", "10.40.4.250/24", 72), ("primary_backup", "sandwich"))),
         ("hash: derived MAC in the link-local range", _refusal("hash", _hash_derived_link_local_mac)),
         ("hash: preempt_delay out of range", _refusal("hash", _set_path(("fwcluster_vrrp", "preempt_delay"), 1001))),
         ("primary_backup: balancers on another architecture",
