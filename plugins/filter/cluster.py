@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 try:
     from collections.abc import Mapping
 except ImportError:  # pragma: no cover
@@ -54,9 +56,15 @@ def _plain(value):
 
 
 def _same(left, right):
-    """Equality that tells 1 from true from 1.0, as the model does."""
+    """Equality that tells 1 from true from 1.0, as the model does.
+
+    A NaN is not equal to itself; the same NaN on every member (one group_vars file) is the
+    same value here, so that the model refuses it for what it is, not as a difference.
+    """
     if type(left) is not type(right):
         return False
+    if isinstance(left, float) and math.isnan(left) and math.isnan(right):
+        return True
     if isinstance(left, dict):
         return left.keys() == right.keys() and all(_same(left[key], right[key]) for key in left)
     if isinstance(left, list):

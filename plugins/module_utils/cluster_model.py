@@ -18,6 +18,7 @@ inventory reading and the checks every architecture shares live here once.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import zlib
 
@@ -129,10 +130,21 @@ POLICY_FIREWALL = "firewall"
 REPLICATION_INTERFACE_KEY = "replication"
 RESERVED_SEGMENT_NAMES = (POLICY_ANY, POLICY_FIREWALL, REPLICATION_INTERFACE_KEY)
 
-_CLUSTER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
-_SEGMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
-_INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")  # IFNAMSIZ: 15 characters
-_PORT_RANGE = re.compile(r"^\s*([0-9]{1,5})\s*:\s*([0-9]{1,5})\s*$")
+# Patterns of names and values that reach rendered files. Always applied with fullmatch:
+# "$" also matches before a final newline, so "inside\n" would pass a "^...$" match.
+_CLUSTER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+_SEGMENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+_INTERFACE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")  # IFNAMSIZ: 15 characters
+_PORT_RANGE = re.compile(r"\s*([0-9]{1,5})\s*:\s*([0-9]{1,5})\s*")
+_PORT_NUMBER = re.compile(r"[0-9]{1,5}")
+# Inventory host names reach keepalived.conf (router_id), systemd units (Description=) and
+# the comments of the shell hooks that keepalived runs as root on every transition. There a
+# newline starts a new line of configuration or of shell, a space splits a keepalived token,
+# "#" and "!" start a keepalived comment, "%" is a systemd specifier. DNS names (at most 253
+# characters), IPv4 addresses and the usual aliases are made of these characters.
+_HOST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,252}")
+_HOST_NAME_CHARACTER = re.compile(r"[A-Za-z0-9_.:-]")
+_CHARACTER_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", " ": "a space"}
 
 # What every node gets, whatever the architecture. Strings: sysctl values are text.
 BASE_SYSCTLS = (
@@ -223,14 +235,39 @@ def _boolean(value, host, variable):
 def _number(value, low, high, host, variable):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PlanError(host, variable, "must be a number in %s..%s, got %s" % (low, high, _describe(value)))
+    if isinstance(value, float) and not math.isfinite(value):
+        # YAML's .nan and .inf are floats: a NaN fails every comparison, so it gets its own reason.
+        raise PlanError(host, variable, "must be a finite number in %s..%s, got %s" % (low, high, value))
     if not low <= value <= high:
         raise PlanError(host, variable, "must be in %s..%s, got %s" % (low, high, value))
     return float(value)
 
 
+def _host_name(host):
+    """An inventory host name that is safe in every file it reaches (see _HOST_NAME)."""
+    host = str(host)
+    if _HOST_NAME.fullmatch(host):
+        return host
+    # The name itself cannot be printed as it is: it may hold a newline.
+    if len(host) > 253:
+        problem = "is %d characters long" % len(host)
+    elif not _HOST_NAME_CHARACTER.fullmatch(host[0]) or host[0] in ".:-":
+        problem = "starts with %s" % _character(host[0])
+    else:
+        problem = "holds %s" % _character([char for char in host if not _HOST_NAME_CHARACTER.fullmatch(char)][0])
+    raise PlanError(repr(host), "inventory_hostname",
+                    "%s; a host name is written into keepalived.conf, systemd units and the shell hooks keepalived "
+                    "runs as root: use at most 253 letters, digits, '.', '_', '-' or ':', starting with a letter, "
+                    "digit or '_'" % problem)
+
+
+def _character(char):
+    return _CHARACTER_NAMES.get(char, repr(char))
+
+
 def _interface_name(value, host, variable):
     name = _string(value, host, variable)
-    if not _INTERFACE_NAME.match(name) or name in (".", ".."):
+    if not _INTERFACE_NAME.fullmatch(name) or name in (".", ".."):
         raise PlanError(host, variable,
                         "%r is not a valid interface name (at most 15 characters: letters, digits, _ . -)" % name)
     return name
@@ -286,7 +323,7 @@ def _ports(value, host, variable, allow_empty=False):
             ports.append(_integer(item, 1, 65535, host, where))
             slots += 1
             continue
-        match = _PORT_RANGE.match(item) if isinstance(item, str) else None
+        match = _PORT_RANGE.fullmatch(item) if isinstance(item, str) else None
         if not match:
             raise PlanError(host, where, "must be a port (1..65535) or a range 'low:high', got %s" % _describe(item))
         low, high = int(match.group(1)), int(match.group(2))
@@ -669,7 +706,7 @@ HASH_OWNER_COMMAND = "/usr/local/sbin/fwcluster-hash-owner"
 HASH_PREEMPT_DELAY = 5.0
 # 01:00:5e:00:00:xx maps 224.0.0.0/24, link-local control groups (VRRP's
 # 224.0.0.18 among them); a cluster MAC there would collide with them.
-_MULTICAST_MAC = re.compile(r"^01:00:5e:([0-7][0-9a-f]):([0-9a-f]{2}):([0-9a-f]{2})$")
+_MULTICAST_MAC = re.compile(r"01:00:5e:([0-7][0-9a-f]):([0-9a-f]{2}):([0-9a-f]{2})")
 _HASH_REPLICATION_MODES = ("ftfw", "notrack")
 
 
@@ -678,7 +715,7 @@ def _hash_multicast_mac(segment, label):
     variable = "fwcluster_segments.%s.multicast_mac" % segment.name
     if segment.multicast_mac is not None:
         text = _string(segment.multicast_mac, label, variable).lower()
-        match = _MULTICAST_MAC.match(text)
+        match = _MULTICAST_MAC.fullmatch(text)
         if not match:
             raise PlanError(label, variable, "%r is not an IPv4 multicast MAC 01:00:5e:00:00:00..01:00:5e:7f:ff:ff"
                             % str(segment.multicast_mac))
@@ -1025,10 +1062,18 @@ def _read_identity(cluster_vars):
     name = cluster_vars.get("fwcluster_name")
     if name is None:
         raise PlanError("cluster (unnamed)", "fwcluster_name", "is required")
+    written = name
     name = _string(name, "cluster (unnamed)", "fwcluster_name")
-    if not _CLUSTER_NAME.match(name):
-        raise PlanError("cluster %s" % name, "fwcluster_name",
+    if not _CLUSTER_NAME.fullmatch(name):
+        # A name that cannot be printed as it is (a newline inside) is shown escaped.
+        raise PlanError("cluster %s" % (name if name.isprintable() else repr(name)), "fwcluster_name",
                         "must start with a letter and hold at most 32 letters, digits, _ or -")
+    if written != name:
+        # The filter groups hosts by the name as written: "edge" and "edge\n" would be two
+        # clusters that both build plans (VRRP instances, files) named edge.
+        raise PlanError("cluster %s" % name, "fwcluster_name",
+                        "%r has white space around the name; hosts are grouped by the name as written and it "
+                        "becomes VRRP instance names and file contents: write %r" % (str(written), name))
     label = "cluster %s" % name
     architecture = cluster_vars.get("fwcluster_architecture")
     valid = ", ".join(ARCHITECTURES)
@@ -1066,7 +1111,7 @@ def _read_node_ids(cluster, nodes_vars):
         if not isinstance(host, str) or not host:
             raise PlanError(label, "fwcluster_name", "member names must be inventory host names, got %s"
                             % _describe(host))
-        host = str(host)
+        host = _host_name(host)
         _mapping(host_vars, host, "host variables")
         node_id = host_vars.get("fwcluster_node_id")
         if node_id is None:
@@ -1097,7 +1142,7 @@ def _read_segments(cluster, cluster_vars):
         raise PlanError(label, "fwcluster_segments", "must name at least one segment")
     vrid_owner = {}
     for name, spec in raw.items():
-        if not isinstance(name, str) or not _SEGMENT_NAME.match(name):
+        if not isinstance(name, str) or not _SEGMENT_NAME.fullmatch(name):
             raise PlanError(label, "fwcluster_segments",
                             "segment name %s must start with a letter and hold letters, digits, _ or -"
                             % _describe(name))
@@ -1388,7 +1433,7 @@ def _parse_dnat_target(value, host, variable):
     address_text, port = text, None
     if text.count(":") == 1:
         address_text, port_text = text.split(":")
-        if not re.match(r"^[0-9]{1,5}$", port_text):
+        if not _PORT_NUMBER.fullmatch(port_text):
             raise PlanError(host, variable, "%r: the port after ':' must be a number" % text)
         port = _integer(int(port_text), 1, 65535, host, variable)
     return _ipv4_address(address_text, host, variable), port
@@ -1619,6 +1664,81 @@ def build_replication_table(cluster, nodes):
 
 
 # --------------------------------------------------------------------------
+# Clusters deployed together
+# --------------------------------------------------------------------------
+
+def check_plans_together(plans):
+    """Refuse two clusters that claim one VRID or one VIP on a network they share.
+
+    plans: {cluster name: plan} of the clusters one play deploys (validate_node_ids).
+    Routers on one network tell VRRP adverts apart by the VRID alone, so two clusters
+    with the same VRID on one network (or on networks that overlap) fight over mastership;
+    a VIP claimed by both is one address with two owners. Each cluster was checked alone
+    first; the later cluster (by name) is refused, naming the earlier one.
+    """
+    vrids = []  # (vrid, network, cluster, variable) of the clusters seen so far
+    vips = {}  # VIP address -> (cluster, variable)
+    for name in sorted(plans, key=str):
+        label = "cluster %s" % name
+        for vrid, network, variable, what in _vrid_claims(plans[name]):
+            for other_vrid, other_network, other_name, other_variable in vrids:
+                if other_name != name and vrid == other_vrid and network.overlaps(other_network):
+                    raise _together_error(name, label, variable, "%s on network %s is already used by cluster %s on "
+                                          "network %s (%s); clusters that share a network need VRIDs of their own"
+                                          % (what, network, other_name, other_network, other_variable))
+            vrids.append((vrid, network, name, variable))
+        for vip, variable in _vip_claims(plans[name]):
+            if vip in vips:
+                other_name, other_variable = vips[vip]
+                raise _together_error(name, label, variable, "%s is already a VIP of cluster %s (%s); an address "
+                                      "has one owner on a network" % (vip, other_name, other_variable))
+            vips[vip] = (name, variable)
+
+
+def _together_error(name, label, variable, rule):
+    error = PlanError(label, variable, rule)
+    error.cluster = name  # as validate_node_ids attaches it to a refusal of one cluster
+    return error
+
+
+def _vrid_claims(plan):
+    """(vrid, network, variable, description) of every VRRP instance of a plan, once each.
+
+    The network is the one the instance advertises on: its host's address on the
+    instance's segment (a sandwich balancer's "front" included). A VRID the plan derives
+    (hash: one per node id from the segment's vrid) says so in its description.
+    """
+    claims = []
+    hosts = list(plan["nodes"].values()) + list((plan.get("balancers") or {}).values())
+    for host in hosts:
+        for instance in (host["keepalived"] or {}).get("instances", []):
+            segment = instance["segment"]
+            vrid = instance["vrid"]
+            network = ipaddress.ip_interface(host["addresses"][segment]).network
+            if segment in plan["segments"]:
+                variable = "fwcluster_segments.%s.vrid" % segment
+                written = plan["segments"][segment]["vrid"]
+            else:  # a sandwich balancer's front network
+                variable = "fwcluster_balancers.%s.vrid" % host["side"]
+                written = vrid
+            what = "VRID %d" % vrid if vrid == written else "VRID %d (derived from %s %d)" % (vrid, variable, written)
+            claim = (vrid, network, variable, what)
+            if claim not in claims:
+                claims.append(claim)
+    return claims
+
+
+def _vip_claims(plan):
+    """(VIP address, variable) of a plan: the segments' VIPs and the sandwich balancers' front VIPs."""
+    claims = [(ipaddress.ip_interface(segment["vip"]).ip, "fwcluster_segments.%s.vip" % name)
+              for name, segment in plan["segments"].items()]
+    sides = (plan.get("balancing") or {}).get("sides", {})
+    claims.extend((ipaddress.ip_interface(side["front_vip"]).ip, "fwcluster_balancers.%s.vip" % name)
+                  for name, side in sides.items())
+    return claims
+
+
+# --------------------------------------------------------------------------
 # The firewall sandwich (fwcluster_architecture: sandwich)
 #
 # Every firewall is active. A pair of load balancers on each side (VRRP
@@ -1811,6 +1931,7 @@ def _read_balancers(cluster, balancing, balancers_vars):
         if not isinstance(host, str) or not host:
             raise PlanError(label, "fwcluster_balancer_side", "balancer names must be inventory host names, got %s"
                             % _describe(host))
+        _host_name(host)
         host_vars = _mapping(balancers_vars[host], host, "host variables")
         side = _choice(host_vars.get("fwcluster_balancer_side"), SANDWICH_SIDES, host, "fwcluster_balancer_side")
         node_id = host_vars.get("fwcluster_node_id")

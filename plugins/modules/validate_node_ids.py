@@ -14,7 +14,10 @@ description:
     output of the P(fwcluster.netfilter.cluster_inputs#filter) filter, before any task changes a node.
   - For each cluster it runs the cluster model, which checks the node ids (integers, unique, exactly 0..n-1,
     2 <= n <= 32), the architecture, the segments, VIPs and VRIDs, the nodes' addresses and interfaces, the
-    replication link, the policy and the NAT entries, and builds the cluster plan the roles print.
+    replication link, the policy and the NAT entries, and the host names and every other name that reaches a
+    rendered file, and builds the cluster plan the roles print.
+  - Then it checks the clusters together, where the play deploys more than one; clusters whose networks overlap
+    must not use the same VRID or the same VIP there.
   - On the first broken rule it fails, naming the host (C(cluster NAME) for group variables), the variable and the
     rule. It changes nothing anywhere.
   - The plan's structure is documented in C(docs/cluster-plan.md) of the collection.
@@ -102,7 +105,11 @@ cluster:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import PlanError, build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import (
+    PlanError,
+    build_plan,
+    check_plans_together,
+)
 
 
 def build_plans(clusters):
@@ -117,6 +124,7 @@ def build_plans(clusters):
         except PlanError as error:
             error.cluster = name
             raise
+    check_plans_together(plans)
     return plans
 
 

@@ -33,6 +33,30 @@ def host_part(plan, host):
     return plan["nodes"].get(host) or plan["balancers"][host]
 
 
+def templates_of(node):
+    """[(role, template)] the roles write on a host with this part of the plan, in the roles' order.
+
+    The conditions are the ``when:`` of the roles' template tasks (roles/*/tasks/), as
+    site.yml runs them on every host: firewall, conntrackd, keepalived, balancer.
+    """
+    templates = [("firewall", "rules.v4.j2"), ("firewall", "rules.v6.j2"),
+                 ("firewall", "fwcluster-netfilter.service.j2")]
+    if "hash" in node:  # fwcluster_node.hash is defined
+        templates.extend([("firewall", "fwcluster-hash-owner.j2"), ("firewall", "fwcluster-hash-links.j2"),
+                          ("firewall", "fwcluster-hash-links.service.j2")])
+    if node.get("routes"):
+        templates.append(("firewall", "fwcluster-routes.service.j2"))
+    if node["replication"] is not None:
+        templates.append(("conntrackd", "conntrackd.conf.j2"))
+    if node["keepalived"] is not None:
+        notify = "fwcluster-notify-hash.sh.j2" if "hash" in node else "fwcluster-notify.sh.j2"
+        templates.extend([("keepalived", notify), ("keepalived", "keepalived-dropin.conf.j2"),
+                          ("keepalived", "keepalived.conf.j2")])
+    if node.get("balancer") is not None:
+        templates.extend([("balancer", "balancer.json.j2"), ("balancer", "fwcluster-balancer.service.j2")])
+    return templates
+
+
 def render(role, template, plan, host, **overrides):
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(os.path.join(ROLES, role, "templates")),
@@ -42,7 +66,17 @@ def render(role, template, plan, host, **overrides):
     env.filters["to_nice_json"] = lambda value, indent=4: json.dumps(value, indent=indent, sort_keys=True)
     context = dict(ROLE_DEFAULTS, fwcluster_plan=plan, fwcluster_node=host_part(plan, host), inventory_hostname=host)
     context.update(overrides)  # a variable the inventory sets over a role default
-    return env.get_template(template).render(**context)
+    text = env.get_template(template).render(**context)
+    # Jinja drops the source's final newline; Ansible's templating puts back as many
+    # newlines as the source ends with (ansible.template, preserve_trailing_newlines),
+    # so the file a role writes ends as its template does.
+    source = env.loader.get_source(env, template)[0]
+    missing = _trailing_newlines(source) - _trailing_newlines(text)
+    return text + "\n" * missing if missing > 0 else text
+
+
+def _trailing_newlines(text):
+    return len(text) - len(text.rstrip("\n"))
 
 
 def check(command, text, tmp_path):

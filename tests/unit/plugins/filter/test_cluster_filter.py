@@ -60,6 +60,26 @@ def test_differing_cluster_variable_is_refused(hostvars):
     assert "pb-fw2: fwcluster_vrrp: differs from pb-fw1's value" in str(caught.value)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_number_that_is_not_finite_is_refused_by_the_model_for_what_it_is(hostvars, value):
+    # A NaN is not equal to itself: the filter must not call the same NaN a difference between members.
+    for host in PLAY_HOSTS:
+        hostvars[host]["fwcluster_vrrp"] = {"advert_int": value}
+    inputs = cluster_inputs(hostvars, ALL_HOSTS, PLAY_HOSTS)
+    with pytest.raises(PlanError) as caught:
+        build_plans(inputs)
+    assert str(caught.value) == ("cluster edge: fwcluster_vrrp.advert_int: must be a finite number in 0.01..40.95, "
+                                 "got %s" % value)
+
+
+def test_nan_and_a_number_differ(hostvars):
+    hostvars["pb-fw1"]["fwcluster_vrrp"] = {"advert_int": float("nan")}
+    hostvars["pb-fw2"]["fwcluster_vrrp"] = {"advert_int": 1.0}
+    with pytest.raises(AnsibleFilterError) as caught:
+        cluster_inputs(hostvars, ALL_HOSTS, PLAY_HOSTS)
+    assert "pb-fw2: fwcluster_vrrp: differs from pb-fw1's value" in str(caught.value)
+
+
 def test_cluster_variable_on_one_member_only_is_refused(hostvars):
     hostvars["pb-fw2"]["fwcluster_management"] = {"tcp_ports": [22]}
     with pytest.raises(AnsibleFilterError) as caught:

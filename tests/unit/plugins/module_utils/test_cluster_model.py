@@ -375,3 +375,20 @@ def test_plan_error_text():
     assert (error.host, error.variable, error.rule) == ("pb-fw2", "fwcluster_node_id", "is required")
     import pickle
     assert str(pickle.loads(pickle.dumps(error))) == str(error)
+
+
+def test_a_huge_integer_is_out_of_range_not_an_overflow(example):
+    # math.isfinite would raise OverflowError on an int beyond a float: ints are finite anyway.
+    cluster, nodes = example
+    cluster["fwcluster_vrrp"]["advert_int"] = 10 ** 400
+    with pytest.raises(PlanError) as caught:
+        build_plan(cluster, nodes)
+    assert caught.value.rule.startswith("must be in 0.01..40.95, got 1000000")
+
+
+@pytest.mark.parametrize("host", ["fw1.example.com", "10.0.0.1", "fw_1", "FW-2", "node:1", "a" * 253])
+def test_usual_host_names_are_accepted(example, host):
+    cluster, nodes = example
+    nodes[host] = nodes.pop("pb-fw1")
+    plan = build_plan(cluster, nodes)
+    assert plan["nodes"][host]["keepalived"]["router_id"] == host

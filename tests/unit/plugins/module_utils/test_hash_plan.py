@@ -131,6 +131,8 @@ REFUSALS = [
      "cluster mesh", "fwcluster_segments.inside.vrid", "254..256"),
     ("masquerade", ("fwcluster_nat",), [{"type": "masquerade", "out": "outside"}],
      "cluster mesh", "fwcluster_nat[0].type", "not supported by the hash architecture"),
+    ("preempt_delay NaN", ("fwcluster_vrrp", "preempt_delay"), float("nan"),
+     "cluster mesh", "fwcluster_vrrp.preempt_delay", "must be a finite number in 0..1000, got nan"),
 ]
 
 

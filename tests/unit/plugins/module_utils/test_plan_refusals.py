@@ -62,6 +62,26 @@ def nat(entry):
     return setter("fwcluster_nat", value=[entry])
 
 
+def rename_host(old, new):
+    def mutate(cluster, nodes):
+        nodes[new] = nodes.pop(old)
+    return mutate
+
+
+def rename_segment(old, new):
+    """Rename a segment everywhere it is named (the policy and NAT of the example are dropped)."""
+    def mutate(cluster, nodes):
+        cluster["fwcluster_segments"][new] = cluster["fwcluster_segments"].pop(old)
+        cluster["fwcluster_policy"] = []
+        cluster["fwcluster_nat"] = []
+        for host_vars in nodes.values():
+            host_vars["fwcluster_addresses"][new] = host_vars["fwcluster_addresses"].pop(old)
+    return mutate
+
+
+HOST_NAME_RULE = "a host name is written into keepalived.conf, systemd units and the shell hooks keepalived runs as root"
+
+
 CASES = [
     # id, mutation, host, variable, fragment of the rule
     # --- node ids
@@ -83,6 +103,20 @@ CASES = [
     ("33 nodes", clone_nodes(33), CLUSTER, "fwcluster_name", "at most 32 nodes"),
     ("host vars not a mapping", lambda cluster, nodes: nodes.__setitem__("pb-fw2", ["fwcluster_node_id"]),
      "pb-fw2", "host variables", "must be a mapping"),
+    # --- host names: they reach keepalived.conf, units and hooks; the name is printed escaped
+    ("host name with a trailing newline", rename_host("pb-fw1", "pb-fw1\n"),
+     "'pb-fw1\\n'", "inventory_hostname", "holds a newline; " + HOST_NAME_RULE),
+    ("host name with a newline inside", rename_host("pb-fw2", "pb-fw2\nreboot"),
+     "'pb-fw2\\nreboot'", "inventory_hostname", "holds a newline"),
+    ("host name with a space", rename_host("pb-fw1", "pb fw1"), "'pb fw1'", "inventory_hostname", "holds a space"),
+    ("host name with a shell character", rename_host("pb-fw2", "pb-fw2;reboot"),
+     "'pb-fw2;reboot'", "inventory_hostname", "holds ';'"),
+    ("host name with a systemd specifier", rename_host("pb-fw2", "pb%n"), "'pb%n'", "inventory_hostname",
+     "holds '%'"),
+    ("host name starting with a dash", rename_host("pb-fw1", "-fw1"), "'-fw1'", "inventory_hostname",
+     "starts with '-'"),
+    ("host name too long", rename_host("pb-fw1", "f" * 254), repr("f" * 254), "inventory_hostname",
+     "is 254 characters long"),
     # --- identity
     ("unknown architecture", setter("fwcluster_architecture", value="active_active"),
      CLUSTER, "fwcluster_architecture", "valid values: primary_backup, multipath, sandwich, hash"),
@@ -97,6 +131,12 @@ CASES = [
     ("missing name", deleter("fwcluster_name"), "cluster (unnamed)", "fwcluster_name", "is required"),
     ("name with spaces", setter("fwcluster_name", value="my edge"),
      "cluster my edge", "fwcluster_name", "must start with a letter"),
+    ("name with a trailing newline", setter("fwcluster_name", value="edge\n"),
+     CLUSTER, "fwcluster_name", "'edge\\n' has white space around the name"),
+    ("name with a leading space", setter("fwcluster_name", value=" edge"),
+     CLUSTER, "fwcluster_name", "write 'edge'"),
+    ("name with a newline inside", setter("fwcluster_name", value="my\nedge"),
+     "cluster 'my\\nedge'", "fwcluster_name", "must start with a letter"),
     # --- segments
     ("segments a list", setter("fwcluster_segments", value=["inside", "outside"]),
      CLUSTER, "fwcluster_segments", "must be a mapping"),
@@ -104,6 +144,11 @@ CASES = [
     ("segments empty", setter("fwcluster_segments", value={}), CLUSTER, "fwcluster_segments", "at least one"),
     ("segment key typo", setter("fwcluster_segments", "inside", "vird", value=51),
      CLUSTER, "fwcluster_segments.inside.vird", "unknown key"),
+    # "$" matches before a final newline: names are checked with a full match
+    ("segment name with a trailing newline", rename_segment("inside", "inside\n"),
+     CLUSTER, "fwcluster_segments", "segment name the string 'inside\\n' must start with a letter"),
+    ("segment name with a space", rename_segment("outside", "out side"),
+     CLUSTER, "fwcluster_segments", "segment name the string 'out side' must start"),
     ("reserved segment name", setter("fwcluster_segments", "firewall", value={"interface": "eth9",
                                      "vip": "10.99.0.1/24", "vrid": 99}),
      CLUSTER, "fwcluster_segments.firewall", "reserved"),
@@ -131,6 +176,8 @@ CASES = [
      "pb-fw1", "fwcluster_interfaces.inside", "has no interface"),
     ("bad interface name", setter("fwcluster_segments", "inside", "interface", value="eth1 eth2"),
      CLUSTER, "fwcluster_segments.inside.interface", "not a valid interface name"),
+    ("interface name with a newline inside", setter("fwcluster_segments", "inside", "interface", value="eth1\neth2"),
+     CLUSTER, "fwcluster_segments.inside.interface", "'eth1\\neth2' is not a valid interface name"),
     ("interface name too long", setter("fwcluster_interfaces", host="pb-fw1", value={"inside": "a" * 16}),
      "pb-fw1", "fwcluster_interfaces.inside", "at most 15"),
     ("two segments one interface (group)", setter("fwcluster_segments", "outside", "interface", value="eth1"),
@@ -224,6 +271,13 @@ CASES = [
      CLUSTER, "fwcluster_vrrp.advert_int", "must be a number"),
     ("advert_int bool", setter("fwcluster_vrrp", "advert_int", value=True),
      CLUSTER, "fwcluster_vrrp.advert_int", "must be a number"),
+    # A NaN fails every comparison: it is refused as not finite, not as out of range
+    ("advert_int NaN", setter("fwcluster_vrrp", "advert_int", value=float("nan")),
+     CLUSTER, "fwcluster_vrrp.advert_int", "must be a finite number in 0.01..40.95, got nan"),
+    ("advert_int infinite", setter("fwcluster_vrrp", "advert_int", value=float("inf")),
+     CLUSTER, "fwcluster_vrrp.advert_int", "must be a finite number in 0.01..40.95, got inf"),
+    ("advert_int minus infinite", setter("fwcluster_vrrp", "advert_int", value=float("-inf")),
+     CLUSTER, "fwcluster_vrrp.advert_int", "must be a finite number in 0.01..40.95, got -inf"),
     ("unicast string", setter("fwcluster_vrrp", "unicast", value="yes"),
      CLUSTER, "fwcluster_vrrp.unicast", "must be true or false"),
     ("vrrp key typo", setter("fwcluster_vrrp", "preemt", value=True), CLUSTER, "fwcluster_vrrp.preemt",

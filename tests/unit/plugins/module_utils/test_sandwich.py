@@ -194,6 +194,12 @@ def rename_outside(cluster, nodes, balancers):
         host_vars["fwcluster_addresses"]["wan"] = host_vars["fwcluster_addresses"].pop("outside")
 
 
+def rename_balancer(old, new):
+    def mutate(cluster, nodes, balancers):
+        balancers[new] = balancers.pop(old)
+    return mutate
+
+
 def no_balancers(cluster, nodes, balancers):
     balancers.clear()
 
@@ -216,6 +222,10 @@ REFUSALS = [
      "fwcluster_balancers.health.timeout", "exceeds the interval"),
     ("fall zero", cluster_set("fwcluster_balancers.health.fall", 0), CLUSTER, "fwcluster_balancers.health.fall",
      "must be in 1..100"),
+    ("probe interval infinite", cluster_set("fwcluster_balancers.health.interval", float("inf")), CLUSTER,
+     "fwcluster_balancers.health.interval", "must be a finite number in 0.1..60, got inf"),
+    ("balancer name with a newline", rename_balancer("sw-lbo2", "sw-lbo2\n"), "'sw-lbo2\\n'", "inventory_hostname",
+     "holds a newline; a host name is written into keepalived.conf"),
     ("a side missing", cluster_set("fwcluster_balancers.outside", None), CLUSTER, "fwcluster_balancers.outside",
      "is required"),
     ("front VIP overlaps a segment", cluster_set("fwcluster_balancers.inside.vip", "10.40.2.200/24"), CLUSTER,

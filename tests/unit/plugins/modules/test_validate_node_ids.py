@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ansible_collections.fwcluster.netfilter.plugins.modules import validate_node_ids
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import PlanError, build_plan
 
 
 def clusters_of(example):
@@ -74,3 +74,95 @@ def test_runs_as_a_script(example):
     result = json.loads(completed.stdout.decode())
     assert completed.returncode == 0, result
     assert result["plans"]["edge"]["nodes"]["pb-fw2"]["role"] == "backup"
+
+
+# --------------------------------------------------------------------------
+# Clusters deployed together: no VRID or VIP twice on a network they share
+# --------------------------------------------------------------------------
+
+def together(*examples):
+    """build_plans' input for several example inventories (cluster, nodes[, balancers])."""
+    clusters = {}
+    for example in examples:
+        cluster, nodes, balancers = (tuple(example) + ({},))[:3]
+        clusters[cluster["fwcluster_name"]] = {"cluster": cluster, "nodes": nodes, "balancers": balancers}
+    return clusters
+
+
+def move_outside(duo, vip, vrid):
+    """Put cluster duo's outside segment on cluster edge's outside network 203.0.113.0/24."""
+    cluster, nodes = duo
+    cluster["fwcluster_segments"]["outside"].update(vip=vip, vrid=vrid)
+    for index, host in enumerate(sorted(nodes)):
+        prefix = vip.split("/")[1]
+        nodes[host]["fwcluster_addresses"]["outside"] = "203.0.113.%d/%s" % (201 + index, prefix)
+    return duo
+
+
+def refusal(clusters):
+    with pytest.raises(PlanError) as caught:
+        validate_node_ids.build_plans(clusters)
+    return caught.value
+
+
+def test_every_example_deploys_beside_the_others(example, duo, hash_example, sandwich):
+    # VRID 51 is edge's on 10.10.1.0/24 and mesh's on 10.20.1.0/24: other networks, no clash.
+    plans = validate_node_ids.build_plans(together(example, duo, hash_example, sandwich))
+    assert sorted(plans) == ["duo", "edge", "mesh", "stack"]
+
+
+def test_shared_network_other_vrid_and_vip_is_accepted(example, duo):
+    move_outside(duo, "203.0.113.253/24", 63)
+    validate_node_ids.build_plans(together(example, duo))
+
+
+def test_same_vrid_on_a_shared_network_is_refused(example, duo):
+    error = refusal(together(example, move_outside(duo, "203.0.113.253/24", 52)))
+    # duo sorts first: edge, checked after it, is refused
+    assert str(error) == ("cluster edge: fwcluster_segments.outside.vrid: VRID 52 on network 203.0.113.0/24 is "
+                          "already used by cluster duo on network 203.0.113.0/24 (fwcluster_segments.outside.vrid); "
+                          "clusters that share a network need VRIDs of their own")
+    assert error.cluster == "edge"
+
+
+def test_same_vrid_on_overlapping_networks_is_refused(example, duo):
+    error = refusal(together(example, move_outside(duo, "203.0.113.253/25", 52)))
+    assert "already used by cluster duo on network 203.0.113.128/25" in error.rule
+
+
+def test_same_vip_is_refused(example, duo):
+    error = refusal(together(example, move_outside(duo, "203.0.113.254/24", 63)))
+    assert (error.host, error.variable) == ("cluster edge", "fwcluster_segments.outside.vip")
+    assert error.rule == ("203.0.113.254 is already a VIP of cluster duo (fwcluster_segments.outside.vip); "
+                          "an address has one owner on a network")
+
+
+def test_a_derived_hash_vrid_counts(example, hash_example):
+    # mesh runs VRIDs 51, 52, 53 on 10.20.1.0/24 (one per node id); edge moves its inside there with VRID 53.
+    cluster, nodes = example
+    cluster["fwcluster_segments"]["inside"].update(vip="10.20.1.250/24", vrid=53)
+    for index, host in enumerate(sorted(nodes)):
+        nodes[host]["fwcluster_addresses"]["inside"] = "10.20.1.%d/24" % (201 + index)
+    error = refusal(together((cluster, nodes), hash_example))
+    assert (error.host, error.variable) == ("cluster mesh", "fwcluster_segments.inside.vrid")
+    assert error.rule.startswith("VRID 53 (derived from fwcluster_segments.inside.vrid 51) on network 10.20.1.0/24 "
+                                 "is already used by cluster edge")
+
+
+def test_a_sandwich_front_vrid_counts(example, sandwich):
+    # stack's outside balancers hold 10.40.4.254 with VRID 72 on their front network 10.40.4.0/24.
+    cluster, nodes = example
+    cluster["fwcluster_segments"]["outside"].update(vip="10.40.4.250/24", vrid=72)
+    for index, host in enumerate(sorted(nodes)):
+        nodes[host]["fwcluster_addresses"]["outside"] = "10.40.4.%d/24" % (201 + index)
+    error = refusal(together((cluster, nodes), sandwich))
+    assert (error.host, error.variable) == ("cluster stack", "fwcluster_balancers.outside.vrid")
+    assert "VRID 72 on network 10.40.4.0/24 is already used by cluster edge" in error.rule
+
+
+def test_the_module_names_the_cluster_of_a_shared_network_refusal(run_module, example, duo):
+    ok, result = run_module(validate_node_ids.main,
+                            {"clusters": together(example, move_outside(duo, "203.0.113.253/24", 52))})
+    assert not ok
+    assert (result["cluster"], result["host"], result["variable"]) == \
+        ("edge", "cluster edge", "fwcluster_segments.outside.vrid")

@@ -1,0 +1,56 @@
+"""rendering.render writes what Ansible's template module writes, byte for byte.
+
+The template tests and the golden snapshot read files rendered by rendering.render, a plain
+Jinja environment with the template module's settings. Here each file the roles write on
+every host of the example inventories is rendered again by Ansible's own templating
+(the engine behind the template module) and compared.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory
+from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import (
+    ROLE_DEFAULTS,
+    ROLES,
+    host_part,
+    render,
+    templates_of,
+)
+
+
+def ansible_render(role, template, plan, host):
+    """The file as Ansible's templating renders it (trim_blocks, trailing newlines kept)."""
+    with open(os.path.join(ROLES, role, "templates", template)) as handle:
+        source = handle.read()
+    variables = dict(ROLE_DEFAULTS, fwcluster_plan=plan, fwcluster_node=host_part(plan, host), inventory_hostname=host)
+    # ansible-core 2.19 templates only strings marked as trusted; a role's template file is.
+    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(source))
+
+
+@pytest.mark.parametrize("name", ["primary_backup", "multipath", "hash", "sandwich"])
+def test_render_is_what_ansible_writes(name):
+    cluster, nodes, balancers = load_inventory(name)
+    plan = build_plan(cluster, nodes, balancers or None)
+    compared = 0
+    for host in sorted(list(plan["nodes"]) + list(plan.get("balancers", {}))):
+        for role, template in templates_of(host_part(plan, host)):
+            assert render(role, template, plan, host) == ansible_render(role, template, plan, host), (host, template)
+            compared += 1
+    assert compared >= 6 * len(plan["nodes"])  # the rules, the units and the daemons' files
+
+
+def test_a_file_ends_as_its_template_does():
+    # Jinja alone drops a template's final newline; the template module keeps it.
+    cluster, nodes, _balancers = load_inventory("primary_backup")
+    plan = build_plan(cluster, nodes)
+    with open(os.path.join(ROLES, "conntrackd", "templates", "conntrackd.conf.j2")) as handle:
+        assert handle.read().endswith("}\n")
+    assert render("conntrackd", "conntrackd.conf.j2", plan, "pb-fw1").endswith("}\n")
