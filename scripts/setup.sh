@@ -4,7 +4,8 @@
 # and takes a few seconds.
 #
 #   1. Debian packages (podman, runc, debootstrap, iptables, ...), only those
-#      missing; apt-get update only when something is missing.
+#      missing; apt-get update only when something is missing. keepalived and
+#      conntrackd serve as config checkers: they are left disabled, stopped.
 #   2. The venv .venv from requirements.txt; pip is skipped while
 #      requirements.txt and the interpreter are unchanged (hash stamp in .venv).
 #   3. ansible-test's pip bootstrap script, which it would download from a host
@@ -57,11 +58,36 @@ done
 if ((${#missing[@]})); then
     say "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # No service may start because of this install (keepalived would send
+    # VRRP adverts from the controller): Debian's policy-rc.d convention,
+    # unless the machine already has a policy of its own.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 0755 "$policy"
+        made_policy=1
+        trap 'rm -f "$policy"' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
+    if ((made_policy)); then rm -f "$policy"; trap - EXIT; fi
 else
     say "Debian packages present"
 fi
+
+# keepalived and conntrackd are here for their config checkers only (the
+# roles' `keepalived -t`, the tests' `conntrackd -C`): never as services of
+# the controller. Debian enables them at install; disable and stop them.
+for unit in keepalived.service conntrackd.service; do
+    if systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+        say "disabling $unit on this machine (installed for its config checker only)"
+        systemctl disable --quiet "$unit" 2>/dev/null || rm -f "/etc/systemd/system/multi-user.target.wants/$unit"
+    fi
+    if systemctl is-active --quiet "$unit" 2>/dev/null; then
+        systemctl stop "$unit"
+    fi
+done
 
 # 2. The project venv ------------------------------------------------------
 python=${FWCLUSTER_PYTHON:-/usr/bin/python3}
