@@ -85,7 +85,10 @@ PY
 for vip in $vips; do
     seg=${vip%%=*} addr=${vip#*=} holders=()
     for n in $nodes; do
-        if podman exec "$n" ip -o addr show 2>/dev/null | grep -qw "inet $addr"; then holders+=("$n"); fi
+        # Read the addresses first: under pipefail, `... | grep -q` fails when
+        # grep exits at the first match and ip dies of SIGPIPE.
+        addrs=$(podman exec "$n" ip -o addr show 2>/dev/null || true)
+        if grep -qw "inet $addr" <<<"$addrs"; then holders+=("$n"); fi
     done
     printf '  VIP %-16s (%s) held by: %s\n' "$addr" "$seg" "${holders[*]:-nobody}"
 done
@@ -117,10 +120,22 @@ if [[ -n $client && -n $server_ip ]]; then
         || podman exec "$client" sh -c "echo hello | nc -w 5 $server_ip $port"
 fi
 
+# The example inventory reaches the lab over SSH as it would reach real
+# nodes: the status playbook, run as an operator runs it.
+inventory=inventories/$scenario
+if [[ -f $inventory/hosts.yml ]]; then
+    step "ansible-playbook -i $inventory fwcluster.netfilter.status"
+    ansible-playbook -i "$inventory" fwcluster.netfilter.status
+fi
+
+first=${nodes%% *}
+first_address=$(ansible-inventory -i "$inventory" --host "$first" 2>/dev/null \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin).get("ansible_host", "?"))' || echo "?")
 step "the lab is running"
 cat <<EOF
   Look around:   podman ps --filter label=fwcluster.lab=1
-                 podman exec -it ${nodes%% *} bash
+                 ssh -i build/lab/$scenario/id_ed25519 -o UserKnownHostsFile=build/lab/$scenario/known_hosts root@$first_address
+                 ansible-playbook -i $inventory fwcluster.netfilter.status
   Tear it down:  . scripts/env.sh && molecule destroy -s $scenario
              or: sudo scripts/lab-cleanup.sh
 EOF

@@ -3,7 +3,8 @@
 #   - every podman container labelled fwcluster.lab=1 (all scenarios),
 #   - every podman network labelled fwcluster.lab=1,
 #   - network namespaces whose name starts with "fwcluster",
-#   - leftover image-build temp dirs /var/tmp/fwcluster-rootfs.*.
+#   - leftover image-build temp dirs /var/tmp/fwcluster-rootfs.*,
+#   - the lab runs' SSH key pairs and known host keys (build/lab/).
 # Safe to run when nothing is there. Needs root (rootful podman).
 #   - molecule's state of this repository's scenarios (state.yml and
 #     instance_config.yml in ~/.ansible/tmp/molecule.*.<scenario>), so that a
@@ -60,6 +61,10 @@ for dir in /var/tmp/fwcluster-rootfs.*; do
     done < <(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r)
     run rm -rf --one-file-system "$dir"
 done
+
+if [[ -d $here/../build/lab ]]; then
+    run rm -rf "$here/../build/lab"
+fi
 
 # Molecule keeps "created: true" in its state after an interrupted run.
 cache=${MOLECULE_EPHEMERAL_CACHE:-$HOME/.ansible/tmp}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build the lab's node image: Debian bookworm from debootstrap, imported into
 # podman. No container registry is reachable, so the image is made locally.
-# Reused when it exists; FWCLUSTER_REBUILD_IMAGE=1 forces a rebuild.
+# Reused when it exists and was built by this very script (the image's
+# fwcluster.recipe label holds the script's digest); FWCLUSTER_REBUILD_IMAGE=1
+# forces a rebuild.
 set -euo pipefail
 
 image=${FWCLUSTER_IMAGE:-localhost/fwcluster-node:bookworm}
@@ -9,15 +11,21 @@ mirror=${FWCLUSTER_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 here=$(cd "$(dirname "$0")" && pwd)
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/../containers.conf}
 
+recipe=$(sha256sum "$here/build.sh" | cut -c1-16)
 if [[ ${FWCLUSTER_REBUILD_IMAGE:-0} != 1 ]] && podman image exists "$image"; then
-    echo "lab image $image already present"
-    exit 0
+    built_by=$(podman image inspect --format '{{ index .Labels "fwcluster.recipe" }}' "$image" 2>/dev/null || true)
+    if [[ $built_by == "$recipe" ]]; then
+        echo "lab image $image already present"
+        exit 0
+    fi
+    echo "lab image $image was built by another version of build.sh: rebuilding"
 fi
 
-# What the lab needs inside: systemd as init, the daemons under test, python3
-# for Ansible, and the small tools the scenarios use to push traffic.
+# What the lab needs inside: systemd as init, sshd (the controller reaches the
+# lab over SSH, as it reaches production), the daemons under test, python3 for
+# Ansible, and the small tools the scenarios use to push traffic.
 packages=(
-    systemd systemd-sysv dbus iproute2 iputils-ping procps python3 python3-apt
+    systemd systemd-sysv dbus openssh-server iproute2 iputils-ping procps python3 python3-apt
     iptables arptables keepalived conntrackd conntrack
     netcat-openbsd tcpdump
 )
@@ -40,8 +48,17 @@ chroot "$rootfs" systemctl mask getty@tty1.service console-getty.service \
 chroot "$rootfs" systemctl disable keepalived.service conntrackd.service >/dev/null 2>&1 || true
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 
+# Each container makes its own SSH host keys at its first boot; the keys made
+# by debootstrap would otherwise be shared by every lab host.
+rm -f "$rootfs"/etc/ssh/ssh_host_*
+mkdir -p "$rootfs/etc/systemd/system/ssh.service.d"
+printf '%s\n' '[Service]' 'ExecStartPre=' 'ExecStartPre=/usr/bin/ssh-keygen -A' 'ExecStartPre=/usr/sbin/sshd -t' \
+    >"$rootfs/etc/systemd/system/ssh.service.d/fwcluster-hostkeys.conf"
+chroot "$rootfs" systemctl enable ssh.service >/dev/null
+
 echo "importing into podman as $image"
 tar -C "$rootfs" -c . | podman import \
     --change 'CMD ["/sbin/init"]' \
     --change 'ENV container=podman' \
-    --change 'STOPSIGNAL SIGRTMIN+3' - "$image"
+    --change 'STOPSIGNAL SIGRTMIN+3' \
+    --change "LABEL fwcluster.recipe=$recipe" - "$image"
