@@ -1,9 +1,11 @@
 """bench: the failover benchmark of fwcluster.netfilter, run in the podman lab.
 
-    python3 benchmark/bench.py [--arch NAME ...] [--smoke] [--out DIR] [--keep-lab]
+    python3 benchmark/bench.py [--arch NAME ...] [--smoke] [--out DIR] [--keep-lab] [--reuse-lab]
 
 Run it through scripts/bench.sh, which installs what it needs first. For each
-architecture it builds the Molecule scenario's lab (create, prepare), deploys
+architecture it builds the Molecule scenario's lab (create, prepare), or with
+--reuse-lab takes the one a scenario left running (the test command's smoke
+run uses the primary_backup scenario's lab), deploys
 the example inventory with the collection's own playbook (playbooks/site.yml),
 and measures with benchmark/loadgen.py on the lab's client and server:
 
@@ -157,6 +159,13 @@ class Lab:
         self.balancers = first.get("fwcluster_balancers")
         # The extra vars of the last deploy, which the status checks read too.
         self.extra_vars = ROOT / "build" / "bench" / ("extra-%s.json" % scenario)
+
+    def running(self):
+        """Whether every host of the lab runs and the lab run's SSH key is there."""
+        key = ROOT / "build" / "lab" / self.scenario / "id_ed25519"
+        states = podman("ps", "--format", "{{.Names}}", "--filter", "label=fwcluster.scenario=%s" % self.scenario,
+                        check=False).stdout.split()
+        return key.is_file() and set(self.hostvars) <= set(states)
 
     def molecule(self, action):
         log("molecule %s -s %s" % (action, self.scenario))
@@ -543,13 +552,16 @@ def bound_ms(lab, advert_int, health=None):
     return round(4 * advert_int * 1000)
 
 
-def bench_architecture(lab, settings, smoke, keep_lab):
+def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False):
     result = {"scenario": lab.scenario, "nodes": lab.firewalls, "replication": bool(lab.replication),
               "replication_mode": (lab.replication or {}).get("mode"),
               "rate": {"on": None, "off": None}, "share": None, "kills": [], "notes": []}
     default_int = float(lab.vrrp.get("advert_int", 1))
-    lab.molecule("destroy")
-    lab.molecule("create")   # molecule's create sequence runs prepare.yml too
+    if reuse_lab and lab.running():
+        log("reusing the running %s lab" % lab.scenario)
+    else:
+        lab.molecule("destroy")
+        lab.molecule("create")   # molecule's create sequence runs prepare.yml too
     try:
         refusal = lab.deploy({}, "the inventory as written")
         if refusal:
@@ -635,6 +647,8 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true", help="a short run: one size, one kill")
     parser.add_argument("--out", default=str(ROOT / "build" / "bench" / "latest"))
     parser.add_argument("--keep-lab", action="store_true", help="leave the last lab running")
+    parser.add_argument("--reuse-lab", action="store_true",
+                        help="measure in the scenario's lab when it is running, instead of building a new one")
     parser.add_argument("--command", default="scripts/bench.sh", help="the command line recorded in the results")
     args = parser.parse_args(argv)
     archs = args.arch or (["primary_backup"] if args.smoke else list(ARCHITECTURES))
@@ -649,7 +663,8 @@ def main(argv=None):
         started = time.time()
         try:
             lab = Lab(name)
-            results["architectures"][name] = bench_architecture(lab, settings, args.smoke, args.keep_lab)
+            results["architectures"][name] = bench_architecture(lab, settings, args.smoke, args.keep_lab,
+                                                                args.reuse_lab)
             results["architectures"][name]["seconds"] = round(time.time() - started)
             results.setdefault("machine", results["architectures"][name].pop("machine"))
         except (BenchError, subprocess.TimeoutExpired, OSError, KeyError) as exc:

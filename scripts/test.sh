@@ -15,10 +15,13 @@
 #   build         ansible-galaxy collection build; install the tarball into a
 #                 scratch path; ansible-doc every module and role from it
 #   molecule      molecule test -s NAME for every scenario in molecule/
-#                 (one step per scenario, named molecule:NAME)
+#                 (one step per scenario, named molecule:NAME); each ends
+#                 with the scenario's ten slowest tasks
 #   bench         the short run of the failover benchmark (scripts/bench.sh
-#                 --smoke): one lab, one object size, one kill; its results,
-#                 plots and summary go to build/test-logs/bench-smoke/
+#                 --smoke): one object size, one kill, in the lab that
+#                 molecule:primary_backup leaves running for it (a new lab
+#                 when that step did not run); its results, plots and
+#                 summary go to build/test-logs/bench-smoke/
 #
 # Options:
 #   --only STEP   run only STEP (repeatable, or comma separated); a scenario
@@ -286,7 +289,11 @@ step_build() {
     done
     if compgen -G "$coll/plugins/filter/*.py" >/dev/null; then
         doc_head ansible-doc -t filter -l fwcluster.netfilter
-        if ansible-doc -t filter -l fwcluster.netfilter 2>/dev/null | grep -q UNDOCUMENTED; then
+        # Captured first: under pipefail, `ansible-doc | grep -q` could fail
+        # when grep exits at its first match and ansible-doc dies of SIGPIPE.
+        local filters
+        filters=$(ansible-doc -t filter -l fwcluster.netfilter 2>/dev/null || true)
+        if grep -q UNDOCUMENTED <<<"$filters"; then
             echo "warning: undocumented filters above (add plugins/filter/NAME.yml docs)"
         fi
     fi
@@ -303,14 +310,25 @@ step_build() {
     echo "ansible-doc resolved $n modules and $roles roles from the installed tarball"
 }
 
+# The scenario whose lab the bench step measures in.
+bench_scenario=primary_backup
+
 step_molecule() {
-    local name=${1#molecule:}
+    local name=${1#molecule:} rc=0 args=() log
     [[ $name != molecule ]] || { echo "no Molecule scenario (molecule/*/molecule.yml) found"; return 1; }
-    timeout -k 60 "$2" molecule test -s "$name"
+    # The bench step reuses this lab: leave it standing for it (bench.py
+    # destroys it; on_exit's lab cleanup catches any run that stops before).
+    if [[ $name == "$bench_scenario" ]] && selected bench; then args+=(--destroy never); fi
+    log=$logs/molecule-$name.out
+    timeout -k 60 "$2" molecule test -s "$name" "${args[@]}" 2>&1 | tee "$log" || rc=$?
+    echo
+    python3 scripts/lib/slowest_tasks.py --top 10 "$log" || true
+    return "$rc"
 }
 
 step_bench() {
-    timeout -k 60 "$2" python3 benchmark/bench.py --smoke --out "$logs/bench-smoke" --command "scripts/bench.sh --smoke"
+    timeout -k 60 "$2" python3 benchmark/bench.py --smoke --reuse-lab --out "$logs/bench-smoke" \
+        --command "scripts/bench.sh --smoke"
 }
 
 # --- run --------------------------------------------------------------------
