@@ -96,7 +96,7 @@ def test_relative_links_resolve(source):
         for target in LINK.findall(line):
             if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.IGNORECASE):
                 continue  # http:, https:, mailto:
-            path, _, anchor = target.partition("#")
+            path, anchor = target.partition("#")[::2]
             resolved = source_path if not path else os.path.normpath(
                 os.path.join(os.path.dirname(source_path), path))
             if not resolved.startswith(REPO_ROOT + os.sep):
