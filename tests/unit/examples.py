@@ -27,3 +27,13 @@ def load_inventory(name):
         target = balancers if "fwcluster_balancer_side" in host_vars else nodes
         target[entry[:-len(".yml")]] = host_vars
     return cluster, nodes, balancers
+
+
+def set_in_cluster(path, value):
+    """A change (cluster, nodes) -> None that sets the cluster variable at PATH (a tuple of keys) to VALUE."""
+    def mutate(cluster, nodes):
+        target = cluster
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return mutate

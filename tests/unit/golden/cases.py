@@ -17,7 +17,7 @@ import copy
 from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import cluster_inputs
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
 from ansible_collections.fwcluster.netfilter.plugins.modules.validate_node_ids import build_plans
-from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory
+from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory, set_in_cluster
 from ansible_collections.fwcluster.netfilter.tests.unit.plugins.module_utils import (
     test_hash_plan,
     test_multipath,
@@ -213,15 +213,6 @@ def _refusal(example, mutate, arguments=2):
     return attempt
 
 
-def _set_path(path, value):
-    def mutate(cluster, nodes):
-        target = cluster
-        for key in path[:-1]:
-            target = target[key]
-        target[path[-1]] = value
-    return mutate
-
-
 def _together(change, examples=("primary_backup", "multipath")):
     """validate_node_ids on several example inventories at once, after change(clusters)."""
     def attempt():
@@ -298,11 +289,11 @@ def _extra_refusals():
         ("validate_node_ids: a sandwich front VRID on a shared network",
          _together(_segment_onto("edge", "outside", "10.40.4.250/24", 72), ("primary_backup", "sandwich"))),
         ("hash: derived MAC in the link-local range", _refusal("hash", _hash_derived_link_local_mac)),
-        ("hash: preempt_delay out of range", _refusal("hash", _set_path(("fwcluster_vrrp", "preempt_delay"), 1001))),
+        ("hash: preempt_delay out of range", _refusal("hash", set_in_cluster(("fwcluster_vrrp", "preempt_delay"), 1001))),
         ("primary_backup: balancers on another architecture",
          _refusal("primary_backup", _balancers_on_primary_backup, arguments=3)),
         ("primary_backup: multicast_mac on another architecture",
-         _refusal("primary_backup", _set_path(("fwcluster_segments", "inside", "multicast_mac"), "01:00:5e:01:02:03"))),
+         _refusal("primary_backup", set_in_cluster(("fwcluster_segments", "inside", "multicast_mac"), "01:00:5e:01:02:03"))),
         ("primary_backup: garbage group variables", lambda: build_plan("edge", {})),
         ("primary_backup: garbage members", lambda: build_plan(
             {"fwcluster_name": "edge", "fwcluster_architecture": "primary_backup"}, ["pb-fw1", "pb-fw2"])),
@@ -317,7 +308,7 @@ def refusals():
     for case_id, mutation, _variable, _fragments in test_multipath.REFUSALS:
         cases.append(("multipath: " + case_id, _refusal("multipath", mutation)))
     for case_id, path, value, _host, _variable, _fragment in test_hash_plan.REFUSALS:
-        cases.append(("hash: " + case_id, _refusal("hash", _set_path(path, value))))
+        cases.append(("hash: " + case_id, _refusal("hash", set_in_cluster(path, value))))
     for case_id, mutation, _host, _variable, _fragment in test_sandwich.REFUSALS:
         cases.append(("sandwich: " + case_id, _refusal("sandwich", mutation, arguments=3)))
     cases.extend(_extra_refusals())

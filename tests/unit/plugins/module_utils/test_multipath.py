@@ -14,6 +14,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model 
     build_plan,
     build_replication_table,
 )
+from ansible_collections.fwcluster.netfilter.tests.unit.examples import set_in_cluster
 
 CLUSTER = "cluster duo"
 INSIDE, OUTSIDE = "eth1", "eth2"
@@ -282,19 +283,10 @@ def test_refuse_chain_only_when_the_policy_rejects(ordered, duo_source):
 # Refusals: host, variable, and the rule broken with its reason
 # --------------------------------------------------------------------------
 
-def _set(path, value):
-    def mutate(cluster, nodes):
-        target = cluster
-        for key in path[:-1]:
-            target = target[key]
-        target[path[-1]] = value
-    return mutate
-
-
 def _policy(**entry):
     base = {"name": "x", "from": "inside", "to": "outside", "action": "accept"}
     base.update(entry)
-    return _set(("fwcluster_policy",), [base])
+    return set_in_cluster(("fwcluster_policy",), [base])
 
 
 def _third_node(cluster, nodes):
@@ -326,16 +318,16 @@ REPLICATION = {"enabled": True, "interface": "eth3", "transport": "udp"}
 
 REFUSALS = [
     # id, mutation, variable, fragments of the rule
-    ("replication enabled", _set(("fwcluster_replication",), REPLICATION),
+    ("replication enabled", set_in_cluster(("fwcluster_replication",), REPLICATION),
      "fwcluster_replication", ["filters statelessly", "asynchronous", "race", "enabled: false"]),
     # Refused as a whole before the details (replication addresses) are asked for.
-    ("replication without enabled key", _set(("fwcluster_replication",), {"interface": "eth3"}),
+    ("replication without enabled key", set_in_cluster(("fwcluster_replication",), {"interface": "eth3"}),
      "fwcluster_replication", ["race"]),
-    ("masquerade", _set(("fwcluster_nat",), [{"type": "masquerade", "out": "outside"}]),
+    ("masquerade", set_in_cluster(("fwcluster_nat",), [{"type": "masquerade", "out": "outside"}]),
      "fwcluster_nat", ["refuses NAT", "replies cross the other node", "race"]),
-    ("dnat", _set(("fwcluster_nat",), [{"type": "dnat", "in": "outside", "port": 80, "to": "10.30.1.10"}]),
+    ("dnat", set_in_cluster(("fwcluster_nat",), [{"type": "dnat", "in": "outside", "port": 80, "to": "10.30.1.10"}]),
      "fwcluster_nat", ["refuses NAT"]),
-    ("preempt off", _set(("fwcluster_vrrp",), {"preempt": False}),
+    ("preempt off", set_in_cluster(("fwcluster_vrrp",), {"preempt": False}),
      "fwcluster_vrrp.preempt", ["needs preemption", "never splits again"]),
     ("accept proto all", _policy(proto="all"),
      "fwcluster_policy[0].proto", ["needs connection state", "race", "Name the protocol"]),
@@ -374,8 +366,8 @@ def test_replication_link_validator_refuses_multipath_replication(duo):
 
 
 @pytest.mark.parametrize("label, mutation", [
-    ("replication off", _set(("fwcluster_replication",), {"enabled": False})),
-    ("empty nat", _set(("fwcluster_nat",), [])),
+    ("replication off", set_in_cluster(("fwcluster_replication",), {"enabled": False})),
+    ("empty nat", set_in_cluster(("fwcluster_nat",), [])),
     ("drop proto all", _policy(proto="all", action="drop")),
     ("reject udp without ports", _policy(proto="udp", action="reject")),
     ("accept tcp without ports", _policy(proto="tcp")),

@@ -89,14 +89,19 @@ def together(*examples):
     return clusters
 
 
+def move_segment(cluster_nodes, segment, vip, vrid):
+    """Put a cluster's SEGMENT on VIP's network: the VIP, the VRID, its nodes at .201, .202, ... of VIP's /24."""
+    cluster, nodes = cluster_nodes
+    cluster["fwcluster_segments"][segment].update(vip=vip, vrid=vrid)
+    base, prefix = vip.rsplit(".", 1)[0], vip.split("/")[1]
+    for index, host in enumerate(sorted(nodes)):
+        nodes[host]["fwcluster_addresses"][segment] = "%s.%d/%s" % (base, 201 + index, prefix)
+    return cluster_nodes
+
+
 def move_outside(duo, vip, vrid):
     """Put cluster duo's outside segment on cluster edge's outside network 203.0.113.0/24."""
-    cluster, nodes = duo
-    cluster["fwcluster_segments"]["outside"].update(vip=vip, vrid=vrid)
-    for index, host in enumerate(sorted(nodes)):
-        prefix = vip.split("/")[1]
-        nodes[host]["fwcluster_addresses"]["outside"] = "203.0.113.%d/%s" % (201 + index, prefix)
-    return duo
+    return move_segment(duo, "outside", vip, vrid)
 
 
 def refusal(clusters):
@@ -139,11 +144,7 @@ def test_same_vip_is_refused(example, duo):
 
 def test_a_derived_hash_vrid_counts(example, hash_example):
     # mesh runs VRIDs 51, 52, 53 on 10.20.1.0/24 (one per node id); edge moves its inside there with VRID 53.
-    cluster, nodes = example
-    cluster["fwcluster_segments"]["inside"].update(vip="10.20.1.250/24", vrid=53)
-    for index, host in enumerate(sorted(nodes)):
-        nodes[host]["fwcluster_addresses"]["inside"] = "10.20.1.%d/24" % (201 + index)
-    error = refusal(together((cluster, nodes), hash_example))
+    error = refusal(together(move_segment(example, "inside", "10.20.1.250/24", 53), hash_example))
     assert (error.host, error.variable) == ("cluster mesh", "fwcluster_segments.inside.vrid")
     assert error.rule.startswith("VRID 53 (derived from fwcluster_segments.inside.vrid 51) on network 10.20.1.0/24 "
                                  "is already used by cluster edge")
@@ -151,11 +152,7 @@ def test_a_derived_hash_vrid_counts(example, hash_example):
 
 def test_a_sandwich_front_vrid_counts(example, sandwich):
     # stack's outside balancers hold 10.40.4.254 with VRID 72 on their front network 10.40.4.0/24.
-    cluster, nodes = example
-    cluster["fwcluster_segments"]["outside"].update(vip="10.40.4.250/24", vrid=72)
-    for index, host in enumerate(sorted(nodes)):
-        nodes[host]["fwcluster_addresses"]["outside"] = "10.40.4.%d/24" % (201 + index)
-    error = refusal(together((cluster, nodes), sandwich))
+    error = refusal(together(move_segment(example, "outside", "10.40.4.250/24", 72), sandwich))
     assert (error.host, error.variable) == ("cluster stack", "fwcluster_balancers.outside.vrid")
     assert "VRID 72 on network 10.40.4.0/24 is already used by cluster edge" in error.rule
 
