@@ -1,17 +1,17 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters that hand the inventory to the cluster model and read its plans.
+"""Filters that hand the inventory to the plan (plugins/module_utils/plan/) and read its plans.
 
 cluster_inputs(hostvars, all_hosts, play_hosts)
     Groups hosts into clusters by fwcluster_name and returns, for every cluster with
     a member among the play hosts, {name: {"cluster": group variables,
     "nodes": {host: host variables}, "balancers": {host: host variables}}}; hosts
-    with fwcluster_balancer_side are the sandwich load balancers, not firewall nodes.
+    with fwcluster_balancer_side are load balancers, not firewall nodes.
     Cluster variables must be equal on every member; a play host without
     fwcluster_name is refused.
 node_plan(plans, cluster_name, host)
     One node's part of its cluster's plan, what the roles read as fwcluster_node
-    (a sandwich balancer's part comes from the plan's balancers).
+    (a load balancer's part comes from the plan's balancers).
 
 The plans themselves are built by the validate_node_ids module, the one validator.
 
@@ -30,29 +30,13 @@ except ImportError:  # pragma: no cover
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import (
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plain import plain
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import (
     CLUSTER_VARIABLES,
     BALANCER_VARIABLES,
     NODE_VARIABLES,
     PlanError,
 )
-
-
-def _plain(value):
-    """Deep copy into plain Python types, so that modules and JSON see no Ansible wrappers."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, Mapping):
-        return dict((_plain(key), _plain(item)) for key, item in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value  # anything else: the model names its type and refuses it
 
 
 def _same(left, right):
@@ -73,7 +57,7 @@ def _same(left, right):
 
 
 def _defined(host_vars, names):
-    return dict((name, _plain(host_vars[name])) for name in names if name in host_vars)
+    return dict((name, plain(host_vars[name])) for name in names if name in host_vars)
 
 
 def _filter_error(error):

@@ -9,7 +9,7 @@ rows of a status table and the problems that make the cluster inconsistent:
 
 - a VRRP instance with no master, or with two (split brain);
 - a virtual address held by a node that is not its instance's master, or by nobody;
-- (hash) a node id owned by no node, or by two;
+- (nodes that own node ids) a node id owned by no node, or by two;
 - a node whose keepalived or conntrackd is not running, whose replication
   link is down, or whose replication error counters grew between the samples.
 
@@ -38,7 +38,7 @@ def _why_unusable(result):
 
 
 def _members(plan):
-    """Every host of the cluster plan: its nodes and (sandwich) its load balancers."""
+    """Every host of the cluster plan: its nodes and its load balancers (the plan's balancers)."""
     members = dict(plan["nodes"])
     members.update(plan.get("balancers") or {})
     return members
@@ -92,7 +92,7 @@ def _check_instances(plan, current, problems):
 
 
 def _check_static_vips(plan, current, problems):
-    """hash: every node holds every segment VIP (they all answer for it with the multicast MAC)."""
+    """Nodes that own node ids: every node holds every segment VIP (they all answer for it, a shared MAC)."""
     for segment_name, segment in sorted(plan["segments"].items()):
         vip = segment["vip_address"]
         for host, status in sorted(current.items()):
@@ -101,7 +101,7 @@ def _check_static_vips(plan, current, problems):
 
 
 def _check_ownership(plan, current, problems):
-    """hash: every node id 0..n-1 is owned by exactly one answering node."""
+    """Nodes that own node ids: every node id 0..n-1 is owned by exactly one answering node."""
     owners = {}
     for host, status in current.items():
         for node_id in (status.get("cluster") or {}).get("node_ids", []):
@@ -119,7 +119,7 @@ def _judged_errors(node, conntrackd):
     """The replication errors that mean something for this node, summed; None when unknown.
 
     conntrackd tracks one sequence number per link, not per peer: with more
-    than one peer sending (hash over multicast) their interleaved sequences
+    than one peer sending (three or more nodes over multicast) their interleaved sequences
     count as lost messages all the time, so "lost" is judged only with one peer.
     """
     errors = (conntrackd or {}).get("errors")
@@ -134,7 +134,7 @@ def _check_daemons(plan, first, current, problems):
         node = _members(plan)[host]
         keepalived = status["keepalived"]
         if node.get("keepalived") is None:
-            pass  # no VRRP on this host (a sandwich firewall): keepalived is meant to be off
+            pass  # no VRRP on this host (a firewall behind load balancers): keepalived is meant to be off
         elif not keepalived["running"]:
             problems.append("%s: keepalived is not running" % host)
         elif keepalived.get("error"):
@@ -168,7 +168,7 @@ def _row(plan, host, status, raw):
     planned = set(segment["vip_address"] for segment in plan["segments"].values())
     for vips in _planned_instances(plan).values():
         planned |= vips
-    # The hash instances' host-scope markers (127.254.x.y) are not worth a column.
+    # The host-scope markers of node-id instances (127.254.x.y) are not worth a column.
     shown = sorted(address for address in _held(status) & planned if not address.startswith("127."))
     row["vips"] = " ".join(shown) or "-"
     cluster = status.get("cluster")
@@ -216,7 +216,7 @@ def assess(plan, first, second):
     else:
         _check_daemons(plan, first_usable, current, problems)
         _check_instances(plan, current, problems)
-        if plan["architecture"] == "hash":
+        if plan["capabilities"]["owned_ids"]:
             _check_static_vips(plan, current, problems)
             _check_ownership(plan, current, problems)
     rows = [_row(plan, host, current.get(host), second.get(host)) for host in sorted(_members(plan))]

@@ -99,8 +99,8 @@ def conntrackd_stats(text):
         "external": caches["external"],
         "errors": errors,
         "error_total": sum(errors.values()),
-        # Cache bookkeeping, not the link: with the caches disabled (hash,
-        # sandwich) every injected peer flow counts here, so it is reported
+        # Cache bookkeeping, not the link: with the external cache disabled
+        # (flows injected into the kernel) every peer flow counts here, so it is reported
         # apart and not judged.
         "cache_failures": sum(int(match.group(2)) for match in _CT_FAILED.finditer(text)),
     }

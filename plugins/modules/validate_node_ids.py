@@ -46,8 +46,8 @@ options:
     type: dict
     required: true
 notes:
-  - The model is pure Python (C(plugins/module_utils/cluster_model.py)); the same code runs in the filters and in
-    the replication-link validator, so no rule is checked in two places.
+  - The plan is pure Python (C(plugins/module_utils/plan/)); every rule of the inventory is checked there once,
+    the replication settings included (the replication-link validator then checks each node's link live).
 seealso:
   - module: fwcluster.netfilter.validate_replication_link
 """
@@ -105,7 +105,7 @@ cluster:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import (
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import (
     PlanError,
     build_plan,
     check_plans_together,

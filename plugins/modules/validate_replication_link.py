@@ -6,18 +6,18 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: validate_replication_link
-short_description: Check the conntrackd replication link, on the controller and on each node
+short_description: Check the conntrackd replication link on a node
 version_added: "1.0.0"
 author: "fwcluster.netfilter developers (!UNKNOWN)"  # sanity wants a GitHub handle or !UNKNOWN
 description:
   - The replication-link validator. It changes nothing.
-  - With O(scope=controller) (run once, delegated to localhost) it runs the cluster model's replication checks on
-    the output of the P(fwcluster.netfilter.cluster_inputs#filter) filter - a dedicated interface that carries no
-    segment, every node's address on one subnet and distinct, transport, mode, port and multicast group
-    consistent, C(udp) and C(tcp) only between exactly two nodes - and returns every cluster's replication table.
-  - With O(scope=node) it checks the link on the node it runs on - the interface exists and is up, it holds the
-    node's replication address with its prefix, and every peer is reachable through it - it answers a ping
-    or, when ping gets no answer, an ARP request the module sends on the interface itself.
+  - It checks the link on the node it runs on - the interface exists and is up, it holds the node's replication
+    address with its prefix, and every peer is reachable through it - it answers a ping or, when ping gets no
+    answer, an ARP request the module sends on the interface itself.
+  - The settings of the link (a dedicated interface that carries no segment, every node's address on one subnet
+    and distinct, transport, mode, port and multicast group consistent) are checked on the controller, before
+    any host is touched, by M(fwcluster.netfilter.validate_node_ids); this module takes its values from the plan
+    that module returns.
   - The ARP fallback makes the check independent of the node's current filter rules. A node deployed with
     replication off drops ICMP on that interface until the new rules are applied, later in the run; its
     kernel still answers ARP, which proves the peer's link layer and address. A peer that answers
@@ -33,21 +33,16 @@ attributes:
     support: none
   platform:
     platforms: posix
-    details: O(scope=node) needs Linux (C(/sys/class/net), C(ip) from iproute2, C(ping) from iputils) and root
+    details: Needs Linux (C(/sys/class/net), C(ip) from iproute2, C(ping) from iputils) and root
       for the ARP fallback (a raw C(AF_PACKET) socket; without it the fallback reads the neighbour table).
 options:
   scope:
     description:
-      - V(controller) checks the inventory of every cluster in O(clusters) with the cluster model.
-      - V(node) checks the link on the node the task runs on.
+      - V(node) checks the link on the node the task runs on; it is the only scope. The controller scope of
+        earlier versions is gone (M(fwcluster.netfilter.validate_node_ids) makes those checks).
     type: str
-    choices: [controller, node]
-    required: true
-  clusters:
-    description:
-      - Cluster name to C({cluster, nodes}), as returned by the P(fwcluster.netfilter.cluster_inputs#filter)
-        filter. Required with O(scope=controller).
-    type: dict
+    choices: [node]
+    default: node
   name:
     description:
       - The node's inventory name, used in messages. Defaults to the node's host name.
@@ -55,17 +50,18 @@ options:
   interface:
     description:
       - The replication interface on this node (the plan's C(nodes[host].replication.interface)).
-      - Required with O(scope=node).
     type: str
+    required: true
   address:
     description:
       - This node's replication address, without prefix (the plan's C(replication.address)).
-      - Required with O(scope=node).
     type: str
+    required: true
   prefix:
     description:
-      - The prefix length of O(address) (the plan's C(replication.prefix)). Required with O(scope=node).
+      - The prefix length of O(address) (the plan's C(replication.prefix)).
     type: int
+    required: true
   peers:
     description:
       - The other nodes' replication addresses (the plan's C(replication.peers)); each must answer a ping or,
@@ -84,23 +80,13 @@ options:
         The ARP fallback waits as long again.
     type: float
     default: 1.0
-notes:
-  - The controller checks are the cluster model's own (C(plugins/module_utils/cluster_model.py)), not a copy.
 seealso:
   - module: fwcluster.netfilter.validate_node_ids
 """
 
 EXAMPLES = r"""
-- name: Check the replication settings of every cluster
-  fwcluster.netfilter.validate_replication_link:
-    scope: controller
-    clusters: "{{ hostvars | fwcluster.netfilter.cluster_inputs(groups['all'], ansible_play_hosts_all) }}"
-  delegate_to: localhost
-  run_once: true
-
 - name: Check the replication link on each node
   fwcluster.netfilter.validate_replication_link:
-    scope: node
     name: "{{ inventory_hostname }}"
     interface: "{{ fwcluster_node.replication.interface }}"
     address: "{{ fwcluster_node.replication.address }}"
@@ -111,40 +97,25 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-replication:
-  description:
-    - O(scope=controller) only. Cluster name to its replication table, or null when replication is off.
-  returned: success and scope is controller
-  type: dict
-  sample:
-    edge:
-      transport: udp
-      mode: ftfw
-      port: 3780
-      network: 192.168.100.0/24
-      multicast_group: null
-      nodes:
-        pb-fw1: {interface: eth3, address: 192.168.100.1, prefix: 24, peers: [192.168.100.2]}
-        pb-fw2: {interface: eth3, address: 192.168.100.2, prefix: 24, peers: [192.168.100.1]}
 interface:
   description: The interface checked.
-  returned: scope is node
+  returned: always
   type: str
   sample: eth3
 operstate:
   description: The interface's operational state, from C(/sys/class/net/IF/operstate).
-  returned: scope is node and the interface exists
+  returned: the interface exists
   type: str
   sample: up
 addresses:
   description: The IPv4 addresses (with prefix) the interface holds.
-  returned: scope is node and the interface exists
+  returned: the interface exists
   type: list
   elements: str
   sample: [192.168.100.1/24]
 peers:
   description: Every peer and whether it answered.
-  returned: scope is node and the address check passed
+  returned: the address check passed
   type: list
   elements: dict
   contains:
@@ -199,11 +170,6 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import (
-    PlanError,
-    build_replication_table,
-)
-
 SYS_CLASS_NET = "/sys/class/net"
 IFF_UP = 0x1
 INTERFACE_VARIABLE = "fwcluster_replication.interface"
@@ -229,16 +195,6 @@ class LinkError(Exception):
 
     def __str__(self):
         return "%s: %s: %s" % (self.host, self.variable, self.rule)
-
-
-def controller_tables(clusters):
-    tables = {}
-    for name in sorted(clusters, key=str):
-        entry = clusters[name]
-        if not isinstance(entry, dict):
-            raise PlanError("cluster %s" % name, "clusters", "expected {cluster, nodes} from the cluster_inputs filter")
-        tables[name] = build_replication_table(entry.get("cluster"), entry.get("nodes"))
-    return tables
 
 
 def _read_sys(interface, attribute):
@@ -414,29 +370,17 @@ def check_node(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            scope=dict(type="str", required=True, choices=["controller", "node"]),
-            clusters=dict(type="dict"),
+            scope=dict(type="str", default="node", choices=["node"]),
             name=dict(type="str"),
-            interface=dict(type="str"),
-            address=dict(type="str"),
-            prefix=dict(type="int"),
+            interface=dict(type="str", required=True),
+            address=dict(type="str", required=True),
+            prefix=dict(type="int", required=True),
             peers=dict(type="list", elements="str", default=[]),
             peer_hosts=dict(type="dict", default={}),
             timeout=dict(type="float", default=1.0),
         ),
-        required_if=[
-            ("scope", "controller", ["clusters"]),
-            ("scope", "node", ["interface", "address", "prefix"]),
-        ],
         supports_check_mode=True,
     )
-    if module.params["scope"] == "controller":
-        try:
-            tables = controller_tables(module.params["clusters"])
-        except PlanError as error:
-            module.fail_json(msg=str(error), host=error.host, variable=error.variable, rule=error.rule)
-        module.exit_json(changed=False, replication=tables)
-
     if module.params["timeout"] <= 0:
         module.fail_json(msg="timeout must be positive, got %s" % module.params["timeout"])
     try:

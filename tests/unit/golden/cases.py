@@ -15,13 +15,13 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import cluster_inputs
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 from ansible_collections.fwcluster.netfilter.plugins.modules.validate_node_ids import build_plans
 from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory, set_in_cluster
-from ansible_collections.fwcluster.netfilter.tests.unit.plugins.module_utils import (
-    test_hash_plan,
+from ansible_collections.fwcluster.netfilter.tests.unit.plugins.module_utils.plan import (
+    test_hash,
+    test_inventory,
     test_multipath,
-    test_plan_refusals,
     test_sandwich,
 )
 
@@ -303,11 +303,11 @@ def _extra_refusals():
 def refusals():
     """[(case id, attempt)]: every attempt raises PlanError; ids are unique."""
     cases = []
-    for case_id, mutation, _host, _variable, _fragment in test_plan_refusals.CASES:
+    for case_id, mutation, _host, _variable, _fragment in test_inventory.CASES:
         cases.append(("plan: " + case_id, _refusal("primary_backup", mutation)))
     for case_id, mutation, _variable, _fragments in test_multipath.REFUSALS:
         cases.append(("multipath: " + case_id, _refusal("multipath", mutation)))
-    for case_id, path, value, _host, _variable, _fragment in test_hash_plan.REFUSALS:
+    for case_id, path, value, _host, _variable, _fragment in test_hash.REFUSALS:
         cases.append(("hash: " + case_id, _refusal("hash", set_in_cluster(path, value))))
     for case_id, mutation, _host, _variable, _fragment in test_sandwich.REFUSALS:
         cases.append(("sandwich: " + case_id, _refusal("sandwich", mutation, arguments=3)))

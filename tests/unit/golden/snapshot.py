@@ -21,7 +21,7 @@ import shutil
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import PlanError, build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import PlanError, build_plan
 from ansible_collections.fwcluster.netfilter.tests.unit.golden import cases
 from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import host_part, render, templates_of
 

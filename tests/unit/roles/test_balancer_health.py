@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir,
                       "roles", "balancer", "files", "balancer_health.py")

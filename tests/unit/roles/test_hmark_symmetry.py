@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 
 SERVER_ADDRESSES = ["10.40.4.%d" % host for host in range(10, 18)]
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("iptables") is None,

@@ -15,7 +15,7 @@ import pytest
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory
 from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import (
     ROLE_DEFAULTS,

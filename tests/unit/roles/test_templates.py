@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory
 from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import check, check_conntrackd, render
 

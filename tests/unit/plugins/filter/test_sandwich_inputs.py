@@ -7,7 +7,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import cluster_inputs, node_plan
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 from ansible_collections.fwcluster.netfilter.plugins.modules.validate_node_ids import build_plans
 
 

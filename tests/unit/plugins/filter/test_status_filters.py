@@ -6,7 +6,8 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fwcluster.netfilter.plugins.filter.status import cluster_health, rollout_order, rollout_waves
+from ansible_collections.fwcluster.netfilter.plugins.filter.rollout import rollout_order, rollout_waves
+from ansible_collections.fwcluster.netfilter.plugins.filter.status import cluster_health
 
 
 def live(*states):

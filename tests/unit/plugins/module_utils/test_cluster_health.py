@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_health import assess
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 
 
 def status(states, vips=(), node_ids=None, errors=0, conntrackd=True, link_up=True, keepalived=True, lost=0):
@@ -139,7 +139,7 @@ def hash_plan():
                                                            if k != node_id]},
             "keepalived": {"instances": [{"name": "mesh_id%d" % k, "vips": []} for k in range(3)]},
         }
-    return {"name": "mesh", "architecture": "hash", "nodes": nodes,
+    return {"name": "mesh", "architecture": "hash", "nodes": nodes, "capabilities": {"owned_ids": True},
             "segments": {"inside": {"vip_address": "10.20.1.254"}, "outside": {"vip_address": "198.51.100.254"}}}
 
 

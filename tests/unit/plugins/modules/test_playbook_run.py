@@ -26,19 +26,21 @@ PLAYBOOK = """
       delegate_to: localhost
       run_once: true
       register: validation
-    - name: Check the replication settings
-      fwcluster.netfilter.validate_replication_link:
-        scope: controller
-        clusters: "{{{{ hostvars | fwcluster.netfilter.cluster_inputs(groups['all'], ansible_play_hosts_all) }}}}"
-      delegate_to: localhost
-      run_once: true
-      register: links
     - name: Pick this node's plan
       ansible.builtin.set_fact:
         fwcluster_node: "{{{{ validation.plans | fwcluster.netfilter.node_plan(fwcluster_name, inventory_hostname) }}}}"
+    - name: Check a link (the loopback interface stands in for the replication link)
+      fwcluster.netfilter.validate_replication_link:
+        name: "{{{{ inventory_hostname }}}}"
+        interface: lo
+        address: 127.0.0.1
+        prefix: 8
+      register: link
     - name: Show what a template would print
       ansible.builtin.debug:
-        msg: "PRIORITY={{{{ fwcluster_node.keepalived.instances[0].priority }}}} PEER={{{{ links.replication.edge.nodes[inventory_hostname].peers[0] }}}}"
+        msg: >-
+          PRIORITY={{{{ fwcluster_node.keepalived.instances[0].priority }}}}
+          PEER={{{{ fwcluster_node.replication.peers[0] }}}} LINK={{{{ link.interface }}}}/{{{{ link.operstate }}}}
 """
 
 
@@ -53,8 +55,8 @@ def test_playbook(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300, check=False)
     output = completed.stdout.decode()
     assert completed.returncode == 0, output
-    assert "PRIORITY=254 PEER=192.168.100.2" in output
-    assert "PRIORITY=250 PEER=192.168.100.1" in output
+    assert "PRIORITY=254 PEER=192.168.100.2 LINK=lo/unknown" in output
+    assert "PRIORITY=250 PEER=192.168.100.1 LINK=lo/unknown" in output
 
 
 @pytest.mark.skipif(not os.path.exists(PLAYBOOK_BIN), reason="ansible-playbook is not installed beside pytest")
@@ -73,6 +75,6 @@ def test_switchover_refuses_other_architectures(tmp_path, architecture, node):
     output = completed.stdout.decode()
     assert completed.returncode != 0, output
     assert "fwcluster_architecture: cluster" in output and "is %s" % architecture in output, output
-    assert "supports fwcluster_architecture primary_backup and hash only" in output
+    assert "which has no planned switchover" in output
     assert "changed=0" in output and "changed=1" not in output
     assert "Stop keepalived" not in output

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ansible_collections.fwcluster.netfilter.plugins.modules import validate_node_ids
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import PlanError, build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import PlanError, build_plan
 
 
 def clusters_of(example):

@@ -1,4 +1,4 @@
-"""The replication-link validator: controller scope on the model, node scope against the loopback interface."""
+"""The replication-link validator, on the loopback interface."""
 
 from __future__ import annotations
 
@@ -20,51 +20,29 @@ def node_args(**overrides):
     return args
 
 
-# ---------------------------------------------------------------- controller
+# ---------------------------------------------------------------- arguments
 
 
-def test_controller_table(run_module, example):
-    cluster, nodes = example
-    ok, result = run_module(main, {"scope": "controller",
-                                   "clusters": {"edge": {"cluster": cluster, "nodes": nodes}}})
-    assert ok, result
-    table = result["replication"]["edge"]
-    assert table["transport"] == "udp" and table["network"] == "192.168.100.0/24"
-    assert table["nodes"]["pb-fw1"]["peers"] == ["192.168.100.2"]
-    assert table["nodes"]["pb-fw2"]["address"] == "192.168.100.2"
-    assert result["changed"] is False
+def test_controller_scope_is_gone(run_module):
+    # validate_node_ids checks the replication settings on the controller; this module checks a node
+    ok, result = run_module(main, node_args(scope="controller"))
+    assert not ok and "scope" in result["msg"] and "controller" in result["msg"]
 
 
-def test_controller_replication_off(run_module, example):
-    cluster, nodes = example
-    del cluster["fwcluster_replication"]
-    ok, result = run_module(main, {"scope": "controller",
-                                   "clusters": {"edge": {"cluster": cluster, "nodes": nodes}}})
-    assert ok and result["replication"] == {"edge": None}
-
-
-@pytest.mark.parametrize("mutate, host, variable, fragment", [
-    (lambda c, n: c["fwcluster_replication"].update(interface="eth1"),
-     "cluster edge", "fwcluster_replication.interface", "carries segment inside"),
-    (lambda c, n: n["pb-fw2"].update(fwcluster_replication_address="192.168.200.2/24"),
-     "pb-fw2", "fwcluster_replication_address", "not on the replication subnet"),
-    (lambda c, n: c["fwcluster_replication"].update(port=0),
-     "cluster edge", "fwcluster_replication.port", "1..65535"),
-])
-def test_controller_refusals(run_module, example, mutate, host, variable, fragment):
-    cluster, nodes = example
-    mutate(cluster, nodes)
-    ok, result = run_module(main, {"scope": "controller",
-                                   "clusters": {"edge": {"cluster": cluster, "nodes": nodes}}})
+def test_node_arguments_are_required(run_module):
+    ok, result = run_module(main, {"name": "pb-fw1"})
     assert not ok
-    assert (result["host"], result["variable"]) == (host, variable)
-    assert fragment in result["rule"]
-    assert result["msg"] == "%s: %s: %s" % (host, variable, result["rule"])
+    assert all(name in result["msg"] for name in ("interface", "address", "prefix"))
 
 
-def test_controller_needs_clusters(run_module):
-    ok, result = run_module(main, {"scope": "controller"})
-    assert not ok and "clusters" in result["msg"]
+@needs_ip
+@needs_ping
+def test_scope_defaults_to_node(run_module):
+    args = node_args(peers=["127.0.0.1"])
+    del args["scope"]
+    ok, result = run_module(main, args)
+    assert ok, result
+    assert result["interface"] == "lo"
 
 
 # ---------------------------------------------------------------- node, on lo

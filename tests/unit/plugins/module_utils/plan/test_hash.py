@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import PlanError, build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import PlanError, build_plan
 
 
 def test_example_plan(hash_example):

@@ -9,10 +9,9 @@ import shlex
 
 import pytest
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import (
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import (
     PlanError,
     build_plan,
-    build_replication_table,
 )
 from ansible_collections.fwcluster.netfilter.tests.unit.examples import set_in_cluster
 
@@ -356,12 +355,14 @@ def test_refusal(duo, mutation, variable, fragments):
         assert fragment in error.rule, str(error)
 
 
-def test_replication_link_validator_refuses_multipath_replication(duo):
-    assert build_replication_table(*duo) is None
+def test_multipath_has_no_replication_link(duo):
+    plan = build_plan(*duo)
+    assert plan["replication"] is None
+    assert [node["replication"] for node in plan["nodes"].values()] == [None, None]
     cluster, nodes = duo
     cluster["fwcluster_replication"] = dict(REPLICATION)
     with pytest.raises(PlanError) as caught:
-        build_replication_table(cluster, nodes)
+        build_plan(cluster, nodes)
     assert caught.value.variable == "fwcluster_replication"
 
 

@@ -7,12 +7,11 @@ import ipaddress
 import re
 
 import pytest
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import (
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import PlanError, build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.sandwich import (
     BUCKET_MARK_BASE,
     PROBE_MARK_BASE,
     SNAT_PORTS,
-    PlanError,
-    build_plan,
     snat_port_range,
 )
 

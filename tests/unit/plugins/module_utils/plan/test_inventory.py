@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import PlanError, build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import PlanError, build_plan
 
 CLUSTER = "cluster edge"
 
@@ -282,8 +282,9 @@ CASES = [
      CLUSTER, "fwcluster_vrrp.unicast", "must be true or false"),
     ("vrrp key typo", setter("fwcluster_vrrp", "preemt", value=True), CLUSTER, "fwcluster_vrrp.preemt",
      "unknown key"),
-    ("hash seed string", setter("fwcluster_hash_seed", value="0xdeadbeef"),
-     CLUSTER, "fwcluster_hash_seed", "must be an integer"),
+    # only hash and sandwich read a seed; their own tests check its value
+    ("hash seed on primary_backup", setter("fwcluster_hash_seed", value=1),
+     CLUSTER, "fwcluster_hash_seed", "only applies to fwcluster_architecture sandwich and hash"),
     # --- policy
     ("policy a string", setter("fwcluster_policy", value="allow all"), CLUSTER, "fwcluster_policy",
      "must be a list"),

@@ -8,12 +8,8 @@ import subprocess
 
 import pytest
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_model import (
-    PlanError,
-    build_plan,
-    build_replication_table,
-)
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.ruleset import restore_text, sanitize_comment
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import PlanError, build_plan
+from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import render
 
 
 def rules_of(plan, host, table_name):
@@ -52,7 +48,7 @@ def node_inputs(count, transport="multicast"):
 
 def test_example_plan_top_level(example):
     plan = build_plan(*example)
-    assert sorted(plan) == ["architecture", "name", "nodes", "replication", "segments", "vrrp"]
+    assert sorted(plan) == ["architecture", "capabilities", "name", "nodes", "replication", "segments", "vrrp"]
     assert plan["name"] == "edge"
     assert plan["architecture"] == "primary_backup"
     assert plan["segments"]["inside"] == {"vip": "10.10.1.254/24", "vip_address": "10.10.1.254",
@@ -311,11 +307,6 @@ def test_rich_policy_rendering(example):
     ]
 
 
-def test_sanitize_comment():
-    assert sanitize_comment('a "b" `c` $d\n e') == "a _b_ _c_ _d e"
-    assert len(sanitize_comment("x" * 400)) == 255
-
-
 def _iptables_restore_usable():
     if shutil.which("iptables-restore") is None:
         return False
@@ -339,7 +330,7 @@ def test_rules_pass_iptables_restore_test(example, variant):
         cluster["fwcluster_vrrp"] = {"unicast": True}
     plan = build_plan(cluster, nodes)
     for host, node in plan["nodes"].items():
-        text = restore_text(node["ruleset"])
+        text = render("firewall", "rules.v4.j2", plan, host)
         result = subprocess.run(["iptables-restore", "--test"], input=text.encode(),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
         assert result.returncode == 0, "%s:\n%s\n%s" % (host, text, result.stderr.decode())
@@ -352,21 +343,17 @@ def test_rules_pass_iptables_restore_test(example, variant):
                 assert result.returncode == 0, "%s: %s" % (rule, result.stderr.decode())
 
 
-def test_replication_table(example):
-    table = build_replication_table(*example)
-    assert table["network"] == "192.168.100.0/24"
-    assert table["nodes"]["pb-fw2"]["peers"] == ["192.168.100.1"]
-    assert table["nodes"]["pb-fw1"]["interface"] == "eth3"
+def test_replication_links(example):
+    plan = build_plan(*example)
+    assert plan["replication"]["network"] == "192.168.100.0/24"
+    assert plan["nodes"]["pb-fw2"]["replication"]["peers"] == ["192.168.100.1"]
+    assert plan["nodes"]["pb-fw2"]["replication"]["peer_hosts"] == {"192.168.100.1": "pb-fw1"}
+    assert plan["nodes"]["pb-fw1"]["replication"]["interface"] == "eth3"
     cluster, nodes = example
     cluster["fwcluster_replication"]["enabled"] = False
-    assert build_replication_table(cluster, nodes) is None
-
-
-def test_replication_table_ignores_policy_errors(example):
-    # the link validator checks the link; a policy typo is the node-id validator's to report
-    cluster, nodes = example
-    cluster["fwcluster_policy"] = "oops"
-    assert build_replication_table(cluster, nodes)["port"] == 3780
+    plan = build_plan(cluster, nodes)
+    assert plan["replication"] is None
+    assert [node["replication"] for node in plan["nodes"].values()] == [None, None]
 
 
 def test_plan_error_text():
@@ -392,3 +379,14 @@ def test_usual_host_names_are_accepted(example, host):
     nodes[host] = nodes.pop("pb-fw1")
     plan = build_plan(cluster, nodes)
     assert plan["nodes"][host]["keepalived"]["router_id"] == host
+
+
+def test_a_contribution_never_replaces_what_the_build_made(example, monkeypatch):
+    """An architecture adds fields; one that would overwrite a shared field stops the build."""
+    from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.registry import ARCHITECTURES
+
+    monkeypatch.setattr(type(ARCHITECTURES["primary_backup"]), "node_fields",
+                        lambda self, cluster, node, backend: {"role": "imposter"})
+    with pytest.raises(ValueError) as caught:
+        build_plan(*example)
+    assert "role is built once" in str(caught.value)

@@ -1,0 +1,175 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The build: one cluster's inventory in, its plan (docs/cluster-plan.md) out.
+
+The shared reader checks the inventory, the cluster's architecture reads and
+checks its own keys; then each part of the plan is built once: the shared
+fields here, the architecture's contributions beside them, the rules spelled
+by the backend. A contribution that would replace a field built here is a
+programming error, not a plan.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import vrrp
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import iptables
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.errors import PlanError
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.inventory import (
+    NODE_VARIABLES,
+    SHARED_CLUSTER_VARIABLES,
+    read_cluster,
+)
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.registry import (
+    BALANCER_VARIABLES,
+    cluster_variables,
+)
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.together import check_plans_together
+
+# What the plugins outside this package use of it.
+__all__ = ["BALANCER_VARIABLES", "CLUSTER_VARIABLES", "NODE_VARIABLES", "PlanError", "build_plan",
+           "check_plans_together"]
+
+# The inventory variables the plan reads (the filter cluster_inputs collects exactly these).
+CLUSTER_VARIABLES = cluster_variables(SHARED_CLUSTER_VARIABLES)
+
+# What every node gets, whatever the architecture. Strings: sysctl values are text.
+BASE_SYSCTLS = (
+    ("net.ipv4.ip_forward", "1"),
+    ("net.ipv4.conf.all.rp_filter", "1"),
+    ("net.ipv4.conf.default.rp_filter", "1"),
+    # With tcp_loose=1 a node that never saw a flow's SYN adopts it mid-stream;
+    # with 0, a flow survives a failover only through replicated state, which is
+    # exactly what the cluster claims and what the tests check.
+    ("net.netfilter.nf_conntrack_tcp_loose", "0"),
+    # Out-of-window segments stay INVALID (dropped) instead of being waved through.
+    ("net.netfilter.nf_conntrack_tcp_be_liberal", "0"),
+)
+
+
+def build_plan(cluster, nodes, balancers=None, backend=iptables):
+    """The cluster plan of docs/cluster-plan.md, or PlanError naming host, variable and rule.
+
+    cluster: the cluster's group variables; nodes: {host: host variables} of its
+    members; balancers: {host: host variables} of the hosts with
+    fwcluster_balancer_side, as the cluster_inputs filter collects them.
+    """
+    model = read_cluster(cluster, nodes, balancers_vars=balancers)
+    architecture = model.architecture
+    plan = {
+        "name": model.name,
+        "architecture": architecture.name,
+        "segments": dict(
+            (segment.name, {
+                "vip": segment.vip.with_prefixlen,
+                "vip_address": str(segment.vip.ip),
+                "network": segment.vip.network.with_prefixlen,
+                "prefix": segment.vip.network.prefixlen,
+                "vrid": segment.vrid,
+            }) for segment in model.segments.values()),
+        "vrrp": _vrrp(model),
+        "replication": _replication_summary(model),
+        "capabilities": _capabilities(model),
+        "nodes": dict((node.name, _node_plan(model, node, backend)) for node in model.nodes),
+    }
+    _contribute(plan, architecture.plan_fields(model, backend), "the plan")
+    return plan
+
+
+def _contribute(target, fields, where):
+    for key, value in fields.items():
+        if key in target:
+            raise ValueError("%s: %s is built once, by the build" % (where, key))
+        target[key] = value
+
+
+def _vrrp(cluster):
+    settings = cluster.vrrp
+    block = {
+        "advert_int": settings["advert_int"],
+        "version": vrrp.VERSION,
+        "unicast": settings["unicast"],
+        "preempt": settings["preempt"],
+    }
+    _contribute(block, cluster.architecture.vrrp_fields(cluster), "the vrrp block")
+    block["failover_bound"] = vrrp.failover_bound(settings["advert_int"])
+    return block
+
+
+def _capabilities(cluster):
+    architecture = cluster.architecture
+    capabilities = architecture.capabilities
+    successors = {}
+    if capabilities.planned_switchover:
+        successors = dict((node.name, architecture.successor(cluster, node).name) for node in cluster.nodes)
+    return {
+        # How a planned switchover hands a node's work over: "addresses" (the
+        # successor takes the VIPs), "node_ids" (a survivor takes the node's id), or null.
+        "switchover": capabilities.planned_switchover or None,
+        "successors": successors,
+        # Whether nodes own node ids (each id has exactly one owner) and all hold every segment VIP.
+        "owned_ids": capabilities.owned_ids,
+    }
+
+
+def _replication_summary(cluster):
+    replication = cluster.replication
+    if replication is None:
+        return None
+    return {
+        "transport": replication.transport,
+        "mode": replication.mode,
+        "port": replication.port,
+        "network": replication.network.with_prefixlen,
+        "multicast_group": str(replication.multicast_group) if replication.multicast_group else None,
+    }
+
+
+def _node_replication(cluster, node):
+    replication = cluster.replication
+    if replication is None:
+        return None
+    peers = [other for other in cluster.nodes if other is not node]
+    return {
+        "interface": node.replication_interface,
+        "address": str(node.replication_address.ip),
+        "prefix": node.replication_address.network.prefixlen,
+        "peers": [str(peer.replication_address.ip) for peer in peers],
+        "peer_hosts": dict((str(peer.replication_address.ip), peer.name) for peer in peers),
+        "port": replication.port,
+        "transport": replication.transport,
+        "mode": replication.mode,
+        "multicast_group": str(replication.multicast_group) if replication.multicast_group else None,
+    }
+
+
+def _node_conntrackd(cluster, node):
+    if cluster.replication is None:
+        return None
+    # The node's own addresses only: flows to or from the VIPs (SNAT to the VIP
+    # included) are exactly the ones that must replicate.
+    addresses = ["127.0.0.1"]
+    addresses.extend(str(node.addresses[name].ip) for name in cluster.segments)
+    addresses.append(str(node.replication_address.ip))
+    conntrackd = {"ignore_addresses": addresses}
+    conntrackd.update(cluster.architecture.conntrackd_caches)
+    return conntrackd
+
+
+def _node_plan(cluster, node, backend):
+    architecture = cluster.architecture
+    plan = {
+        "name": node.name,
+        "node_id": node.node_id,
+        "role": architecture.role(cluster, node),
+        "interfaces": dict((name, node.interfaces[name]) for name in cluster.segments),
+        "addresses": dict((name, node.addresses[name].with_prefixlen) for name in cluster.segments),
+        "replication": _node_replication(cluster, node),
+        "keepalived": architecture.keepalived(cluster, node),
+        "conntrackd": _node_conntrackd(cluster, node),
+        "sysctls": dict(BASE_SYSCTLS + tuple(architecture.sysctls)),
+        "ruleset": backend.ruleset(architecture.ruleset(cluster, node)),
+        # The nodes that back each other up: site.yml never changes two hosts of one group at once.
+        "redundancy_group": "%s/nodes" % cluster.name,
+    }
+    _contribute(plan, architecture.node_fields(cluster, node, backend), "node %s" % node.name)
+    return plan

@@ -1,0 +1,309 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""hash: every node active, one shared multicast MAC per segment, the cluster match decides who forwards.
+
+Node id k (0..n-1) is xt_cluster node k+1, bit k of --cluster-local-nodemask.
+Each node owns a set of ids; a packet on a segment interface is marked when
+jhash(original source address, seed) % n is an owned id, and every unmarked
+packet is dropped in mangle PREROUTING. keepalived runs one VRRP instance per
+node id (node k is its master); the notify hook adds a node id to, or removes
+it from, the node's chain CHAIN, one rule per owned id. The boot ruleset
+owns nothing: a node forwards only what keepalived has made it master of, so
+a returning node cannot forward flows that a survivor still owns.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import zlib
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import read, rules, stateful, vrrp
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.architecture import (
+    CLUSTER_VARIABLE,
+    SEGMENT_KEY,
+    VRRP_KEY,
+    Architecture,
+    Capabilities,
+    Claim,
+)
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.errors import PlanError
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.model import POLICY_FIREWALL
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.rules import ARP, Rule, Table
+
+CHAIN = "FWCLUSTER-OWN"
+# The mark bit of an owned packet. One bit, so other marks are left alone.
+MARK = 0x40000000
+# What the notify hook runs to change the owned ids (installed by the firewall role).
+OWNER_COMMAND = "/usr/local/sbin/fwcluster-hash-owner"
+# A returning node waits this long on its own instance before taking its id
+# back, so conntrackd's startup resync has put the flows into its kernel first.
+PREEMPT_DELAY = 5.0
+# 01:00:5e:00:00:xx maps 224.0.0.0/24, link-local control groups (VRRP's
+# 224.0.0.18 among them); a cluster MAC there would collide with them.
+_MULTICAST_MAC = re.compile(r"01:00:5e:([0-7][0-9a-f]):([0-9a-f]{2}):([0-9a-f]{2})")
+REPLICATION_MODES = ("ftfw", "notrack")
+MULTICAST = ipaddress.ip_network("224.0.0.0/4")
+
+
+class Settings(object):
+    """What the hash architecture reads of its own keys."""
+
+    def __init__(self, seed, preempt_delay, multicast_macs):
+        self.seed = seed  # fwcluster_hash_seed, or derived from the cluster name
+        self.preempt_delay = preempt_delay
+        self.multicast_macs = multicast_macs  # segment -> cluster MAC
+
+
+class Hash(Architecture):
+    name = "hash"
+    claims = (
+        Claim(SEGMENT_KEY, "multicast_mac",
+              "only the hash architecture uses a multicast MAC; this cluster is %(architecture)s"),
+        Claim(VRRP_KEY, "preempt_delay",
+              "only the hash architecture uses preempt_delay; this cluster is %(architecture)s"),
+        Claim(CLUSTER_VARIABLE, "fwcluster_hash_seed"),
+    )
+    vrrp_defaults = {"preempt": True}  # a returning node takes its own node id back
+    # The peers' flows go straight into the kernel table: a survivor that
+    # takes over a node id already holds its flows, and the hook has
+    # nothing to commit before it changes the mask.
+    conntrackd_caches = {"external_cache": False, "internal_cache": True, "startup_resync": True}
+    capabilities = Capabilities(planned_switchover="node_ids", owned_ids=True)
+
+    def read(self, cluster, inventory):
+        label = cluster.label
+        seed = inventory.cluster_vars.get("fwcluster_hash_seed")
+        if seed is not None:
+            seed = read.integer(seed, 0, 0xFFFFFFFF, label, "fwcluster_hash_seed")
+        else:
+            # Derived from the cluster name: stable across runs.
+            seed = zlib.crc32(cluster.name.encode("utf-8")) & 0xFFFFFFFF
+        delay = PREEMPT_DELAY
+        if "preempt_delay" in cluster.vrrp_options:
+            delay = read.number(cluster.vrrp_options["preempt_delay"], 0, 1000, label, "fwcluster_vrrp.preempt_delay")
+        macs = {}
+        for segment in cluster.segments.values():
+            mac = multicast_mac(segment, label)
+            for other, other_mac in macs.items():
+                if mac == other_mac:
+                    raise PlanError(label, "fwcluster_segments.%s.multicast_mac" % segment.name,
+                                    "%s is already the multicast MAC of segment %s; each segment needs its own "
+                                    "(set multicast_mac on one of them)" % (mac, other))
+            macs[segment.name] = mac
+        return Settings(seed, delay, macs)
+
+    def check(self, cluster):
+        label = cluster.label
+        first = vrrp_segment(cluster)
+        count = len(cluster.nodes)
+        if first.vrid + count - 1 > 255:
+            raise PlanError(label, "fwcluster_segments.%s.vrid" % first.name,
+                            "the hash architecture uses VRIDs %d..%d on segment %s (one per node id); "
+                            "the last must be at most 255" % (first.vrid, first.vrid + count - 1, first.name))
+        if not cluster.vrrp["preempt"]:
+            raise PlanError(label, "fwcluster_vrrp.preempt",
+                            "must be true (the default) in a hash cluster: a returning node takes its own node "
+                            "id back, otherwise the survivor keeps forwarding for two ids for good")
+        replication = cluster.replication
+        if replication is not None and replication.mode not in REPLICATION_MODES:
+            raise PlanError(label, "fwcluster_replication.mode",
+                            "%s keeps the peers' flows in conntrackd's external cache only; a hash cluster needs "
+                            "them in every node's kernel table (DisableExternalCache), which %s support"
+                            % (replication.mode, " and ".join(REPLICATION_MODES)))
+        for entry in cluster.nat:
+            if entry.kind in ("masquerade", "snat"):
+                raise PlanError(label, "fwcluster_nat[%d].type" % entry.index,
+                                "%s is not supported by the hash architecture in this version: every node would "
+                                "pick source ports from the same address, and two nodes can map two flows to one "
+                                "tuple; route the inside networks instead (dnat is supported)" % entry.kind)
+
+    def role(self, cluster, node):
+        return "active"
+
+    def successor(self, cluster, node):
+        # The next node id: the backup with the highest priority on this node's own instance.
+        return cluster.nodes[(node.node_id + 1) % len(cluster.nodes)]
+
+    def keepalived(self, cluster, node):
+        """One VRRP instance per node id, no VIPs: the instance's master owns that node id."""
+        segment = vrrp_segment(cluster)
+        tracked = [node.interfaces[name] for name in cluster.segments if name != segment.name]
+        if cluster.replication is not None:
+            tracked.append(node.replication_interface)
+        delay = cluster.settings.preempt_delay
+        instances = []
+        for owner in cluster.nodes:
+            own = owner is node
+            # keepalived refuses an instance without a VIP; the segment VIPs are
+            # on every node already. The instance carries a marker instead: a
+            # host-scope loopback address only its master holds (never on the wire).
+            instance = vrrp.instance(
+                "%s_id%d" % (cluster.name, owner.node_id), segment.name, node.interfaces[segment.name],
+                segment.vrid + owner.node_id,
+                # Node owner_id is master of its instance; the others follow in id order after it.
+                vrrp.priority((node.node_id - owner.node_id) % len(cluster.nodes)),
+                cluster.vrrp["advert_int"],
+                # Only the owner preempts, and only after preempt_delay: a survivor
+                # keeps a dead node's id until the owner is back and resynced.
+                own, [marker(segment, owner)], vrrp.unicast_peers(cluster, node, segment.name))
+            instance.update({
+                "preempt_delay": delay if own else 0,
+                "vip_interface": "lo",
+                "vip_scope": "host",
+                "track_interfaces": tracked,
+                "node_id": owner.node_id,
+                # notify argument lists: the hook takes or releases this node id.
+                "notify": {
+                    "master": "take %d" % owner.node_id,
+                    "backup": "release %d" % owner.node_id,
+                    "fault": "release %d" % owner.node_id,
+                    "stop": "release %d" % owner.node_id,
+                },
+            })
+            instances.append(instance)
+        return {"router_id": node.name, "sync_group": None, "instances": instances}
+
+    def ruleset(self, cluster, node):
+        return [
+            Table("filter", rules.FILTER_POLICIES,
+                  stateful.filter_input_rules(cluster, node)
+                  + stateful.filter_forward_rules(cluster, node, before_policy=reply_direction_drops(cluster, node))),
+            Table("nat", rules.NAT_POLICIES, stateful.nat_rules(cluster, node)),
+            # CHAIN starts empty: keepalived's notify hook fills it.
+            Table("mangle", rules.MANGLE_POLICIES, mangle_rules(cluster, node), user_chains=[CHAIN]),
+        ]
+
+    def vrrp_fields(self, cluster):
+        return {"preempt_delay": cluster.settings.preempt_delay}
+
+    def plan_fields(self, cluster, backend):
+        settings = cluster.settings
+        owners = [owner_rule(cluster, node.node_id) for node in cluster.nodes]
+        return {"hash": {
+            "total_nodes": len(cluster.nodes),
+            "seed": settings.seed,
+            "seed_hex": "0x%08x" % settings.seed,
+            "chain": CHAIN,
+            "mark": "0x%x/0x%x" % (MARK, MARK),
+            "owner_command": OWNER_COMMAND,
+            "multicast_macs": dict(settings.multicast_macs),
+            "vrrp_segment": vrrp_segment(cluster).name,
+            # owner_rules[k]: the rule that owns node id k, as the backend's save command prints it
+            "owner_rules": [backend.rule_line(rule) for rule in owners],
+            # the same without "-A <chain> ": the arguments of iptables -C/-A/-D in the hook
+            "owner_specs": [backend.rule_arguments(rule) for rule in owners],
+        }}
+
+    def node_fields(self, cluster, node, backend):
+        links = []
+        for segment in cluster.segments.values():
+            interface = node.interfaces[segment.name]
+            mac = cluster.settings.multicast_macs[segment.name]
+            arp = Table("mangle", {}, [
+                # ARP from the VIP (replies and requests) carries the cluster MAC,
+                # so every host on the segment sends the VIP's traffic to all nodes.
+                Rule("OUTPUT", [rules.out_interface(interface), rules.source(segment.vip.ip),
+                                rules.arp_hardware_length(6)], rules.arp_source_mac(mac)),
+                # ARP answers addressed to the cluster MAC are this node's too;
+                # OWN_MAC is the interface's own MAC, read on the node.
+                Rule("INPUT", [rules.in_interface(interface), rules.arp_hardware_length(6),
+                               rules.arp_destination_mac(mac)], rules.arp_target_mac("OWN_MAC")),
+            ], family=ARP)
+            links.append({
+                "segment": segment.name,
+                "interface": interface,
+                "vip": segment.vip.with_prefixlen,
+                "multicast_mac": mac,
+                # arptables-restore lines
+                "arptables": backend.arp_lines(arp),
+            })
+        return {"hash": {
+            "cluster_node": node.node_id + 1,  # xt_cluster numbers nodes from 1
+            "own_mask": "0x%08x" % (1 << node.node_id),
+            "links": links,
+        }}
+
+
+def multicast_mac(segment, label):
+    """The segment's cluster MAC: as set in the inventory, or 01:00:5e + the VIP's low 23 bits."""
+    variable = "fwcluster_segments.%s.multicast_mac" % segment.name
+    written = segment.options.get("multicast_mac")
+    if written is not None:
+        text = read.string(written, label, variable).lower()
+        match = _MULTICAST_MAC.fullmatch(text)
+        if not match:
+            raise PlanError(label, variable, "%r is not an IPv4 multicast MAC 01:00:5e:00:00:00..01:00:5e:7f:ff:ff"
+                            % str(written))
+        value = int("".join(match.groups()), 16)
+    else:
+        # Two clusters on one LAN have different VIPs, so different MACs: the
+        # low 23 bits of two addresses of one subnet (prefix >= 9) differ.
+        value = int(segment.vip.ip) & 0x7FFFFF
+    if value <= 0xFF:
+        raise PlanError(label, variable, "01:00:5e:00:00:%02x is the MAC of link-local multicast group 224.0.0.%d; "
+                        "set fwcluster_segments.%s.multicast_mac to another 01:00:5e:... address"
+                        % (value, value, segment.name))
+    return "01:00:5e:%02x:%02x:%02x" % ((value >> 16) & 0x7F, (value >> 8) & 0xFF, value & 0xFF)
+
+
+def vrrp_segment(cluster):
+    """The VRRP instances run on the first segment; the others are tracked."""
+    return list(cluster.segments.values())[0]
+
+
+def owner_rule(cluster, node_id):
+    """The rule that makes a node own node id node_id.
+
+    iptables-save prints --cluster-local-nodemask even where a rule was written
+    with --cluster-local-node, so the plan, the hook's iptables -C checks and
+    the verify step all use this one form.
+    """
+    return Rule(CHAIN, [rules.cluster_nodes(1 << node_id, len(cluster.nodes), cluster.settings.seed)],
+                rules.set_mark(MARK, MARK))
+
+
+def marker(segment, owner):
+    """127.254.<first VRID>.<node id + 1>/32: held on lo by the master of the node id's instance."""
+    return "127.254.%d.%d/32" % (segment.vrid, owner.node_id + 1)
+
+
+def reply_direction_drops(cluster, node):
+    """NEW UDP shaped like the reply of an accepted UDP flow is dropped.
+
+    A node that missed a UDP flow's first packet would otherwise take the
+    reply for a new flow, hashed on the server's address: possibly to another
+    node, which would then forward packets of a flow that already has an owner.
+    """
+    found = []
+    for entry in cluster.policy:
+        if entry.proto != "udp" or entry.action != "accept" or entry.target_segment == POLICY_FIREWALL:
+            continue
+        found.append(Rule("FORWARD", [
+            rules.in_interface(stateful.segment_interface(node, entry.target_segment)),
+            rules.out_interface(stateful.segment_interface(node, entry.source_segment)),
+            rules.source(entry.destination),
+            rules.destination(entry.source),
+            rules.protocol("udp"),
+            rules.source_ports(entry.ports),
+            rules.ct_state("NEW"),
+        ], rules.DROP, "%s (reply direction)" % entry.name))
+    return found
+
+
+def mangle_rules(cluster, node):
+    found = []
+    for segment in cluster.segments.values():
+        interface = node.interfaces[segment.name]
+        own = ipaddress.ip_network(node.addresses[segment.name].ip)
+        found.extend([
+            # The node's own address (management, its own connections) is never hashed.
+            Rule("PREROUTING", [rules.destination(own), rules.in_interface(interface)], rules.ACCEPT),
+            # Multicast to the node itself (VRRP adverts) is not a flow to share out.
+            Rule("PREROUTING", [rules.destination(MULTICAST), rules.in_interface(interface)], rules.ACCEPT),
+            # Every other packet meets the cluster match (which also turns the
+            # cluster MAC's PACKET_MULTICAST into PACKET_HOST); unowned ones are dropped.
+            Rule("PREROUTING", [rules.in_interface(interface)], rules.jump(CHAIN)),
+            Rule("PREROUTING", [rules.in_interface(interface), rules.not_marked(MARK, MARK)], rules.DROP),
+        ])
+    return found

@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rules as data: what a rule means, not how a tool spells it.
+
+An architecture says what its nodes filter, translate and mark as Table and
+Rule objects; a backend (backends/iptables.py) spells them for its tool. A
+match or a verdict is a tuple whose first item names it ("in_interface",
+"destination_ports", "snat", ...); the constructors below are the only
+place that builds them. Matches keep their order: it is the order a backend
+writes them in. A constructor given nothing to match (no interface, the
+whole address space, proto all) returns None, and Rule leaves it out.
+
+The address family belongs to the table: "ipv4" for the IP tables, "arp"
+for the ARP rules of the hash architecture's cluster MAC.
+"""
+
+from __future__ import annotations
+
+IPV4 = "ipv4"
+ARP = "arp"
+
+FILTER_POLICIES = {"INPUT": "DROP", "FORWARD": "DROP", "OUTPUT": "ACCEPT"}
+NAT_POLICIES = {"PREROUTING": "ACCEPT", "INPUT": "ACCEPT", "OUTPUT": "ACCEPT", "POSTROUTING": "ACCEPT"}
+MANGLE_POLICIES = {"PREROUTING": "ACCEPT", "INPUT": "ACCEPT", "FORWARD": "ACCEPT", "OUTPUT": "ACCEPT",
+                   "POSTROUTING": "ACCEPT"}
+RAW_POLICIES = {"PREROUTING": "ACCEPT", "OUTPUT": "ACCEPT"}
+
+# VRRP has no name in the node image's /etc/protocols, so it is matched by number.
+VRRP_PROTOCOL = "112"
+
+# What a request of an accepted ICMP entry may be, and what its reply is.
+ICMP_REQUEST = "echo-request"
+ICMP_REPLY = "echo-reply"
+
+
+class Rule(object):
+    """One rule of a chain: matches in order, then a verdict; the comment names its origin."""
+
+    def __init__(self, chain, matches=(), verdict=None, comment=None):
+        self.chain = chain
+        self.matches = tuple(match for match in matches if match is not None)
+        self.verdict = verdict
+        self.comment = comment
+
+    def matches_of(self, kind):
+        return [match[1:] for match in self.matches if match[0] == kind]
+
+    def __repr__(self):
+        return "Rule(%r, %r, %r, %r)" % (self.chain, self.matches, self.verdict, self.comment)
+
+
+class Table(object):
+    """A table of one address family: built-in chain policies, user chains, rules in order."""
+
+    def __init__(self, name, policies, rules, user_chains=(), family=IPV4):
+        self.name = name
+        self.family = family
+        self.policies = dict(policies)
+        self.user_chains = list(user_chains)
+        self.rules = list(rules)
+
+
+# --------------------------------------------------------------------------
+# Matches
+# --------------------------------------------------------------------------
+
+def in_interface(name):
+    return ("in_interface", name) if name else None
+
+
+def out_interface(name):
+    return ("out_interface", name) if name else None
+
+
+def source(address):
+    """An ipaddress network or address; None and 0.0.0.0/0 match anything and are left out."""
+    return ("source", address) if _narrows(address) else None
+
+
+def destination(address):
+    return ("destination", address) if _narrows(address) else None
+
+
+def _narrows(address):
+    return address is not None and getattr(address, "prefixlen", 32) != 0
+
+
+def protocol(name):
+    """tcp, udp, icmp, a protocol number; "all" is no match."""
+    return ("protocol", name) if name != "all" else None
+
+
+def tcp_not_syn():
+    """A TCP packet that does not open a connection (not SYN without ACK)."""
+    return ("tcp_not_syn",)
+
+
+def destination_ports(ports):
+    """Ports from the model (ints and (low, high) ranges); empty or None is no match."""
+    return ("destination_ports", tuple(ports)) if ports else None
+
+
+def source_ports(ports):
+    return ("source_ports", tuple(ports)) if ports else None
+
+
+def icmp_type(name):
+    return ("icmp_type", name) if name else None
+
+
+def ct_state(*states):
+    return ("ct_state", states)
+
+
+def not_marked(value, mask):
+    return ("not_marked", value, mask)
+
+
+def not_local_destination():
+    """A packet the node forwards (its destination is none of the node's addresses)."""
+    return ("not_local_destination",)
+
+
+def cluster_nodes(mask, total, seed):
+    """The cluster match: the packet hashes to one of the node ids in mask (bit k is node id k)."""
+    return ("cluster_nodes", mask, total, seed)
+
+
+def arp_hardware_length(length):
+    return ("arp_hardware_length", length)
+
+
+def arp_destination_mac(mac):
+    return ("arp_destination_mac", mac)
+
+
+def stateful_prologue(chain):
+    """The head of INPUT and FORWARD: drop what conntrack cannot place, pass known flows.
+
+    A TCP packet that is NEW but not a SYN is a flow this node never saw begin;
+    with nf_conntrack_tcp_loose=0 it is dropped here instead of being adopted.
+    """
+    return [
+        Rule(chain, [ct_state("INVALID")], DROP),
+        Rule(chain, [protocol("tcp"), tcp_not_syn(), ct_state("NEW")], DROP),
+        Rule(chain, [ct_state("RELATED", "ESTABLISHED")], ACCEPT),
+    ]
+
+
+def untracked_forwarding():
+    """Packets not addressed to the node itself (a VIP counts while the node holds it) are not tracked."""
+    return Rule("PREROUTING", [not_local_destination()], NOTRACK)
+
+
+# --------------------------------------------------------------------------
+# Verdicts
+# --------------------------------------------------------------------------
+
+ACCEPT = ("accept",)
+DROP = ("drop",)
+RETURN = ("return",)
+NOTRACK = ("notrack",)
+
+
+def reject(proto):
+    """A TCP reset tells a client at once; others get port-unreachable."""
+    return ("reject", "tcp-reset" if proto == "tcp" else None)
+
+
+def verdict_of(action, proto):
+    """The verdict of a policy action (accept, drop, reject) for a protocol."""
+    if action == "accept":
+        return ACCEPT
+    if action == "drop":
+        return DROP
+    return reject(proto)
+
+
+def jump(chain):
+    return ("jump", chain)
+
+
+def set_mark(value, mask):
+    return ("set_mark", value, mask)
+
+
+def snat(address, port_range=None):
+    """Translate the source to address, its port into port_range (low, high) when given."""
+    return ("snat", address, port_range)
+
+
+def dnat(address, port=None):
+    return ("dnat", address, port)
+
+
+def hash_mark(on, buckets, offset, seed):
+    """Mark a packet offset + hash(address) % buckets; on: "source" or "destination" address."""
+    return ("hash_mark", on, buckets, offset, seed)
+
+
+def arp_source_mac(mac):
+    """Rewrite an ARP packet's sender MAC (OWN_MAC: the interface's own, read on the node)."""
+    return ("arp_source_mac", mac)
+
+
+def arp_target_mac(mac):
+    return ("arp_target_mac", mac)

@@ -1,0 +1,137 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rules every architecture that filters statefully shares: INPUT, FORWARD and NAT.
+
+An architecture takes them as they are, leaves some out (no VRRP where the
+firewalls hold no VIP), adds its own beside them, or keeps only INPUT (a
+stateless forward path still has a node to protect).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import rules
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.model import POLICY_ANY, POLICY_FIREWALL
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.rules import Rule
+
+MANAGEMENT_COMMENT = "fwcluster management"
+
+
+def segment_interface(node, segment_name):
+    """The node's interface on a policy entry's segment; None for any and firewall."""
+    if segment_name in (POLICY_ANY, POLICY_FIREWALL):
+        return None
+    return node.interfaces[segment_name]
+
+
+def access_rule(chain, action, proto, ports=None, in_interface=None, out_interface=None,
+                source=None, destination=None, comment=None, ct_state="NEW"):
+    """A rule that admits (or refuses) the first packet of a flow."""
+    return Rule(chain, [
+        rules.in_interface(in_interface),
+        rules.out_interface(out_interface),
+        rules.source(source),
+        rules.destination(destination),
+        rules.protocol(proto),
+        rules.destination_ports(ports) if proto in ("tcp", "udp") else None,
+        rules.ct_state(ct_state) if ct_state else None,
+    ], rules.verdict_of(action, proto), comment)
+
+
+def vrrp_rule(interface):
+    return Rule("INPUT", [rules.in_interface(interface), rules.protocol(rules.VRRP_PROTOCOL)], rules.ACCEPT)
+
+
+def is_vrrp_rule(rule):
+    return (rules.VRRP_PROTOCOL,) in rule.matches_of("protocol")
+
+
+def management_rules(cluster):
+    """Who may reach the nodes' own services (fwcluster_management)."""
+    management = cluster.management
+    if not management["tcp_ports"]:
+        return []
+    return [access_rule("INPUT", "accept", "tcp", ports=management["tcp_ports"], source=source,
+                        comment=MANAGEMENT_COMMENT) for source in management["sources"]]
+
+
+def replication_rules(interface, network, transport, port):
+    """conntrackd messages and the link check's pings, only on the dedicated link."""
+    proto = "tcp" if transport == "tcp" else "udp"
+    return [
+        Rule("INPUT", [rules.in_interface(interface), rules.source(network), rules.protocol(proto),
+                       rules.destination_ports([port])], rules.ACCEPT),
+        Rule("INPUT", [rules.in_interface(interface), rules.source(network), rules.protocol("icmp"),
+                       rules.icmp_type(rules.ICMP_REQUEST)], rules.ACCEPT),
+    ]
+
+
+def filter_input_rules(cluster, node):
+    """What may reach the node itself: VRRP, conntrackd, management, `to: firewall` policy."""
+    found = [Rule("INPUT", [rules.in_interface("lo")], rules.ACCEPT)] + rules.stateful_prologue("INPUT")
+    for segment in cluster.segments.values():
+        found.append(vrrp_rule(node.interfaces[segment.name]))
+    replication = cluster.replication
+    if replication is not None:
+        found.extend(replication_rules(node.replication_interface, replication.network,
+                                       replication.transport, replication.port))
+    found.extend(management_rules(cluster))
+    for entry in cluster.policy:
+        if entry.target_segment == POLICY_FIREWALL:
+            found.append(access_rule(
+                "INPUT", entry.action, entry.proto, ports=entry.ports,
+                in_interface=segment_interface(node, entry.source_segment),
+                source=entry.source, destination=entry.destination, comment=entry.name))
+    return found
+
+
+def filter_forward_rules(cluster, node, before_policy=()):
+    """What may cross the node: published (DNAT) services first, then the policy in order.
+
+    DNAT accepts come first so that a catch-all drop/reject at the end of the
+    policy cannot hide a service the inventory publishes on purpose.
+    """
+    found = rules.stateful_prologue("FORWARD")
+    for entry in cluster.nat:
+        if entry.kind != "dnat":
+            continue
+        target_segment = cluster.segment_of_address(entry.to_address)
+        found.append(access_rule(
+            "FORWARD", "accept", entry.proto, ports=[entry.to_port or entry.port],
+            in_interface=node.interfaces[entry.segment],
+            out_interface=node.interfaces[target_segment] if target_segment else None,
+            source=entry.source, destination=ipaddress.ip_network(entry.to_address),
+            # ctstate DNAT: only flows that came through this translation, not direct connections.
+            ct_state="DNAT", comment=entry.name))
+    found.extend(before_policy)
+    for entry in cluster.policy:
+        if entry.target_segment == POLICY_FIREWALL:
+            continue
+        found.append(access_rule(
+            "FORWARD", entry.action, entry.proto, ports=entry.ports,
+            in_interface=segment_interface(node, entry.source_segment),
+            out_interface=segment_interface(node, entry.target_segment),
+            source=entry.source, destination=entry.destination, comment=entry.name))
+    return found
+
+
+def nat_rules(cluster, node):
+    """DNAT on the VIP, SNAT (masquerade resolved to the VIP while reading) on the way out."""
+    found = []
+    for entry in cluster.nat:
+        if entry.kind == "dnat":
+            segment = cluster.segments[entry.segment]
+            found.append(Rule("PREROUTING", [
+                rules.in_interface(node.interfaces[entry.segment]),
+                rules.source(entry.source),
+                rules.destination(segment.vip.ip),
+                rules.protocol(entry.proto),
+                rules.destination_ports([entry.port]),
+            ], rules.dnat(entry.to_address, entry.to_port), entry.name))
+        else:
+            found.append(Rule("POSTROUTING", [
+                rules.out_interface(node.interfaces[entry.segment]),
+                rules.source(entry.source),
+            ], rules.snat(entry.to_address), entry.name))
+    return found

@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Clusters deployed together: what one cluster's checks cannot see alone."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.errors import PlanError
+
+
+def check_plans_together(plans):
+    """Refuse two clusters that claim one VRID or one VIP on a network they share.
+
+    plans: {cluster name: plan} of the clusters one play deploys (validate_node_ids).
+    Routers on one network tell VRRP adverts apart by the VRID alone, so two clusters
+    with the same VRID on one network (or on networks that overlap) fight over mastership;
+    a VIP claimed by both is one address with two owners. Each cluster was checked alone
+    first; the later cluster (by name) is refused, naming the earlier one.
+    """
+    vrids = []  # (vrid, network, cluster, variable) of the clusters seen so far
+    vips = {}  # VIP address -> (cluster, variable)
+    for name in sorted(plans, key=str):
+        label = "cluster %s" % name
+        for vrid, network, variable, what in _vrid_claims(plans[name]):
+            for other_vrid, other_network, other_name, other_variable in vrids:
+                if other_name != name and vrid == other_vrid and network.overlaps(other_network):
+                    raise _together_error(name, label, variable, "%s on network %s is already used by cluster %s on "
+                                          "network %s (%s); clusters that share a network need VRIDs of their own"
+                                          % (what, network, other_name, other_network, other_variable))
+            vrids.append((vrid, network, name, variable))
+        for vip, variable in _vip_claims(plans[name]):
+            if vip in vips:
+                other_name, other_variable = vips[vip]
+                raise _together_error(name, label, variable, "%s is already a VIP of cluster %s (%s); an address "
+                                      "has one owner on a network" % (vip, other_name, other_variable))
+            vips[vip] = (name, variable)
+
+
+def _together_error(name, label, variable, rule):
+    error = PlanError(label, variable, rule)
+    error.cluster = name  # as validate_node_ids attaches it to a refusal of one cluster
+    return error
+
+
+def _vrid_claims(plan):
+    """(vrid, network, variable, description) of every VRRP instance of a plan, once each.
+
+    The network is the one the instance advertises on: its host's address on the
+    instance's segment (a load balancer's "front" included). A VRID the plan derives
+    (one per node id from the segment's vrid, say) says so in its description.
+    """
+    claims = []
+    hosts = list(plan["nodes"].values()) + list((plan.get("balancers") or {}).values())
+    for host in hosts:
+        for instance in (host["keepalived"] or {}).get("instances", []):
+            segment = instance["segment"]
+            vrid = instance["vrid"]
+            network = ipaddress.ip_interface(host["addresses"][segment]).network
+            if segment in plan["segments"]:
+                variable = "fwcluster_segments.%s.vrid" % segment
+                written = plan["segments"][segment]["vrid"]
+            else:  # a load balancer's front network
+                variable = "fwcluster_balancers.%s.vrid" % host["side"]
+                written = vrid
+            what = "VRID %d" % vrid if vrid == written else "VRID %d (derived from %s %d)" % (vrid, variable, written)
+            claim = (vrid, network, variable, what)
+            if claim not in claims:
+                claims.append(claim)
+    return claims
+
+
+def _vip_claims(plan):
+    """(VIP address, variable) of a plan: the segments' VIPs and the load balancers' front VIPs."""
+    claims = [(ipaddress.ip_interface(segment["vip"]).ip, "fwcluster_segments.%s.vip" % name)
+              for name, segment in plan["segments"].items()]
+    sides = (plan.get("balancing") or {}).get("sides", {})
+    claims.extend((ipaddress.ip_interface(side["front_vip"]).ip, "fwcluster_balancers.%s.vip" % name)
+                  for name, side in sides.items())
+    return claims
