@@ -25,6 +25,23 @@ def free_port():
     raise RuntimeError("no free port in 20000-29999")
 
 
+@pytest.fixture(name="closed_port")
+def fixture_closed_port():
+    """A port bound and never listened on: every connect is refused, and no other
+    process (another test run on the machine) can start listening there meanwhile."""
+    for port in range(20000, 30000):
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            continue
+        yield port
+        sock.close()
+        return
+    raise RuntimeError("no free port in 20000-29999")
+
+
 @pytest.fixture(name="server")
 def fixture_server():
     port = free_port()
@@ -70,8 +87,8 @@ def test_rate_counts_sessions_and_bytes(server, tmp_path):
     assert result["sessions_per_s"] == pytest.approx(result["sessions"] / result["duration_s"], rel=0.01)
 
 
-def test_rate_counts_refused_sessions_as_failed(tmp_path):
-    rc, result = loadgen(tmp_path, "rate", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(free_port()),
+def test_rate_counts_refused_sessions_as_failed(closed_port, tmp_path):
+    rc, result = loadgen(tmp_path, "rate", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(closed_port),
                          "--size", "0", "--concurrency", "2", "--duration", "1")
     assert rc == 0
     assert result["sessions"] == 0 and result["failed"] > 0
@@ -87,9 +104,9 @@ def test_recover_records_every_session_per_slot_and_size(server, tmp_path):
     assert all(s[4] and s[5] == s[1] and s[2] <= s[7] <= s[3] for s in sessions)   # connected in between
 
 
-def test_recover_marks_a_session_that_never_connected(tmp_path):
+def test_recover_marks_a_session_that_never_connected(closed_port, tmp_path):
     rc, result = loadgen(tmp_path, "recover", "--dest", "127.0.0.1", "--source", "127.0.0.1",
-                         "--port", str(free_port()), "--sizes", "0", "--per-size", "1", "--duration", "0.3")
+                         "--port", str(closed_port), "--sizes", "0", "--per-size", "1", "--duration", "0.3")
     assert rc == 0
     assert result["sessions"] and all(s[4] is False and s[6] == "refused" and s[7] is None for s in result["sessions"])
 
@@ -102,8 +119,8 @@ def test_hold_sees_every_echo_in_order(server, tmp_path):
     assert 0 < result["max_gap_ms"] < 500
 
 
-def test_hold_reports_a_dead_peer(tmp_path):
-    rc, result = loadgen(tmp_path, "hold", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(free_port()),
+def test_hold_reports_a_dead_peer(closed_port, tmp_path):
+    rc, result = loadgen(tmp_path, "hold", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(closed_port),
                          "--duration", "0.5")
     assert rc == 1 and not result["alive"] and result["error"].startswith("connect")
 
