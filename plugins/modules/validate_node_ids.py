@@ -105,27 +105,7 @@ cluster:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import (
-    PlanError,
-    build_plan,
-    check_plans_together,
-)
-
-
-def build_plans(clusters):
-    """Cluster name -> plan; raises PlanError (with the cluster's name attached) on the first refusal."""
-    plans = {}
-    for name in sorted(clusters, key=str):
-        entry = clusters[name]
-        if not isinstance(entry, dict):
-            raise PlanError("cluster %s" % name, "clusters", "expected {cluster, nodes} from the cluster_inputs filter")
-        try:
-            plans[name] = build_plan(entry.get("cluster"), entry.get("nodes"), entry.get("balancers"))
-        except PlanError as error:
-            error.cluster = name
-            raise
-    check_plans_together(plans)
-    return plans
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import PlanError, build_plans
 
 
 def main():

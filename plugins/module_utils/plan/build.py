@@ -26,8 +26,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.registry 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.together import check_plans_together
 
 # What the plugins outside this package use of it.
-__all__ = ["BALANCER_VARIABLES", "CLUSTER_VARIABLES", "NODE_VARIABLES", "PlanError", "build_plan",
-           "check_plans_together"]
+__all__ = ["BALANCER_VARIABLES", "CLUSTER_VARIABLES", "NODE_VARIABLES", "PlanError", "build_plan", "build_plans"]
 
 # The inventory variables the plan reads (the filter cluster_inputs collects exactly these).
 CLUSTER_VARIABLES = cluster_variables(SHARED_CLUSTER_VARIABLES)
@@ -73,6 +72,26 @@ def build_plan(cluster, nodes, balancers=None, backend=iptables):
     }
     _contribute(plan, architecture.plan_fields(model, backend), "the plan")
     return plan
+
+
+def build_plans(clusters):
+    """Every cluster of a play: {name: plan}, or the first refusal (PlanError, its cluster's name attached).
+
+    clusters: {name: {cluster, nodes, balancers}} as the cluster_inputs filter
+    returns it. The clusters are checked alone, then together (together.py).
+    """
+    plans = {}
+    for name in sorted(clusters, key=str):
+        entry = clusters[name]
+        if not isinstance(entry, dict):
+            raise PlanError("cluster %s" % name, "clusters", "expected {cluster, nodes} from the cluster_inputs filter")
+        try:
+            plans[name] = build_plan(entry.get("cluster"), entry.get("nodes"), entry.get("balancers"))
+        except PlanError as error:
+            error.cluster = name
+            raise
+    check_plans_together(plans)
+    return plans
 
 
 def _contribute(target, fields, where):

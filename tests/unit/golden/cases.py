@@ -15,8 +15,7 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import cluster_inputs
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
-from ansible_collections.fwcluster.netfilter.plugins.modules.validate_node_ids import build_plans
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan, build_plans
 from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory, set_in_cluster
 from ansible_collections.fwcluster.netfilter.tests.unit.plugins.module_utils.plan import (
     test_hash,

@@ -14,8 +14,7 @@ from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import (
     cluster_inputs,
     node_plan,
 )
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import PlanError, build_plan
-from ansible_collections.fwcluster.netfilter.plugins.modules.validate_node_ids import build_plans
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import PlanError, build_plan, build_plans
 
 ALL_HOSTS = ["pb-fw1", "pb-fw2", "pb-client", "pb-server"]
 PLAY_HOSTS = ["pb-fw1", "pb-fw2"]

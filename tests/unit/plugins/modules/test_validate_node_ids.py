@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ansible_collections.fwcluster.netfilter.plugins.modules import validate_node_ids
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import PlanError, build_plan
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import PlanError, build_plan, build_plans
 
 
 def clusters_of(example):
@@ -106,19 +106,19 @@ def move_outside(duo, vip, vrid):
 
 def refusal(clusters):
     with pytest.raises(PlanError) as caught:
-        validate_node_ids.build_plans(clusters)
+        build_plans(clusters)
     return caught.value
 
 
 def test_every_example_deploys_beside_the_others(example, duo, hash_example, sandwich):
     # VRID 51 is edge's on 10.10.1.0/24 and mesh's on 10.20.1.0/24: other networks, no clash.
-    plans = validate_node_ids.build_plans(together(example, duo, hash_example, sandwich))
+    plans = build_plans(together(example, duo, hash_example, sandwich))
     assert sorted(plans) == ["duo", "edge", "mesh", "stack"]
 
 
 def test_shared_network_other_vrid_and_vip_is_accepted(example, duo):
     move_outside(duo, "203.0.113.253/24", 63)
-    validate_node_ids.build_plans(together(example, duo))
+    build_plans(together(example, duo))
 
 
 def test_same_vrid_on_a_shared_network_is_refused(example, duo):
