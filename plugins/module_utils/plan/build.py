@@ -11,7 +11,7 @@ programming error, not a plan.
 
 from __future__ import annotations
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import vrrp
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import rules, vrrp
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import iptables
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.errors import PlanError
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.inventory import (
@@ -187,6 +187,7 @@ def _node_plan(cluster, node, backend):
         "conntrackd": _node_conntrackd(cluster, node),
         "sysctls": dict(BASE_SYSCTLS + tuple(architecture.sysctls)),
         "ruleset": backend.ruleset(architecture.ruleset(cluster, node)),
+        "ruleset_ipv6": backend.ruleset(rules.ipv6_closed(), rules.IPV6),
         # The nodes that back each other up: site.yml never changes two hosts of one group at once.
         "redundancy_group": "%s/nodes" % cluster.name,
     }

@@ -10,13 +10,14 @@ place that builds them. Matches keep their order: it is the order a backend
 writes them in. A constructor given nothing to match (no interface, the
 whole address space, proto all) returns None, and Rule leaves it out.
 
-The address family belongs to the table: "ipv4" for the IP tables, "arp"
-for the ARP rules of the hash architecture's cluster MAC.
+The address family belongs to the table: "ipv4" and "ipv6" for the IP
+tables, "arp" for ARP rules (a shared cluster MAC).
 """
 
 from __future__ import annotations
 
 IPV4 = "ipv4"
+IPV6 = "ipv6"
 ARP = "arp"
 
 FILTER_POLICIES = {"INPUT": "DROP", "FORWARD": "DROP", "OUTPUT": "ACCEPT"}
@@ -108,6 +109,10 @@ def icmp_type(name):
     return ("icmp_type", name) if name else None
 
 
+def icmpv6_type(name):
+    return ("icmpv6_type", name)
+
+
 def ct_state(*states):
     return ("ct_state", states)
 
@@ -145,6 +150,17 @@ def stateful_prologue(chain):
         Rule(chain, [protocol("tcp"), tcp_not_syn(), ct_state("NEW")], DROP),
         Rule(chain, [ct_state("RELATED", "ESTABLISHED")], ACCEPT),
     ]
+
+
+def ipv6_closed():
+    """IPv6 while the cluster filters IPv4 only: nothing forwarded, the node keeps its own links working."""
+    return [Table("filter", FILTER_POLICIES, [
+        Rule("INPUT", [in_interface("lo")], ACCEPT),
+        Rule("INPUT", [ct_state("INVALID")], DROP),
+        Rule("INPUT", [ct_state("RELATED", "ESTABLISHED")], ACCEPT),
+    ] + [Rule("INPUT", [protocol("ipv6-icmp"), icmpv6_type(kind)], ACCEPT)
+         for kind in ("neighbour-solicitation", "neighbour-advertisement", "router-advertisement")],
+        family=IPV6)]
 
 
 def untracked_forwarding():

@@ -552,6 +552,7 @@ def balancer_plan(cluster, side, balancer, backend):
         "conntrackd": None,
         "sysctls": sysctls,
         "ruleset": backend.ruleset(balancer_ruleset(cluster, side, balancer)),
+        "ruleset_ipv6": backend.ruleset(rules.ipv6_closed(), rules.IPV6),
         "routes": routes,
         "balancer": balancer_health(cluster, side, balancer),
         # The pair of one side backs each other up; the firewalls and the other pair do not back it up.

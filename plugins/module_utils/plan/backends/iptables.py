@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The xtables backend: rule intents as iptables-restore (ipv4) and arptables-restore (arp) lines.
+"""The xtables backend: rule intents as iptables-restore, ip6tables-restore and arptables-restore lines.
 
 Pure rendering: every value reaching this module was validated by the plan's
 readers, so nothing here raises on user input. A kind of match or verdict
@@ -53,6 +53,7 @@ _MATCHES = {
     "destination_ports": lambda ports: _ports("d", ports),
     "source_ports": lambda ports: _ports("s", ports),
     "icmp_type": lambda name: "--icmp-type " + name,
+    "icmpv6_type": lambda name: "--icmpv6-type " + name,
     "ct_state": lambda states: "-m conntrack --ctstate " + ",".join(states),
     "not_marked": lambda value, mask: "-m mark ! --mark 0x%x/0x%x" % (value, mask),
     "not_local_destination": lambda: "-m addrtype ! --dst-type LOCAL",
@@ -97,14 +98,14 @@ def rule_line(rule):
     return "-A %s %s" % (rule.chain, arguments) if arguments else "-A %s" % rule.chain
 
 
-def ruleset(tables):
-    """The plan's ruleset of a node: its ipv4 tables as the rules template writes them."""
+def ruleset(tables, family=IPV4):
+    """A node's tables of one family (iptables-restore for ipv4, ip6tables-restore for ipv6) as the plan holds them."""
     return [{
         "table": table.name,
         "chains": dict(table.policies),
         "user_chains": list(table.user_chains),
         "rules": [rule_line(rule) for rule in table.rules],
-    } for table in tables if table.family == IPV4]
+    } for table in tables if table.family == family]
 
 
 def arp_lines(table):

@@ -89,3 +89,12 @@ def test_ruleset_keeps_the_ipv4_tables_only():
 def test_a_kind_the_backend_cannot_spell_is_a_programming_error():
     with pytest.raises(KeyError):
         iptables.rule_line(Rule("INPUT", [("no_such_match",)], rules.ACCEPT))
+
+
+def test_ipv6_tables_are_rendered_apart():
+    closed = rules.ipv6_closed()
+    assert iptables.ruleset(closed) == []
+    (table,) = iptables.ruleset(closed, rules.IPV6)
+    assert table["chains"] == {"INPUT": "DROP", "FORWARD": "DROP", "OUTPUT": "ACCEPT"}
+    assert "-A INPUT -p ipv6-icmp --icmpv6-type neighbour-solicitation -j ACCEPT" in table["rules"]
+    assert not any(rule.startswith("-A FORWARD") for rule in table["rules"])
