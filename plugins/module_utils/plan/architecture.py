@@ -64,7 +64,7 @@ class Architecture(object):
     def precheck(self, cluster, inventory):
         """Refuse what this architecture cannot do as a whole, before the shared checks look at details."""
 
-    def read(self, cluster, inventory):
+    def read_own(self, cluster, inventory):
         """Read and check the keys this architecture claims; the result becomes cluster.settings."""
         return None
 

@@ -71,7 +71,7 @@ class Hash(Architecture):
     conntrackd_caches = {"external_cache": False, "internal_cache": True, "startup_resync": True}
     capabilities = Capabilities(planned_switchover="node_ids", owned_ids=True)
 
-    def read(self, cluster, inventory):
+    def read_own(self, cluster, inventory):
         label = cluster.label
         seed = inventory.cluster_vars.get("fwcluster_hash_seed")
         if seed is not None:

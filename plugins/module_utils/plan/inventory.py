@@ -533,7 +533,7 @@ def read_cluster(cluster_vars, nodes_vars, balancers_vars=None):
         raise PlanError(cluster.label, "fwcluster_balancer_side",
                         "the balancers must be given as {host: host variables}, not %s" % read.describe(balancers_vars))
     _refuse_unclaimed(cluster, inventory)
-    cluster.settings = architecture.read(cluster, inventory)
+    cluster.settings = architecture.read_own(cluster, inventory)
     architecture.check(cluster)
     return cluster
 

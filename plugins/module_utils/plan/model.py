@@ -89,7 +89,7 @@ class Cluster(object):
         self.policy = []
         self.nat = []
         self.management = {}
-        self.settings = None  # what the architecture read of its own keys (its read())
+        self.settings = None  # what the architecture read of its own keys (its read_own())
 
     def segment_of_address(self, address):
         for segment in self.segments.values():

@@ -7,7 +7,7 @@ The order is the one every message lists them in.
 
 from __future__ import annotations
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.architecture import CLUSTER_VARIABLE
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.architecture import CLUSTER_VARIABLE, Claim
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.hash import Hash
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.multipath import Multipath
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.primary_backup import PrimaryBackup
@@ -20,7 +20,7 @@ ARCHITECTURES = dict((architecture.name, architecture)
                      for architecture in (PrimaryBackup(), Multipath(), Sandwich(), Hash()))
 
 
-def claims():
+def _collect_claims():
     """[(claim, names of the architectures claiming its key)], each key once, in declaration order.
 
     A key several architectures claim without a refusal of their own is refused
@@ -38,10 +38,18 @@ def claims():
     result = []
     for claim, owners in found:
         if claim.refusal is None:
-            claim = type(claim)(claim.where, claim.key, "only applies to fwcluster_architecture %s; cluster "
-                                "%%(cluster)s is %%(architecture)s" % " and ".join(owners))
+            claim = Claim(claim.where, claim.key, "only applies to fwcluster_architecture %s; cluster "
+                          "%%(cluster)s is %%(architecture)s" % " and ".join(owners))
         result.append((claim, owners))
     return result
+
+
+CLAIMS = _collect_claims()
+
+
+def claims():
+    """Every claimed key once: [(claim, names of the architectures claiming it)]."""
+    return list(CLAIMS)
 
 
 def claimed_keys(where):

@@ -119,7 +119,7 @@ class Sandwich(Architecture):
     # how one sees which firewall carries what (conntrack -L).
     sysctls = (("net.netfilter.nf_conntrack_acct", "1"),)
 
-    def read(self, cluster, inventory):
+    def read_own(self, cluster, inventory):
         return read_balancing(cluster, inventory.cluster_vars, inventory.balancers_vars)
 
     def role(self, cluster, node):
