@@ -1,0 +1,41 @@
+"""The deployed hash cluster's nodes, once each owns its own node id (verify.yml runs these).
+
+Every node runs keepalived, conntrackd and the two boot units, has
+nf_conntrack_tcp_loose=0, holds every VIP, listens to every segment's multicast
+MAC, and its live mangle table is the plan's plus exactly its own id's rule, as
+iptables-save prints it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+testinfra_hosts = ["ansible://mesh"]
+
+
+@pytest.mark.parametrize("unit", ["keepalived", "conntrackd", "fwcluster-netfilter", "fwcluster-hash-links"])
+def test_the_daemons_and_the_boot_units_are_active(unit_state, unit):
+    assert unit_state(unit) == "active"
+
+
+def test_tcp_loose_is_off(host):
+    assert host.sysctl("net.netfilter.nf_conntrack_tcp_loose") == 0
+
+
+def test_the_node_holds_every_vip(host, plan):
+    held = [line.split()[3] for line in host.check_output("ip -4 -o addr show").splitlines()]
+    assert [segment["vip"] for segment in plan["segments"].values() if segment["vip"] not in held] == []
+
+
+def test_every_segment_interface_listens_to_its_multicast_mac(host, plan, name):
+    for link in plan["nodes"][name]["hash"]["links"]:
+        listening = [line.split()[1] for line in host.check_output("ip maddr show dev %s", link["interface"]).splitlines()
+                     if line.split()[0] == "link"]
+        assert link["multicast_mac"] in listening, "%s: %s" % (link["interface"], listening)
+
+
+def test_the_live_mangle_table_is_the_plans_with_exactly_this_nodes_id_rule(host, plan, name):
+    node = plan["nodes"][name]
+    rendered = [table for table in node["ruleset"] if table["table"] == "mangle"][0]["rules"]
+    live = [line for line in host.check_output("iptables-save -t mangle").splitlines() if line.startswith("-A")]
+    assert live == rendered + [plan["hash"]["owner_rules"][node["node_id"]]]
