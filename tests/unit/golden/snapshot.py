@@ -3,9 +3,8 @@
 For each inventory of cases.inventories(), every host (firewall nodes and sandwich
 balancers) gets the files its roles would write, rendered from the plan the way the roles
 render them (tests/unit/roles/rendering.py), under expected/rendered/CASE/HOST/FILE. FILE is
-the template's name without .j2, plus ``sysctl.conf``: the plan's sysctls as the firewall
-role's ansible.posix.sysctl task writes them (``name=value`` lines) to
-/etc/sysctl.d/90-fwcluster.conf. expected/refusals.json maps each case of
+the template's name without .j2 (``sysctl.conf`` is /etc/sysctl.d/90-fwcluster.conf).
+expected/refusals.json maps each case of
 cases.refusals() to the exact text of its refusal.
 
 test_golden.py renders everything again and compares it byte for byte with expected/.
@@ -28,14 +27,12 @@ from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import h
 EXPECTED = os.path.join(os.path.dirname(os.path.realpath(__file__)), "expected")
 RENDERED = "rendered"
 REFUSALS = "refusals.json"
-SYSCTL_FILE = "sysctl.conf"
 
 
 def render_host(plan, host):
     """{file name: text} of one host."""
     node = host_part(plan, host)
     files = dict((template[:-len(".j2")], render(role, template, plan, host)) for role, template in templates_of(node))
-    files[SYSCTL_FILE] = "".join("%s=%s\n" % item for item in node["sysctls"].items())
     return files
 
 

@@ -39,7 +39,7 @@ def templates_of(node):
     The conditions are the ``when:`` of the roles' template tasks (roles/*/tasks/), as
     site.yml runs them on every host: firewall, conntrackd, keepalived, balancer.
     """
-    templates = [("firewall", "rules.v4.j2"), ("firewall", "rules.v6.j2"),
+    templates = [("firewall", "rules.v4.j2"), ("firewall", "rules.v6.j2"), ("firewall", "sysctl.conf.j2"),
                  ("firewall", "fwcluster-netfilter.service.j2")]
     if "hash" in node:  # fwcluster_node.hash is defined
         templates.extend([("firewall", "fwcluster-hash-owner.j2"), ("firewall", "fwcluster-hash-links.j2"),
