@@ -23,11 +23,6 @@
 #                 when that step did not run); its results, plots and
 #                 summary go to build/test-logs/bench-smoke/
 #
-# The steps that need no lab (unit to build) run beside the first lab step, at
-# a lower CPU priority, their output kept in their logs and shown when they
-# end: the lab's scenarios spend most of their time waiting on the network.
-# FWCLUSTER_SERIAL=1 runs every step in turn.
-#
 # Options:
 #   --only STEP   run only STEP (repeatable, or comma separated); a scenario
 #                 can be named alone: --only molecule:primary_backup
@@ -140,19 +135,22 @@ lab_cleanup() {
     fi
 }
 
-declare -A status=() seconds=()   # per step run: passed|FAILED, its duration
+results=()      # "STEP STATUS SECONDS"
 passed=0
 failed=0
 run_start=$(date +%s)
 
 summary() {
-    local s nrun=0 not_run=0
+    local r name status secs nrun=0 not_run=0 s done_steps=" "
     header "summary"
+    for r in "${results[@]}"; do
+        read -r name status secs <<<"$r"
+        done_steps+="$name "
+        printf '  %-32s %-7s %s\n' "$name" "$status" "$(fmt_dur "$secs")"
+        nrun=$((nrun + 1))
+    done
     for s in "${steps[@]}"; do
-        if [[ -n ${status[$s]:-} ]]; then
-            printf '  %-32s %-7s %s\n' "$s" "${status[$s]}" "$(fmt_dur "${seconds[$s]}")"
-            nrun=$((nrun + 1))
-        else
+        if [[ $done_steps != *" $s "* ]]; then
             printf '  %-32s %-7s\n' "$s" "not run"
             not_run=$((not_run + 1))
         fi
@@ -168,10 +166,6 @@ summary() {
 on_exit() {
     local rc=$?
     trap - EXIT INT TERM
-    if [[ -n ${static_pid:-} ]]; then
-        kill -- "-$static_pid" 2>/dev/null || kill "$static_pid" 2>/dev/null || true
-        wait "$static_pid" 2>/dev/null || true
-    fi
     if ((needs_lab && !keep_lab)); then
         echo
         echo "test.sh: removing the lab (scripts/lab-cleanup.sh)"
@@ -181,22 +175,6 @@ on_exit() {
 }
 trap on_exit EXIT
 trap 'echo "test.sh: interrupted" >&2; exit 130' INT TERM
-
-# record NAME RC SECONDS: count a step's result; print how it ended.
-record() {
-    local name=$1 rc=$2 secs=$3 log=$logs/${1//[:\/]/_}.log
-    seconds[$name]=$secs
-    if ((rc == 0)); then
-        passed=$((passed + 1))
-        status[$name]=passed
-        printf '%s---- %s passed in %s ----%s\n' "$bold" "$name" "$(fmt_dur "$secs")" "$reset"
-    else
-        failed=$((failed + 1))
-        status[$name]=FAILED
-        printf '%s---- %s FAILED (exit %d) after %s; log: %s ----%s\n' \
-            "$bold" "$name" "$rc" "$(fmt_dur "$secs")" "${log#"$root"/}" "$reset"
-    fi
-}
 
 # run_step NAME TIMEOUT FUNCTION: time FUNCTION, log it, record the result,
 # stop the run on failure.
@@ -211,52 +189,15 @@ run_step() {
     rc=${PIPESTATUS[0]}
     set -e
     secs=$(($(date +%s) - start))
-    record "$name" "$rc" "$secs"
-    if ((rc != 0)); then
-        summary
-        exit 1
-    fi
-}
-
-# start_static STEP...: run the steps in turn in the background, each into its
-# log only, at nice 10, stopping at the first failure; each one's
-# "NAME RC SECONDS" goes to $static_results.
-static_results=''
-static_pid=''
-start_static() {
-    static_results=$logs/static.results
-    mkdir -p "$logs"
-    : >"$static_results"
-    echo "test.sh: $* run beside the lab's first step (logs in ${logs#"$root"/}/)"
-    set -m   # its own process group, so that on_exit can stop all of it
-    (
-        renice -n 10 -p "$BASHPID" >/dev/null
-        for s in "$@"; do
-            start=$(date +%s)
-            rc=0
-            (set -euo pipefail; "step_$s" "$s" "$step_timeout") >"$logs/$s.log" 2>&1 </dev/null || rc=$?
-            echo "$s $rc $(($(date +%s) - start))" >>"$static_results"
-            ((rc == 0)) || exit 1
-        done
-    ) &
-    static_pid=$!
-    set +m
-}
-
-# join_static: wait for the background steps, show each one's log and result,
-# stop the run if one failed.
-join_static() {
-    [[ -n $static_pid ]] || return 0
-    local name rc secs any_failed=0
-    wait "$static_pid" || true
-    static_pid=''
-    while read -r name rc secs; do
-        header "$name"
-        cat "$logs/$name.log"
-        record "$name" "$rc" "$secs"
-        ((rc == 0)) || any_failed=1
-    done <"$static_results"
-    if ((any_failed)); then
+    if ((rc == 0)); then
+        passed=$((passed + 1))
+        results+=("$name passed $secs")
+        printf '%s---- %s passed in %s ----%s\n' "$bold" "$name" "$(fmt_dur "$secs")" "$reset"
+    else
+        failed=$((failed + 1))
+        results+=("$name FAILED $secs")
+        printf '%s---- %s FAILED (exit %d) after %s; log: %s ----%s\n' \
+            "$bold" "$name" "$rc" "$(fmt_dur "$secs")" "${log#"$root"/}" "$reset"
         summary
         exit 1
     fi
@@ -400,24 +341,10 @@ steps=("${all_run[@]}")
 run_step setup "$step_timeout" step_setup
 # shellcheck source=scripts/env.sh
 . "$root/scripts/env.sh"
-lab_steps=()
-static_steps=()
 for s in "${steps[@]:1}"; do
-    case $s in
-        molecule* | bench) lab_steps+=("$s") ;;
-        *) static_steps+=("$s") ;;
-    esac
-done
-if ((${#lab_steps[@]} && ${#static_steps[@]})) && [[ ${FWCLUSTER_SERIAL:-0} != 1 ]]; then
-    start_static "${static_steps[@]}"
-    static_steps=()
-fi
-for s in "${static_steps[@]}"; do run_step "$s" "$step_timeout" "step_$s"; done
-for s in "${lab_steps[@]}"; do
     case $s in
         molecule*) run_step "$s" "$molecule_timeout" step_molecule ;;
         *) run_step "$s" "$step_timeout" "step_$s" ;;
     esac
-    join_static
 done
 summary
