@@ -11,7 +11,7 @@ programming error, not a plan.
 
 from __future__ import annotations
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import rules, vrrp
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import rules, stateful, vrrp
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import iptables
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.errors import PlanError
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.inventory import (
@@ -164,14 +164,32 @@ def _node_replication(cluster, node):
 def _node_conntrackd(cluster, node):
     if cluster.replication is None:
         return None
-    # The node's own addresses only: flows to or from the VIPs (SNAT to the VIP
-    # included) are exactly the ones that must replicate.
+    # The node's own addresses and the replication link's (every node's, the
+    # multicast group): flows to or from the VIPs (SNAT to the VIP included) are
+    # exactly the ones that must replicate. The link's traffic is untracked too
+    # (stateful.replication_untracked): this is the second guard.
     addresses = ["127.0.0.1"]
     addresses.extend(str(node.addresses[name].ip) for name in cluster.segments)
     addresses.append(str(node.replication_address.ip))
+    addresses.extend(str(peer.replication_address.ip) for peer in cluster.nodes if peer is not node)
+    if cluster.replication.multicast_group:
+        addresses.append(str(cluster.replication.multicast_group))
     conntrackd = {"ignore_addresses": addresses}
     conntrackd.update(cluster.architecture.conntrackd_caches)
     return conntrackd
+
+
+def _node_tables(cluster, node):
+    """The architecture's tables, with the replication link's traffic untracked (raw) in every one."""
+    tables = list(cluster.architecture.ruleset(cluster, node))
+    untracked = stateful.replication_untracked(cluster, node)
+    if untracked:
+        raw = [table for table in tables if table.name == "raw" and table.family == rules.IPV4]
+        if raw:
+            raw[0].rules[:0] = untracked
+        else:
+            tables.insert(0, rules.Table("raw", rules.RAW_POLICIES, untracked))
+    return tables
 
 
 def _node_plan(cluster, node, backend):
@@ -186,7 +204,7 @@ def _node_plan(cluster, node, backend):
         "keepalived": architecture.keepalived(cluster, node),
         "conntrackd": _node_conntrackd(cluster, node),
         "sysctls": dict(BASE_SYSCTLS + tuple(architecture.sysctls)),
-        "ruleset": backend.ruleset(architecture.ruleset(cluster, node)),
+        "ruleset": backend.ruleset(_node_tables(cluster, node)),
         "ruleset_ipv6": backend.ruleset(rules.ipv6_closed(), rules.IPV6),
         # The nodes that back each other up: site.yml never changes two hosts of one group at once.
         "redundancy_group": "%s/nodes" % cluster.name,

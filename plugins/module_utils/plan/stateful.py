@@ -57,14 +57,47 @@ def management_rules(cluster):
 
 
 def replication_rules(interface, network, transport, port):
-    """conntrackd messages and the link check's pings, only on the dedicated link."""
+    """conntrackd messages and the link check's pings, only on the dedicated link.
+
+    The link's traffic is untracked (replication_untracked): no ESTABLISHED
+    state admits the answers, so they are admitted here. Over TCP each node
+    both listens on the port and connects to its peers' port: a segment from
+    the port answers this node's connection (its resets included).
+    """
     proto = "tcp" if transport == "tcp" else "udp"
-    return [
-        Rule("INPUT", [rules.in_interface(interface), rules.source(network), rules.protocol(proto),
-                       rules.destination_ports([port])], rules.ACCEPT),
-        Rule("INPUT", [rules.in_interface(interface), rules.source(network), rules.protocol("icmp"),
-                       rules.icmp_type(rules.ICMP_REQUEST)], rules.ACCEPT),
-    ]
+    found = [Rule("INPUT", [rules.in_interface(interface), rules.source(network), rules.protocol(proto),
+                            rules.destination_ports([port])], rules.ACCEPT)]
+    if proto == "tcp":
+        found.append(Rule("INPUT", [rules.in_interface(interface), rules.source(network), rules.protocol(proto),
+                                    rules.source_ports([port])], rules.ACCEPT))
+    found.extend(Rule("INPUT", [rules.in_interface(interface), rules.source(network), rules.protocol("icmp"),
+                                rules.icmp_type(kind)], rules.ACCEPT)
+                 for kind in (rules.ICMP_REQUEST, rules.ICMP_REPLY))
+    return found
+
+
+def replication_comment(peer):
+    """The comment of the rule that counts what arrives from PEER on the replication link."""
+    return "fwcluster replication from %s" % peer.name
+
+
+def replication_untracked(cluster, node):
+    """The replication link's own traffic is not tracked, so never replicated: raw rules, one per peer.
+
+    Tracked, each peer's messages were flows of their own, replicated in turn
+    (a multicast group is nobody's own address), and a restarted peer dropped
+    the stale TCP connection's segments as INVALID instead of resetting it.
+    Untracked, they reach the link's INPUT rules as they are. The rule of
+    each peer counts the packets received from it: the link's heartbeat.
+    """
+    if cluster.replication is None:
+        return []
+    interface = node.replication_interface
+    found = [Rule("PREROUTING", [rules.in_interface(interface), rules.source(peer.replication_address.ip)],
+                  rules.NOTRACK, replication_comment(peer))
+             for peer in cluster.nodes if peer is not node]
+    found.append(Rule("OUTPUT", [rules.out_interface(interface)], rules.NOTRACK))
+    return found
 
 
 def filter_input_rules(cluster, node):

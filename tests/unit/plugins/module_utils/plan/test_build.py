@@ -74,7 +74,9 @@ def test_example_plan_nodes(example):
     assert fw1["replication"]["peer_hosts"] == {"192.168.100.2": "pb-fw2"}
     assert fw1["replication"]["interface"] == "eth3"
     assert (fw1["replication"]["address"], fw1["replication"]["prefix"]) == ("192.168.100.1", 24)
-    assert fw1["conntrackd"]["ignore_addresses"] == ["127.0.0.1", "10.10.1.1", "203.0.113.1", "192.168.100.1"]
+    # its own addresses, then the replication link's: its own and the peer's
+    assert fw1["conntrackd"]["ignore_addresses"] == ["127.0.0.1", "10.10.1.1", "203.0.113.1", "192.168.100.1",
+                                                     "192.168.100.2"]
     assert "10.10.1.254" not in fw1["conntrackd"]["ignore_addresses"]
     assert fw1["sysctls"]["net.netfilter.nf_conntrack_tcp_loose"] == "0"
     assert fw1["sysctls"]["net.ipv4.ip_forward"] == "1"
@@ -102,7 +104,12 @@ def test_example_keepalived(example):
 def test_example_ruleset(example):
     plan = build_plan(*example)
     ruleset = plan["nodes"]["pb-fw1"]["ruleset"]
-    assert [entry["table"] for entry in ruleset] == ["filter", "nat"]
+    assert [entry["table"] for entry in ruleset] == ["raw", "filter", "nat"]
+    assert ruleset[0] == {"table": "raw", "chains": {"PREROUTING": "ACCEPT", "OUTPUT": "ACCEPT"}, "user_chains": [],
+                          "rules": ['-A PREROUTING -i eth3 -s 192.168.100.2 '
+                                    '-m comment --comment "fwcluster replication from pb-fw2" -j CT --notrack',
+                                    "-A OUTPUT -o eth3 -j CT --notrack"]}
+    ruleset = ruleset[1:]
     assert ruleset[0]["chains"] == {"INPUT": "DROP", "FORWARD": "DROP", "OUTPUT": "ACCEPT"}
     assert ruleset[0]["user_chains"] == []
     rules = ruleset[0]["rules"]
@@ -116,6 +123,7 @@ def test_example_ruleset(example):
     assert "-A INPUT -i eth2 -p 112 -j ACCEPT" in rules
     assert "-A INPUT -i eth3 -s 192.168.100.0/24 -p udp --dport 3780 -j ACCEPT" in rules
     assert "-A INPUT -i eth3 -s 192.168.100.0/24 -p icmp --icmp-type echo-request -j ACCEPT" in rules
+    assert "-A INPUT -i eth3 -s 192.168.100.0/24 -p icmp --icmp-type echo-reply -j ACCEPT" in rules
     assert ('-A INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -m comment --comment "fwcluster management" '
             '-j ACCEPT') in rules
     forward = [rule for rule in rules if rule.startswith("-A FORWARD")]
@@ -160,6 +168,42 @@ def test_replication_absent_or_disabled(example):
         node = plan["nodes"]["pb-fw1"]
         assert node["replication"] is None and node["conntrackd"] is None
         assert not any("eth3" in rule for rule in rules_of(plan, "pb-fw1", "filter"))
+
+
+@pytest.mark.parametrize("transport", ["udp", "multicast", "tcp"])
+def test_the_replication_links_own_traffic_is_untracked_and_not_replicated(transport):
+    # Tracked, a peer's multicast messages were flows to a group that is nobody's
+    # own address, replicated in turn; a restarted peer dropped a stale TCP
+    # connection's segments as INVALID instead of resetting it.
+    cluster, nodes = node_inputs(3 if transport == "multicast" else 2, transport)  # udp, tcp: point to point
+    plan = build_plan(cluster, nodes)
+    node = plan["nodes"]["fw1"]
+    peers = [name for name in plan["nodes"] if name != "fw1"]
+    raw = rules_of(plan, "fw1", "raw")
+    # one rule per peer, named after it: its counter is what arrived from that peer
+    assert raw == ['-A PREROUTING -i eth3 -s %s -m comment --comment "fwcluster replication from %s" -j CT --notrack'
+                   % (plan["nodes"][peer]["replication"]["address"], peer) for peer in peers] + [
+        "-A OUTPUT -o eth3 -j CT --notrack"]
+    link = [rule for rule in rules_of(plan, "fw1", "filter") if "-i eth3" in rule]
+    port = plan["replication"]["port"]
+    expected = ["-A INPUT -i eth3 -s 192.168.50.0/24 -p %s --dport %d -j ACCEPT"
+                % ("tcp" if transport == "tcp" else "udp", port)]
+    if transport == "tcp":  # each node also connects to its peers' port: their answers and resets
+        expected.append("-A INPUT -i eth3 -s 192.168.50.0/24 -p tcp --sport %d -j ACCEPT" % port)
+    expected += ["-A INPUT -i eth3 -s 192.168.50.0/24 -p icmp --icmp-type echo-request -j ACCEPT",
+                 "-A INPUT -i eth3 -s 192.168.50.0/24 -p icmp --icmp-type echo-reply -j ACCEPT"]
+    assert link == expected
+    ignored = node["conntrackd"]["ignore_addresses"]
+    for name in plan["nodes"]:
+        assert plan["nodes"][name]["replication"]["address"] in ignored
+    assert (plan["replication"]["multicast_group"] in ignored) == (transport == "multicast")
+
+
+def test_no_replication_no_raw_rules(example):
+    cluster, nodes = example
+    cluster["fwcluster_replication"]["enabled"] = False
+    plan = build_plan(cluster, nodes)
+    assert [entry["table"] for entry in plan["nodes"]["pb-fw1"]["ruleset"]] == ["filter", "nat"]
 
 
 def test_replication_defaults(example):
