@@ -162,7 +162,6 @@ rule:
 
 import json
 import math
-import os
 import re
 import socket
 import struct
@@ -170,71 +169,21 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-SYS_CLASS_NET = "/sys/class/net"
-IFF_UP = 0x1
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_links import (
+    LinkError,
+    interface_addresses,
+    interface_state,
+    read_sys,
+)
+
 INTERFACE_VARIABLE = "fwcluster_replication.interface"
 ADDRESS_VARIABLE = "fwcluster_replication_address"
 _RTT = re.compile(r"time[=<]\s*([0-9.]+)\s*ms")
-_INET = re.compile(r"\binet\s+([0-9.]+/[0-9]+)")
 ETH_P_ARP = 0x0806
 ETH_P_IP = 0x0800
 ARP_REQUEST = 1
 ARP_REPLY = 2
 _ARP = struct.Struct("!HHBBH6s4s6s4s")  # htype ptype hlen plen op sha spa tha tpa
-
-
-class LinkError(Exception):
-    """A failed node check; result holds what was found before it, for the failure's return values."""
-
-    def __init__(self, host, variable, rule, result=None):
-        super(LinkError, self).__init__(host, variable, rule)
-        self.host = host
-        self.variable = variable
-        self.rule = rule
-        self.result = result or {}
-
-    def __str__(self):
-        return "%s: %s: %s" % (self.host, self.variable, self.rule)
-
-
-def _read_sys(interface, attribute):
-    with open(os.path.join(SYS_CLASS_NET, interface, attribute)) as handle:
-        return handle.read().strip()
-
-
-def interface_state(host, interface):
-    """operstate, failing unless the link is usable: up, or unknown with IFF_UP (loopback, some tunnels)."""
-    if "/" in interface or interface in (".", "..") or not os.path.isdir(os.path.join(SYS_CLASS_NET, interface)):
-        raise LinkError(host, INTERFACE_VARIABLE, "interface %s does not exist on this node" % interface)
-    operstate = _read_sys(interface, "operstate")
-    if operstate == "up":
-        return operstate
-    flags = int(_read_sys(interface, "flags"), 16)
-    if operstate == "unknown" and flags & IFF_UP:
-        return operstate
-    raise LinkError(host, INTERFACE_VARIABLE, "interface %s is not up (operstate %s, %s)"
-                    % (interface, operstate, "administratively up" if flags & IFF_UP else "administratively down"))
-
-
-def interface_addresses(module, host, interface):
-    """The IPv4 addresses with prefix on the interface, from iproute2 (JSON, text as a fallback)."""
-    ip = module.get_bin_path("ip")
-    if ip is None:
-        raise LinkError(host, INTERFACE_VARIABLE, "the ip command (iproute2) is not installed on this node")
-    rc, out, err = module.run_command([ip, "-j", "-4", "addr", "show", "dev", interface])
-    if rc == 0:
-        try:
-            entries = json.loads(out or "[]")
-            return ["%s/%d" % (info["local"], info["prefixlen"])
-                    for entry in entries for info in entry.get("addr_info", [])
-                    if info.get("family", "inet") == "inet" and "local" in info]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            pass  # an iproute2 without JSON output: read the text form below
-    rc, out, err = module.run_command([ip, "-o", "-4", "addr", "show", "dev", interface])
-    if rc != 0:
-        raise LinkError(host, INTERFACE_VARIABLE, "cannot read the addresses of %s: %s"
-                        % (interface, (err or out).strip()))
-    return _INET.findall(out)
 
 
 def ping_peer(module, ping, interface, peer, timeout):
@@ -272,7 +221,7 @@ def arp_probe(interface, source, target, timeout):
 
     Raises OSError when no raw packet socket can be had (not root). arptables does not see
     frames of a packet socket, and the peer's kernel answers ARP before its iptables."""
-    source_mac = bytes(bytearray(int(part, 16) for part in _read_sys(interface, "address").split(":")))
+    source_mac = bytes(bytearray(int(part, 16) for part in read_sys(interface, "address").split(":")))
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
     try:
         sock.bind((interface, ETH_P_ARP))
@@ -338,8 +287,8 @@ def check_node(module):
     wanted = "%s/%d" % (params["address"], params["prefix"])
     result = {"interface": interface}
 
-    result["operstate"] = interface_state(host, interface)
-    result["addresses"] = interface_addresses(module, host, interface)
+    result["operstate"] = interface_state(host, interface, INTERFACE_VARIABLE)
+    result["addresses"] = interface_addresses(module, host, interface, INTERFACE_VARIABLE)
     if wanted not in result["addresses"]:
         held = ", ".join(result["addresses"]) or "no IPv4 address"
         raise LinkError(host, ADDRESS_VARIABLE, "%s is not configured on %s (it holds %s)"

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from ansible_collections.fwcluster.netfilter.plugins.module_utils import node_links
 from ansible_collections.fwcluster.netfilter.plugins.modules import validate_replication_link
 
 main = validate_replication_link.main
@@ -202,7 +203,7 @@ def test_down_interface(run_module, monkeypatch, tmp_path):
     fake.mkdir()
     (fake / "operstate").write_text("down\n")
     (fake / "flags").write_text("0x1002\n")
-    monkeypatch.setattr(validate_replication_link, "SYS_CLASS_NET", str(tmp_path))
+    monkeypatch.setattr(node_links, "SYS_CLASS_NET", str(tmp_path))
     ok, result = run_module(main, node_args(interface="eth3"))
     assert not ok
     assert result["variable"] == "fwcluster_replication.interface"
