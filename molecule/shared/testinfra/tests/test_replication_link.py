@@ -1,0 +1,67 @@
+"""Every replicating node's dedicated link (verify.yml runs these before any traffic crosses the cluster).
+
+- The link's own traffic is not tracked, so never replicated: no conntrack
+  entry has a replication address or the multicast group at either end.
+  Tracked, each peer's messages became flows replicated in turn (a
+  multicast group is nobody's own address), a storm that counted as
+  replication errors on an idle cluster.
+- Each peer's messages cross the raw rule that counts them.
+- An idle node counts no replication error (conntrackd -s: send, receive,
+  malformed, lost), and none appears over a few idle seconds.
+
+Hosts without replication (a multipath firewall, a load balancer) are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+testinfra_hosts = ["ansible://fwcluster"]
+
+# conntrackd -s: "4 Error send  0 Error recv", "0 Malformed msgs  7 Lost msgs"
+_ERRORS = re.compile(r"(\d+) (?:Error send|Error recv|Malformed msgs|Lost msgs)\b")
+
+
+@pytest.fixture(scope="module")
+def link(plan, name):
+    node = plan["nodes"].get(name) or {}
+    if not node.get("replication"):
+        pytest.skip("%s does not replicate flow state" % name)
+    return node["replication"]
+
+
+def _link_addresses(link):
+    found = [link["address"]] + list(link["peers"])
+    if link.get("multicast_group"):
+        found.append(link["multicast_group"])
+    return found
+
+
+def test_no_flow_of_the_replication_link_is_tracked(host, link):
+    listed = host.check_output("conntrack -L 2>/dev/null").splitlines()
+    addresses = _link_addresses(link)
+    tracked = [line for line in listed
+               if any(re.search(r"\b(src|dst)=%s\b" % re.escape(address), line) for address in addresses)]
+    assert tracked == []
+
+
+def test_every_peers_messages_are_counted_by_its_raw_rule(host, link):
+    rules = host.check_output("iptables-save -t raw").splitlines()
+    for address, peer in sorted(link["peer_hosts"].items()):
+        assert any("-s %s/32" % address in rule and "replication from %s" % peer in rule
+                   and "-j CT --notrack" in rule for rule in rules), (peer, rules)
+
+
+def _errors(host):
+    stats = host.check_output("conntrackd -s")
+    return [int(count) for count in _ERRORS.findall(stats)]
+
+
+def test_an_idle_node_counts_no_replication_error(host, link):
+    before = _errors(host)
+    assert before and sum(before) == 0, before
+    time.sleep(5)
+    assert sum(_errors(host)) == 0
