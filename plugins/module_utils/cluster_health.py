@@ -11,7 +11,10 @@ rows of a status table and the problems that make the cluster inconsistent:
 - a virtual address held by a node that is not its instance's master, or by nobody;
 - (nodes that own node ids) a node id owned by no node, or by two;
 - a node whose keepalived or conntrackd is not running, whose replication
-  link is down, or whose replication error counters grew between the samples.
+  link is down, or whose replication error counters grew between the samples;
+- a node that heard nothing on the replication link from a peer that
+  answers (the counter of that peer's raw rule did not move between the
+  samples: every peer pings every second), or has no rule counting a peer.
 
 A node that does not answer is a warning, not a problem: a cluster whose
 survivors took over a dead node's work is degraded but consistent.
@@ -129,6 +132,33 @@ def _judged_errors(node, conntrackd):
     return sum(count for kind, count in errors.items() if kind != "lost" or peers <= 1)
 
 
+def _heard(node, before, after):
+    """{peer host: True (heard between the samples), False (not), None (no rule counts it)}; {} when unknown."""
+    peer_hosts = (node.get("replication") or {}).get("peer_hosts") or {}
+    before = (before or {}).get("replication_heard")
+    after = (after or {}).get("replication_heard")
+    if before is None or after is None:
+        return {}
+    heard = {}
+    for address, peer in sorted(peer_hosts.items()):
+        if address not in after or address not in before:
+            heard[peer] = None
+        else:
+            heard[peer] = after[address] > before[address]
+    return heard
+
+
+def _check_heard(host, node, first, current, problems):
+    for peer, heard in sorted(_heard(node, first.get(host), current[host]).items()):
+        if peer not in current:
+            continue  # a peer that did not answer is reported as down already
+        if heard is None:
+            problems.append("%s: no rule counts what arrives from %s on the replication link (the node's rules "
+                            "are not the plan's)" % (host, peer))
+        elif not heard:
+            problems.append("%s: heard nothing from %s on the replication link between the samples" % (host, peer))
+
+
 def _check_daemons(plan, first, current, problems):
     for host, status in sorted(current.items()):
         node = _members(plan)[host]
@@ -148,6 +178,7 @@ def _check_daemons(plan, first, current, problems):
         if link and not link.get("up"):
             problems.append("%s: replication link %s is down (operstate %s)"
                             % (host, link.get("interface"), link.get("operstate")))
+        _check_heard(host, node, first, current, problems)
         before = _judged_errors(node, (first.get(host) or {}).get("conntrackd"))
         after = _judged_errors(node, conntrackd)
         if before is not None and after is not None and after > before:
@@ -155,8 +186,8 @@ def _check_daemons(plan, first, current, problems):
                             % (host, before, after))
 
 
-def _row(plan, host, status, raw):
-    """One table row; status is the usable result or None, raw what the host returned."""
+def _row(plan, host, status, raw, first):
+    """One table row; status is the usable result or None, raw what the host returned, first its first sample."""
     node = _members(plan)[host]
     row = {"host": host, "node_id": node["node_id"], "up": status is not None}
     if status is None:
@@ -182,12 +213,15 @@ def _row(plan, host, status, raw):
         row["flows"] = row["repl_errors"] = "-"
     link = status.get("replication_link")
     row["link"] = ("%s %s" % (link["interface"], link["operstate"])) if link else "-"
+    heard = _heard(node, first, status)
+    row["heard"] = "%d/%d" % (sum(1 for value in heard.values() if value), len(heard)) if heard else "-"
     return row
 
 
 COLUMNS = (
     ("host", "node"), ("node_id", "id"), ("vrrp", "VRRP instances"), ("vips", "VIPs held"),
     ("node_ids", "ids owned"), ("flows", "flows int/ext"), ("repl_errors", "repl. errors"), ("link", "repl. link"),
+    ("heard", "peers heard"),
 )
 
 
@@ -219,7 +253,8 @@ def assess(plan, first, second):
         if plan["capabilities"]["owned_ids"]:
             _check_static_vips(plan, current, problems)
             _check_ownership(plan, current, problems)
-    rows = [_row(plan, host, current.get(host), second.get(host)) for host in sorted(_members(plan))]
+    rows = [_row(plan, host, current.get(host), second.get(host), first_usable.get(host))
+            for host in sorted(_members(plan))]
     return {
         "cluster": plan["name"],
         "architecture": plan["architecture"],

@@ -3,7 +3,7 @@
 """Readers of a node's live cluster state: pure functions over the daemons' own output.
 
 The node_status_info module collects the text (keepalived's JSON dump,
-``conntrackd -s``, ``iptables-save -t mangle``, ``ip -j addr``) and these
+``conntrackd -s``, ``iptables-save -t mangle`` and ``-c -t raw``, ``ip -j addr``) and these
 functions turn it into plain data, so that the parsing is unit-tested against
 output captured from the real daemons.
 
@@ -126,6 +126,26 @@ def conntrackd_flow_keys(text):
         else:
             keys.add("%s %s>%s" % (proto.group(1), first["src"], first["dst"]))
     return sorted(keys)
+
+
+# iptables-save -c -t raw: "[12:960] -A PREROUTING -i eth3 -s 192.168.100.2/32 -m comment --comment
+# "fwcluster replication from pb-fw2" -j CT --notrack" (the rule plan/stateful.py renders per peer).
+_HEARD_RULE = re.compile(r'^\[([0-9]+):[0-9]+\] -A PREROUTING .*-s ([0-9.]+)(?:/32)? .*'
+                         r'--comment "?fwcluster replication from ')
+
+
+def replication_heard(raw_save):
+    """Packets received from each peer on the replication link, by the peer's replication address.
+
+    From ``iptables-save -c -t raw``: the counter of each peer's rule (its
+    conntrackd messages and heartbeat pings). {} when there is no such rule.
+    """
+    heard = {}
+    for line in raw_save.splitlines():
+        match = _HEARD_RULE.match(line)
+        if match:
+            heard[match.group(2)] = heard.get(match.group(2), 0) + int(match.group(1))
+    return heard
 
 
 def cluster_ownership(mangle_save):

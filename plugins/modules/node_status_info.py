@@ -17,7 +17,8 @@ description:
   - The xt_cluster node ids this node filters for (hash architecture), from the C(cluster) match rules of
     C(iptables-save -t mangle).
   - conntrackd's internal and external cache counts and its replication error counters, from C(conntrackd -s).
-  - The link state of the replication interface.
+  - The link state of the replication interface, and how many packets arrived from each peer on it (the counter
+    of the peer's raw rule, C(iptables-save -c -t raw)).
   - It changes no configuration and no state. The only thing it writes is keepalived's dump file.
   - A daemon that is not running is reported, not failed on; P(fwcluster.netfilter.cluster_health#filter)
     judges the reports of all nodes together.
@@ -171,6 +172,15 @@ kernel_flows:
   type: list
   elements: str
   sample: ["tcp 10.20.1.100:40112>198.51.100.10:8080"]
+replication_heard:
+  description:
+    - Packets received from each peer on the replication link (its conntrackd messages and heartbeat pings), by
+      the peer's replication address, from the counter of the peer's raw rule; null without
+      O(replication_interface) or without iptables, empty without such rules.
+    - Two samples a few seconds apart tell whether each peer is heard.
+  returned: always
+  type: dict
+  sample: {192.168.100.2: 1234}
 replication_link:
   description: The replication interface's state; null without O(replication_interface).
   returned: always
@@ -196,6 +206,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status im
     conntrackd_stats,
     ipv4_addresses,
     keepalived_instances,
+    replication_heard,
 )
 
 SYS_CLASS_NET = "/sys/class/net"
@@ -263,6 +274,15 @@ def read_cluster(module):
         return None
     rc, out, err = module.run_command([iptables_save, "-t", "mangle"])
     return cluster_ownership(out) if rc == 0 else None
+
+
+def read_heard(module):
+    """Packets received from each peer on the replication link (its raw rule's counter); None without iptables."""
+    iptables_save = module.get_bin_path("iptables-save")
+    if iptables_save is None:
+        return None
+    rc, out, err = module.run_command([iptables_save, "-c", "-t", "raw"])
+    return replication_heard(out) if rc == 0 else None
 
 
 def read_conntrackd(module):
@@ -345,6 +365,7 @@ def main():
         cluster=read_cluster(module),
         conntrackd=read_conntrackd(module),
         replication_link=read_link(interface) if interface else None,
+        replication_heard=read_heard(module) if interface else None,
         **extra
     )
 

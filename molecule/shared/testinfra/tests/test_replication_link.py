@@ -5,7 +5,9 @@
   Tracked, each peer's messages became flows replicated in turn (a
   multicast group is nobody's own address), a storm that counted as
   replication errors on an idle cluster.
-- Each peer's messages cross the raw rule that counts them.
+- Each peer's messages cross the raw rule that counts them, and the
+  heartbeat (a ping a second to every peer) makes each peer's counter move
+  within seconds on an idle cluster.
 - An idle node counts no replication error (conntrackd -s: send, receive,
   malformed, lost), and none appears over a few idle seconds.
 
@@ -53,6 +55,28 @@ def test_every_peers_messages_are_counted_by_its_raw_rule(host, link):
     for address, peer in sorted(link["peer_hosts"].items()):
         assert any("-s %s/32" % address in rule and "replication from %s" % peer in rule
                    and "-j CT --notrack" in rule for rule in rules), (peer, rules)
+
+
+def _heard(host):
+    """Packets counted per peer address: the raw rules' counters (iptables-save -c)."""
+    found = {}
+    for line in host.check_output("iptables-save -c -t raw").splitlines():
+        match = re.match(r"^\[(\d+):\d+\] -A PREROUTING -s ([0-9.]+)/32 .*fwcluster replication from ", line)
+        if match:
+            found[match.group(2)] = int(match.group(1))
+    return found
+
+
+def test_the_heartbeat_runs(unit_state, link):
+    assert unit_state("fwcluster-heartbeat") == "active"
+
+
+def test_every_peer_is_heard_within_seconds_on_an_idle_cluster(host, link):
+    before = _heard(host)
+    time.sleep(2.5)
+    after = _heard(host)
+    assert sorted(after) == sorted(link["peers"])
+    assert [peer for peer in link["peers"] if after[peer] <= before[peer]] == []
 
 
 def _errors(host):

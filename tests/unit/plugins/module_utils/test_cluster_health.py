@@ -10,9 +10,11 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_health
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 
 
-def status(states, vips=(), node_ids=None, errors=0, conntrackd=True, link_up=True, keepalived=True, lost=0):
-    """A node_status_info result: states is {instance: state}."""
+def status(states, vips=(), node_ids=None, errors=0, conntrackd=True, link_up=True, keepalived=True, lost=0,
+           heard=None):
+    """A node_status_info result: states is {instance: state}, heard {peer address: packets} or None."""
     return {
+        "replication_heard": heard,
         "changed": False,
         "keepalived": {"running": keepalived,
                        "instances": [{"name": name, "state": state} for name, state in sorted(states.items())]},
@@ -39,6 +41,57 @@ def plan(example):
 def healthy_samples():
     sample = {"pb-fw1": status(PRIMARY, VIPS), "pb-fw2": status(BACKUP)}
     return sample, copy.deepcopy(sample)
+
+
+def heard_samples():
+    """Healthy samples where each node counted its peer's packets: 10, then 13 (a ping a second)."""
+    first = {"pb-fw1": status(PRIMARY, VIPS, heard={"192.168.100.2": 10}),
+             "pb-fw2": status(BACKUP, heard={"192.168.100.1": 10})}
+    second = copy.deepcopy(first)
+    for host, peer in (("pb-fw1", "192.168.100.2"), ("pb-fw2", "192.168.100.1")):
+        second[host]["replication_heard"][peer] = 13
+    return first, second
+
+
+def test_every_peer_heard(plan):
+    report = assess(plan, *heard_samples())
+    assert report["healthy"], report["problems"]
+    header, fw1, fw2 = report["table"]
+    assert header.endswith("peers heard")
+    assert fw1.endswith("1/1") and fw2.endswith("1/1")
+
+
+def test_a_peer_heard_nothing_from_is_a_problem(plan):
+    # the link stays up but carries nothing: no error counter moves, only the peer's packets stop
+    first, second = heard_samples()
+    second["pb-fw2"]["replication_heard"]["192.168.100.1"] = 10
+    report = assess(plan, first, second)
+    assert report["problems"] == ["pb-fw2: heard nothing from pb-fw1 on the replication link between the samples"]
+    assert report["table"][2].endswith("0/1")
+
+
+def test_a_dead_peer_is_down_not_also_silent(plan):
+    first, second = heard_samples()
+    second["pb-fw1"] = {"unreachable": True, "msg": "Failed to connect"}
+    second["pb-fw2"] = status(PRIMARY, VIPS, heard={"192.168.100.1": 10})
+    report = assess(plan, first, second)
+    assert report["healthy"], report["problems"]
+
+
+def test_a_node_without_the_counting_rule(plan):
+    first, second = heard_samples()
+    second["pb-fw1"]["replication_heard"] = {}
+    assert assess(plan, first, second)["problems"] == [
+        "pb-fw1: no rule counts what arrives from pb-fw2 on the replication link (the node's rules are not the plan's)"]
+
+
+def test_heard_is_not_judged_without_both_samples(plan):
+    # an older node_status_info, or a first sample that failed: nothing to compare
+    first, second = heard_samples()
+    first["pb-fw2"]["replication_heard"] = None
+    report = assess(plan, first, second)
+    assert report["healthy"], report["problems"]
+    assert report["table"][2].endswith("-")
 
 
 def test_a_healthy_cluster(plan):
