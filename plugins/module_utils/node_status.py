@@ -128,7 +128,7 @@ def conntrackd_flow_keys(text):
     return sorted(keys)
 
 
-# iptables-save -c -t raw: "[12:960] -A PREROUTING -i eth3 -s 192.168.100.2/32 -m comment --comment
+# iptables-save -c -t raw: "[12:960] -A PREROUTING -s 192.168.100.2/32 -i eth3 -m comment --comment
 # "fwcluster replication from pb-fw2" -j CT --notrack" (the rule plan/stateful.py renders per peer).
 _HEARD_RULE = re.compile(r'^\[([0-9]+):[0-9]+\] -A PREROUTING .*-s ([0-9.]+)(?:/32)? .*'
                          r'--comment "?fwcluster replication from ')
