@@ -37,18 +37,30 @@ def read_sys(interface, attribute):
         return handle.read().strip()
 
 
-def interface_state(host, interface, variable):
-    """operstate, failing unless the link is usable: up, or unknown with IFF_UP (loopback, some tunnels)."""
-    if "/" in interface or interface in (".", "..") or not os.path.isdir(os.path.join(SYS_CLASS_NET, interface)):
-        raise LinkError(host, variable, "interface %s does not exist on this node" % interface)
+def link_state(interface):
+    """{"interface", "operstate", "up"} of the interface, read from sysfs; operstate "missing" if it does not exist.
+
+    Usable ("up") means operstate up, or unknown with IFF_UP: loopback and
+    some tunnels report no carrier state.
+    """
+    if "/" in interface or interface in ("", ".", "..") or not os.path.isdir(os.path.join(SYS_CLASS_NET, interface)):
+        return {"interface": interface, "operstate": "missing", "up": False, "admin_up": False}
     operstate = read_sys(interface, "operstate")
-    if operstate == "up":
-        return operstate
-    flags = int(read_sys(interface, "flags"), 16)
-    if operstate == "unknown" and flags & IFF_UP:
-        return operstate
-    raise LinkError(host, variable, "interface %s is not up (operstate %s, %s)"
-                    % (interface, operstate, "administratively up" if flags & IFF_UP else "administratively down"))
+    admin_up = bool(int(read_sys(interface, "flags"), 16) & IFF_UP)
+    return {"interface": interface, "operstate": operstate, "admin_up": admin_up,
+            "up": operstate == "up" or (operstate == "unknown" and admin_up)}
+
+
+def interface_state(host, interface, variable):
+    """operstate, failing unless the link is usable (link_state's "up")."""
+    state = link_state(interface)
+    if state["operstate"] == "missing":
+        raise LinkError(host, variable, "interface %s does not exist on this node" % interface)
+    if not state["up"]:
+        raise LinkError(host, variable, "interface %s is not up (operstate %s, %s)"
+                        % (interface, state["operstate"],
+                           "administratively up" if state["admin_up"] else "administratively down"))
+    return state["operstate"]
 
 
 def interface_addresses(module, host, interface, variable):

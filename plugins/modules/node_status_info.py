@@ -208,9 +208,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status im
     keepalived_instances,
     replication_heard,
 )
-
-SYS_CLASS_NET = "/sys/class/net"
-IFF_UP = 0x1
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_links import link_state
 
 
 def _running_pid(pid_file):
@@ -309,16 +307,8 @@ def read_conntrackd(module):
 
 
 def read_link(interface):
-    path = os.path.join(SYS_CLASS_NET, interface)
-    if "/" in interface or not os.path.isdir(path):
-        return {"interface": interface, "operstate": "missing", "up": False}
-    with open(os.path.join(path, "operstate")) as handle:
-        operstate = handle.read().strip()
-    with open(os.path.join(path, "flags")) as handle:
-        flags = int(handle.read().strip(), 16)
-    # "unknown" with IFF_UP is how veth-less links (and some tunnels) report a usable link.
-    return {"interface": interface, "operstate": operstate,
-            "up": operstate == "up" or (operstate == "unknown" and bool(flags & IFF_UP))}
+    state = link_state(interface)
+    return {"interface": interface, "operstate": state["operstate"], "up": state["up"]}
 
 
 _ENDING = re.compile(r"^\s*tcp\s+\d+\s+\d+\s+(FIN_WAIT|CLOSE_WAIT|LAST_ACK|TIME_WAIT|CLOSE)\s")
