@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: validate_interfaces
 short_description: Check that a node has the interfaces and addresses its plan uses
-version_added: "1.1.0"
+version_added: "1.0.0"
 author: "fwcluster.netfilter developers (!UNKNOWN)"  # sanity wants a GitHub handle or !UNKNOWN
 description:
   - The node's live check of its segments, before any change. It changes nothing.
