@@ -148,8 +148,8 @@ def _heard(node, before, after):
     return heard
 
 
-def _check_heard(host, node, first, current, problems):
-    for peer, heard in sorted(_heard(node, first.get(host), current[host]).items()):
+def _check_heard(host, heard_by, current, problems):
+    for peer, heard in sorted(heard_by.items()):
         if peer not in current:
             continue  # a peer that did not answer is reported as down already
         if heard is None:
@@ -159,7 +159,7 @@ def _check_heard(host, node, first, current, problems):
             problems.append("%s: heard nothing from %s on the replication link between the samples" % (host, peer))
 
 
-def _check_daemons(plan, first, current, problems):
+def _check_daemons(plan, first, current, heard, problems):
     for host, status in sorted(current.items()):
         node = _members(plan)[host]
         keepalived = status["keepalived"]
@@ -178,7 +178,7 @@ def _check_daemons(plan, first, current, problems):
         if link and not link.get("up"):
             problems.append("%s: replication link %s is down (operstate %s)"
                             % (host, link.get("interface"), link.get("operstate")))
-        _check_heard(host, node, first, current, problems)
+        _check_heard(host, heard[host], current, problems)
         before = _judged_errors(node, (first.get(host) or {}).get("conntrackd"))
         after = _judged_errors(node, conntrackd)
         if before is not None and after is not None and after > before:
@@ -186,8 +186,8 @@ def _check_daemons(plan, first, current, problems):
                             % (host, before, after))
 
 
-def _row(plan, host, status, raw, first):
-    """One table row; status is the usable result or None, raw what the host returned, first its first sample."""
+def _row(plan, host, status, raw, heard):
+    """One table row; status is the usable result or None, raw what the host returned, heard _heard's answer."""
     node = _members(plan)[host]
     row = {"host": host, "node_id": node["node_id"], "up": status is not None}
     if status is None:
@@ -213,7 +213,6 @@ def _row(plan, host, status, raw, first):
         row["flows"] = row["repl_errors"] = "-"
     link = status.get("replication_link")
     row["link"] = ("%s %s" % (link["interface"], link["operstate"])) if link else "-"
-    heard = _heard(node, first, status)
     row["heard"] = "%d/%d" % (sum(1 for value in heard.values() if value), len(heard)) if heard else "-"
     return row
 
@@ -244,16 +243,17 @@ def assess(plan, first, second):
         else:
             current[host] = status
     first_usable = dict((host, _usable(result)) for host, result in first.items())
+    heard = dict((host, _heard(_members(plan)[host], first_usable.get(host), status)) for host, status in current.items())
     problems = []
     if not current:
         problems.append("no node of cluster %s answered" % plan["name"])
     else:
-        _check_daemons(plan, first_usable, current, problems)
+        _check_daemons(plan, first_usable, current, heard, problems)
         _check_instances(plan, current, problems)
         if plan["capabilities"]["owned_ids"]:
             _check_static_vips(plan, current, problems)
             _check_ownership(plan, current, problems)
-    rows = [_row(plan, host, current.get(host), second.get(host), first_usable.get(host))
+    rows = [_row(plan, host, current.get(host), second.get(host), heard.get(host, {}))
             for host in sorted(_members(plan))]
     return {
         "cluster": plan["name"],
