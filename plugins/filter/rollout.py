@@ -14,7 +14,17 @@ rollout_waves(hostvars, hosts, sample)
     redundancy_group: the nodes of a cluster, each side's balancer pair), so
     no change ever takes two hosts that back each other up at once. Wave k
     holds the k-th host of every group in rollout_order; a single group (a
-    cluster without load balancers) is one host per wave. Returns a list of lists of host names.
+    cluster without load balancers) is one host per wave. A cluster that
+    carried no traffic when the run began (carried_traffic below: a new
+    deployment) protects no service: all its hosts go in the first wave.
+    Returns a list of lists of host names.
+
+carried_traffic(hostvars, host, sample)
+    Whether the cluster of host served when SAMPLE was read: some host of
+    its plan (nodes and balancers) was master of a VRRP instance, or held
+    one of the addresses it was asked about (the cluster's VIPs). A cluster
+    none of whose hosts did held no gateway address, so no flow crossed it:
+    a new deployment, or one whose every host is down.
 
 Example:
     waves: "{{ hostvars | fwcluster.netfilter.rollout_waves(ansible_play_hosts_all, 'sample') }}"
@@ -44,6 +54,23 @@ def rollout_order(hostvars, hosts, sample):
     return sorted(hosts, key=key)
 
 
+def _serving(host_vars, sample):
+    """Whether this host was master of a VRRP instance or held an address it was asked about, in SAMPLE."""
+    result = plain(host_vars.get(sample)) or {}
+    instances = (result.get("keepalived") or {}).get("instances") or []
+    return any(instance.get("state") == "MASTER" for instance in instances) or bool(result.get("vips_held"))
+
+
+def carried_traffic(hostvars, host, sample):
+    """Whether some host of HOST's cluster was serving when SAMPLE was read; see the module docstring."""
+    host_vars = hostvars[host] if host in hostvars else {}
+    cluster = plain(host_vars.get("fwcluster_plan")) or {}
+    members = list(cluster.get("nodes") or []) + list(cluster.get("balancers") or [])
+    if not members:
+        return True     # no plan to name the cluster's hosts: assume a service, the safe side
+    return any(_serving(hostvars[member] if member in hostvars else {}, sample) for member in members)
+
+
 def rollout_waves(hostvars, hosts, sample):
     """rollout_order cut into waves of at most one host per redundancy group; see the module docstring."""
     if isinstance(hosts, str):
@@ -57,7 +84,8 @@ def rollout_waves(hostvars, hosts, sample):
         if not isinstance(group, str) or not group:
             alone.append([host])
             continue
-        wave = taken.get(group, 0)
+        # A new deployment: no service to protect, every host at once.
+        wave = taken.get(group, 0) if carried_traffic(hostvars, host, sample) else 0
         taken[group] = wave + 1
         if wave == len(waves):
             waves.append([])
@@ -67,4 +95,4 @@ def rollout_waves(hostvars, hosts, sample):
 
 class FilterModule(object):
     def filters(self):
-        return {"rollout_order": rollout_order, "rollout_waves": rollout_waves}
+        return {"rollout_order": rollout_order, "rollout_waves": rollout_waves, "carried_traffic": carried_traffic}

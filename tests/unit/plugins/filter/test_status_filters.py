@@ -6,7 +6,7 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fwcluster.netfilter.plugins.filter.rollout import rollout_order, rollout_waves
+from ansible_collections.fwcluster.netfilter.plugins.filter.rollout import carried_traffic, rollout_order, rollout_waves
 from ansible_collections.fwcluster.netfilter.plugins.filter.status import cluster_health
 
 
@@ -34,17 +34,26 @@ def test_a_first_deploy_goes_in_node_id_order():
     assert rollout_order(fresh, ["fw-c", "fw-new", "fw-a", "fw-b"], "sample") == ["fw-a", "fw-b", "fw-c", "fw-new"]
 
 
-def sandwich_hostvars():
+def sandwich_hostvars(balancer_states=("MASTER", "BACKUP")):
     """Two firewalls (no VRRP) and two balancer pairs: the masters are lbi1 and lbo1."""
     def host(node_id, group, *states):
         return {"fwcluster_node": {"node_id": node_id, "redundancy_group": group}, "sample": live(*states)}
-    return {
+    first, second = balancer_states
+    return in_cluster({
         "fw1": host(0, "stack/nodes"), "fw2": host(1, "stack/nodes"),
-        "lbi1": host(0, "stack/balancers_inside", "MASTER", "MASTER"),
-        "lbi2": host(1, "stack/balancers_inside", "BACKUP", "BACKUP"),
-        "lbo1": host(0, "stack/balancers_outside", "MASTER", "MASTER"),
-        "lbo2": host(1, "stack/balancers_outside", "BACKUP", "BACKUP"),
-    }
+        "lbi1": host(0, "stack/balancers_inside", first, first),
+        "lbi2": host(1, "stack/balancers_inside", second, second),
+        "lbo1": host(0, "stack/balancers_outside", first, first),
+        "lbo2": host(1, "stack/balancers_outside", second, second),
+    }, ["fw1", "fw2"], ["lbi1", "lbi2", "lbo1", "lbo2"])
+
+
+def in_cluster(hostvars_, nodes, balancers=()):
+    """hostvars_ with every host given the plan that names its cluster's hosts (as the plan role does)."""
+    plan = {"nodes": dict.fromkeys(nodes, {}), "balancers": dict.fromkeys(balancers, {})}
+    for host in list(nodes) + list(balancers):
+        hostvars_[host] = dict(hostvars_[host], fwcluster_plan=plan)
+    return hostvars_
 
 
 def test_waves_never_hold_two_hosts_that_back_each_other_up():
@@ -59,16 +68,46 @@ def test_waves_never_hold_two_hosts_that_back_each_other_up():
     assert flat.index("lbi2") < flat.index("lbi1") and flat.index("lbo2") < flat.index("lbo1")
 
 
-def test_one_group_is_one_host_per_wave():
+def one_group():
     hv = dict((name, dict(values, fwcluster_node=dict(values["fwcluster_node"], redundancy_group="edge/nodes")))
               for name, values in hostvars().items())
+    return in_cluster(hv, list(hv))
+
+
+def test_one_group_is_one_host_per_wave():
+    hv = one_group()
     assert rollout_waves(hv, list(hv), "sample") == [["fw-b"], ["fw-new"], ["fw-c"], ["fw-a"]]
+
+
+def test_a_cluster_that_carried_no_traffic_is_one_wave():
+    idle = live("BACKUP", "BACKUP")
+    hv = dict((name, dict(values, sample=idle)) for name, values in one_group().items())
+    assert not carried_traffic(hv, "fw-a", "sample")
+    assert rollout_waves(hv, ["fw-c", "fw-a", "fw-b"], "sample") == [["fw-a", "fw-b", "fw-c"]]
+    # a new sandwich: no balancer is master yet, all six hosts at once
+    fresh = sandwich_hostvars(("BACKUP", "BACKUP"))
+    assert [sorted(wave) for wave in rollout_waves(fresh, sorted(fresh), "sample")] == [sorted(fresh)]
+
+
+def test_one_serving_host_makes_the_whole_cluster_roll_in_waves():
+    hv = dict((name, dict(values, sample=live("BACKUP"))) for name, values in one_group().items())
+    hv["fw-c"]["sample"] = dict(live("BACKUP"), vips_held=["10.1.1.254"])  # a VIP held outside keepalived's view
+    assert carried_traffic(hv, "fw-a", "sample")
+    assert [len(wave) for wave in rollout_waves(hv, ["fw-a", "fw-b", "fw-c"], "sample")] == [1, 1, 1]
+    # in a sandwich, a master balancer makes the firewalls (which run no VRRP) roll in waves too
+    assert carried_traffic(sandwich_hostvars(), "fw1", "sample")
+
+
+def test_a_host_without_plan_is_assumed_to_serve():
+    hv = {"fw-x": {"fwcluster_node": {"node_id": 0}, "sample": None}}
+    assert carried_traffic(hv, "fw-x", "sample")
 
 
 def test_two_clusters_share_waves_and_a_host_without_group_goes_alone():
     hv = sandwich_hostvars()
     hv["pb1"] = {"fwcluster_node": {"node_id": 0, "redundancy_group": "edge/nodes"}, "sample": live("MASTER")}
     hv["pb2"] = {"fwcluster_node": {"node_id": 1, "redundancy_group": "edge/nodes"}, "sample": live("BACKUP")}
+    in_cluster(hv, ["pb1", "pb2"])
     hv["odd"] = {"fwcluster_node": {"node_id": 0}, "sample": None}
     waves = rollout_waves(hv, sorted(hv), "sample")
     expected = [["fw1", "lbi2", "lbo2", "pb2"], ["fw2", "lbi1", "lbo1", "pb1"], ["odd"]]
