@@ -14,6 +14,7 @@ import json
 import os
 
 import pytest
+import testinfra
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +40,18 @@ def addresses(host):
 def unit_state(host):
     """unit_state(UNIT): systemctl is-active's answer (active, inactive, failed...)."""
     return lambda unit: host.run("systemctl is-active %s", unit).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def lab_hosts(request):
+    """{inventory name: testinfra Host} of every host of the inventory, reached as the tests' own host is.
+
+    For the tests that sample the whole cluster at once (one wait for all
+    nodes instead of one per node).
+    """
+    option = request.config.option
+    hosts = testinfra.get_hosts(["ansible://all"], connection=option.connection, ssh_config=option.ssh_config,
+                                ssh_identity_file=option.ssh_identity_file, sudo=option.sudo,
+                                sudo_user=option.sudo_user, ansible_inventory=option.ansible_inventory,
+                                force_ansible=option.force_ansible)
+    return {each.backend.get_hostname(): each for each in hosts}

@@ -22,12 +22,17 @@ import time
 
 import pytest
 
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status import (
+    conntrackd_stats,
+    replication_heard,
+)
+
 # Every host of Molecule's inventory (its groups are the platforms', not the
 # example inventory's): the hosts that do not replicate skip.
 testinfra_hosts = ["ansible://all"]
 
-# conntrackd -s: "4 Error send  0 Error recv", "0 Malformed msgs  7 Lost msgs"
-_ERRORS = re.compile(r"(\d+) (?:Error send|Error recv|Malformed msgs|Lost msgs)\b")
+HEARD_WITHIN = 2.5  # seconds: the heartbeat pings each peer every second
+IDLE_FOR = 5.0      # seconds without a new replication error
 
 
 @pytest.fixture(scope="module")
@@ -60,37 +65,54 @@ def test_every_peers_messages_are_counted_by_its_raw_rule(host, link):
                    and "-j CT --notrack" in rule for rule in rules), (peer, rules)
 
 
-def _heard(host):
-    """Packets counted per peer address: the raw rules' counters (iptables-save -c)."""
-    found = {}
-    for line in host.check_output("iptables-save -c -t raw").splitlines():
-        match = re.match(r"^\[(\d+):\d+\] -A PREROUTING -s ([0-9.]+)/32 .*fwcluster replication from ", line)
-        if match:
-            found[match.group(2)] = int(match.group(1))
-    return found
+def _errors(node, peers):
+    """The error counters of conntrackd -s that say the link fails: send, receive, malformed, and lost
+    messages with a single peer (several peers' interleaved sequences count as lost: conntrackd keeps
+    one receive sequence per link, so the status does not judge them either)."""
+    errors = dict(conntrackd_stats(node.check_output("conntrackd -s"))["errors"])
+    if len(peers) > 1:
+        errors["lost"] = 0
+    return errors
+
+
+@pytest.fixture(scope="module")
+def idle_samples(plan, lab_hosts):
+    """Every replicating node read three times, all nodes in one pass each time: at the start, HEARD_WITHIN
+    seconds later, and IDLE_FOR seconds after the start. One wait for the whole cluster, not one per node.
+
+    {node: {"heard": [raw counters per peer at start, then HEARD_WITHIN later],
+            "errors": [conntrackd's errors at start, then IDLE_FOR later]}}
+    """
+    nodes = {name: lab_hosts[name] for name, node in sorted(plan["nodes"].items()) if node.get("replication")}
+
+    def read(what):
+        for name, node in nodes.items():
+            peers = plan["nodes"][name]["replication"]["peers"]
+            found = replication_heard(node.check_output("iptables-save -c -t raw")) if what == "heard" \
+                else _errors(node, peers)
+            samples.setdefault(name, {}).setdefault(what, []).append(found)
+
+    samples = {}
+    start = time.monotonic()
+    read("heard")
+    read("errors")
+    time.sleep(max(0.0, start + HEARD_WITHIN - time.monotonic()))
+    read("heard")
+    time.sleep(max(0.0, start + IDLE_FOR - time.monotonic()))
+    read("errors")
+    return samples
 
 
 def test_the_heartbeat_runs(unit_state, link):
     assert unit_state("fwcluster-heartbeat") == "active"
 
 
-def test_every_peer_is_heard_within_seconds_on_an_idle_cluster(host, link):
-    before = _heard(host)
-    time.sleep(2.5)
-    after = _heard(host)
+def test_every_peer_is_heard_within_seconds_on_an_idle_cluster(idle_samples, name, link):
+    before, after = idle_samples[name]["heard"]
     assert sorted(after) == sorted(link["peers"])
-    assert [peer for peer in link["peers"] if after[peer] <= before[peer]] == []
+    assert [peer for peer in link["peers"] if after[peer] <= before.get(peer, 0)] == []
 
 
-def _errors(host, link):
-    """The error counters of conntrackd -s that say the link fails: send, receive, malformed, and lost
-    messages with a single peer (several peers' interleaved sequences count as lost: conntrackd keeps
-    one receive sequence per link, so the status does not judge them either)."""
-    send, recv, malformed, lost = [int(count) for count in _ERRORS.findall(host.check_output("conntrackd -s"))]
-    return {"send": send, "recv": recv, "malformed": malformed, "lost": lost if len(link["peers"]) == 1 else 0}
-
-
-def test_an_idle_node_counts_no_replication_error(host, link):
-    assert _errors(host, link) == {"send": 0, "recv": 0, "malformed": 0, "lost": 0}
-    time.sleep(5)
-    assert _errors(host, link) == {"send": 0, "recv": 0, "malformed": 0, "lost": 0}
+def test_an_idle_node_counts_no_replication_error(idle_samples, name, link):
+    no_error = {"send": 0, "recv": 0, "malformed": 0, "lost": 0}
+    assert idle_samples[name]["errors"] == [no_error, no_error]
