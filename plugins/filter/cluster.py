@@ -34,6 +34,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.plain import p
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import (
     CLUSTER_VARIABLES,
     BALANCER_VARIABLES,
+    CONNECTION_VARIABLES,
     NODE_VARIABLES,
     PlanError,
 )
@@ -108,9 +109,9 @@ def _cluster_inputs(hostvars, all_hosts, play_hosts):
                                     "on every member of cluster %s (set them in the cluster's group_vars, "
                                     "not per host)" % (reference[name], name))
         if host_vars.get("fwcluster_balancer_side") is not None:
-            clusters[name]["balancers"][str(host)] = _defined(host_vars, BALANCER_VARIABLES)
+            clusters[name]["balancers"][str(host)] = _defined(host_vars, BALANCER_VARIABLES + CONNECTION_VARIABLES)
         else:
-            clusters[name]["nodes"][str(host)] = _defined(host_vars, NODE_VARIABLES)
+            clusters[name]["nodes"][str(host)] = _defined(host_vars, NODE_VARIABLES + CONNECTION_VARIABLES)
     return clusters
 
 

@@ -20,13 +20,29 @@ def load_inventory(name):
     assert len(group_files) == 1, "inventories/%s: expected one cluster group_vars file, got %s" % (name, group_files)
     with open(os.path.join(base, "group_vars", group_files[0])) as handle:
         cluster = yaml.safe_load(handle)
+    with open(os.path.join(base, "hosts.yml")) as handle:
+        connection = _connection_vars(yaml.safe_load(handle))
     nodes, balancers = {}, {}
     for entry in sorted(os.listdir(os.path.join(base, "host_vars"))):
         with open(os.path.join(base, "host_vars", entry)) as handle:
             host_vars = yaml.safe_load(handle)
+        host_vars.update(connection.get(entry[:-len(".yml")], {}))
         target = balancers if "fwcluster_balancer_side" in host_vars else nodes
         target[entry[:-len(".yml")]] = host_vars
     return cluster, nodes, balancers
+
+
+def _connection_vars(group):
+    """{host: {"ansible_host": ...}} from a YAML inventory's nested groups (the plan reads ansible_host)."""
+    found = {}
+    for host, host_vars in ((group or {}).get("hosts") or {}).items():
+        if "ansible_host" in (host_vars or {}):
+            found[host] = {"ansible_host": host_vars["ansible_host"]}
+    for child in ((group or {}).get("children") or {}).values():
+        found.update(_connection_vars(child))
+    if "all" in (group or {}):
+        found.update(_connection_vars(group["all"]))
+    return found
 
 
 def set_in_cluster(path, value):

@@ -15,6 +15,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import ru
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import iptables
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.errors import PlanError
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.inventory import (
+    CONNECTION_VARIABLES,
     NODE_VARIABLES,
     SHARED_CLUSTER_VARIABLES,
     read_cluster,
@@ -26,7 +27,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.registry 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.together import check_plans_together
 
 # What the plugins outside this package use of it.
-__all__ = ["BALANCER_VARIABLES", "CLUSTER_VARIABLES", "NODE_VARIABLES", "PlanError", "build_plan", "build_plans"]
+__all__ = ["BALANCER_VARIABLES", "CLUSTER_VARIABLES", "CONNECTION_VARIABLES", "NODE_VARIABLES", "PlanError", "build_plan", "build_plans"]
 
 # The inventory variables the plan reads (the filter cluster_inputs collects exactly these).
 CLUSTER_VARIABLES = cluster_variables(SHARED_CLUSTER_VARIABLES)
@@ -170,11 +171,14 @@ def _node_conntrackd(cluster, node):
     # (stateful.replication_untracked): this is the second guard.
     addresses = ["127.0.0.1"]
     addresses.extend(str(node.addresses[name].ip) for name in cluster.segments)
+    # The management address (ansible_host): the controller's SSH sessions and
+    # the node's own traffic there are nobody else's to take over.
+    addresses.extend(str(member.management_address) for member in cluster.nodes if member.management_address)
     addresses.append(str(node.replication_address.ip))
     addresses.extend(str(peer.replication_address.ip) for peer in cluster.nodes if peer is not node)
     if cluster.replication.multicast_group:
         addresses.append(str(cluster.replication.multicast_group))
-    conntrackd = {"ignore_addresses": addresses}
+    conntrackd = {"ignore_addresses": list(dict.fromkeys(addresses))}  # once each, in this order
     conntrackd.update(cluster.architecture.conntrackd_caches)
     return conntrackd
 

@@ -97,6 +97,10 @@ NODE_VARIABLES = (
     "fwcluster_replication_address",
     "fwcluster_interfaces",
 )
+# Ansible's own variables the plan reads, never refuses and does not specify:
+# a node's management address, when ansible_host is an IPv4 address (a name
+# is legitimate and simply not used).
+CONNECTION_VARIABLES = ("ansible_host",)
 
 
 def _read_identity(cluster_vars):
@@ -212,6 +216,15 @@ def _read_segments(cluster, cluster_vars):
                                 % (vip.network, other.name, other.vip.network))
         options = dict((key, spec[key]) for key in claimed_keys(SEGMENT_KEY) if spec.get(key) is not None)
         cluster.segments[str(name)] = Segment(str(name), interface, vip, vrid, options)
+
+
+def _read_management_addresses(cluster, nodes_vars):
+    for node in cluster.nodes:
+        value = nodes_vars[node.name].get("ansible_host")
+        try:
+            node.management_address = ipaddress.IPv4Address(value) if isinstance(value, str) else None
+        except ValueError:
+            node.management_address = None
 
 
 def _read_node_interfaces(cluster, nodes_vars):
@@ -523,6 +536,7 @@ def read_cluster(cluster_vars, nodes_vars, balancers_vars=None):
     _read_segments(cluster, cluster_vars)
     _read_node_interfaces(cluster, nodes_vars)
     _read_node_addresses(cluster, nodes_vars)
+    _read_management_addresses(cluster, nodes_vars)
     _read_replication(cluster, cluster_vars, nodes_vars)
     _read_vrrp(cluster, cluster_vars)
     _read_policy(cluster, cluster_vars)

@@ -27,6 +27,7 @@ class Node(object):
         self.addresses = {}  # segment -> IPv4Interface
         self.replication_interface = None
         self.replication_address = None  # IPv4Interface
+        self.management_address = None  # IPv4Address: ansible_host, when it is one
 
 
 class Replication(object):

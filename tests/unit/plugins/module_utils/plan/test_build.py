@@ -74,9 +74,10 @@ def test_example_plan_nodes(example):
     assert fw1["replication"]["peer_hosts"] == {"192.168.100.2": "pb-fw2"}
     assert fw1["replication"]["interface"] == "eth3"
     assert (fw1["replication"]["address"], fw1["replication"]["prefix"]) == ("192.168.100.1", 24)
-    # its own addresses, then the replication link's: its own and the peer's
-    assert fw1["conntrackd"]["ignore_addresses"] == ["127.0.0.1", "10.10.1.1", "203.0.113.1", "192.168.100.1",
-                                                     "192.168.100.2"]
+    # its own addresses, every node's management address (ansible_host), then the replication link's: its own
+    # and the peer's
+    assert fw1["conntrackd"]["ignore_addresses"] == ["127.0.0.1", "10.10.1.1", "203.0.113.1", "172.30.1.1",
+                                                     "172.30.1.2", "192.168.100.1", "192.168.100.2"]
     assert "10.10.1.254" not in fw1["conntrackd"]["ignore_addresses"]
     assert fw1["sysctls"]["net.netfilter.nf_conntrack_tcp_loose"] == "0"
     assert fw1["sysctls"]["net.ipv4.ip_forward"] == "1"
@@ -197,6 +198,26 @@ def test_the_replication_links_own_traffic_is_untracked_and_not_replicated(trans
     for name in plan["nodes"]:
         assert plan["nodes"][name]["replication"]["address"] in ignored
     assert (plan["replication"]["multicast_group"] in ignored) == (transport == "multicast")
+
+
+@pytest.mark.parametrize("ansible_host, management", [
+    ("172.30.1.1", ["172.30.1.1"]),      # an address: every node ignores it
+    ("10.10.1.1", ["10.10.1.1"]),        # pb-fw1's own inside address: pb-fw1 lists it once
+    ("pb-fw1.example.net", []),          # a name: nothing to list
+    (None, []),                          # not set
+])
+def test_the_management_address_is_ignored_once_and_only_when_an_address(example, ansible_host, management):
+    cluster, nodes = example
+    for host_vars in nodes.values():
+        host_vars.pop("ansible_host", None)
+    if ansible_host is not None:
+        nodes["pb-fw1"]["ansible_host"] = ansible_host
+    plan = build_plan(cluster, nodes)
+    for name, node in plan["nodes"].items():
+        own = [address.split("/")[0] for address in node["addresses"].values()]
+        link = [node["replication"]["address"]] + node["replication"]["peers"]
+        expected = ["127.0.0.1"] + own + [address for address in management if address not in own] + link
+        assert node["conntrackd"]["ignore_addresses"] == expected
 
 
 def test_no_replication_no_raw_rules(example):
