@@ -23,6 +23,9 @@ _CT_FAILED = re.compile(r"^connections (created|updated|destroyed):\s*[0-9]+\s+f
 _CT_ERRORS = re.compile(r"([0-9]+) Error send\s+([0-9]+) Error recv")
 _CT_TRACKING = re.compile(r"([0-9]+) Malformed msgs\s+([0-9]+) Lost msgs")
 _CT_SECTION = re.compile(r"^cache (internal|external):\s*$", re.M)
+# With a cache disabled (DisableInternalCache, DisableExternalCache) conntrackd
+# prints these sections instead, without a flow count.
+_CT_NO_CACHE = re.compile(r"^(?:internal bypass|external inject):\s*$", re.M)
 _FLOW_PROTO = re.compile(r"^\s*([a-z0-9]+)\s+[0-9]+\s")
 _FLOW_FIELD = re.compile(r"\b(src|dst|sport|dport)=(\S+)")
 _CLUSTER_RULE = re.compile(r"(?:^|\s)-m cluster(?:\s|$)")
@@ -71,15 +74,15 @@ def keepalived_instances(dump_text):
 def conntrackd_stats(text):
     """The counters of ``conntrackd -s`` that say whether replication is healthy.
 
-    internal/external: flows in each cache (external is None when conntrackd
-    runs with the external cache disabled); errors: the replication link's
+    internal/external: flows in each cache (None for a cache conntrackd runs
+    disabled: DisableInternalCache, DisableExternalCache); errors: the replication link's
     send and receive errors and malformed or lost messages, which only grow
     when replication goes wrong; cache_failures: the caches' failed
     creations, updates and deletions, reported apart.
     """
     caches = {"internal": None, "external": None}
     sections = list(_CT_SECTION.finditer(text))
-    if not sections:
+    if not sections and not _CT_NO_CACHE.search(text):
         raise StatusParseError("conntrackd -s printed no cache statistics")
     for index, section in enumerate(sections):
         end = sections[index + 1].start() if index + 1 < len(sections) else len(text)

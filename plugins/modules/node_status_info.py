@@ -153,7 +153,7 @@ conntrackd:
   type: dict
   contains:
     running: {description: Whether C(conntrackd -s) got an answer., type: bool}
-    internal: {description: Flows in the internal cache (this node's own)., type: int}
+    internal: {description: "Flows in the internal cache (this node's own); null when that cache is disabled.", type: int}
     external: {description: Flows in the external cache (the peers'); null when that cache is disabled., type: int}
     errors: {description: "The replication link's error counters by kind: send, recv, malformed, lost.", type: dict}
     error_total: {description: The sum of the error counters., type: int}

@@ -60,6 +60,39 @@ def test_conntrackd_stats_without_external_cache():
     assert stats["internal"] == 4 and stats["external"] is None
 
 
+# conntrackd 1.4.7 with both caches disabled (a sandwich firewall: DisableInternalCache On,
+# DisableExternalCache On), its whole answer.
+CONNTRACKD_S_NO_CACHES = """internal bypass:
+connections new:\t\t        1128
+connections updated:\t\t        1128
+connections destroyed:\t\t           0
+
+external inject:
+connections created:\t\t         512\tfailed:\t           2
+connections updated:\t\t         640\tfailed:\t           0
+connections destroyed:\t\t           0\tfailed:\t           0
+
+traffic processed:
+                   0 Bytes                         0 Pckts
+
+UDP traffic (active device=eth3):
+                  24 Bytes sent                    0 Bytes recv
+                   2 Pckts sent                    0 Pckts recv
+                   1 Error send                    0 Error recv
+
+message tracking:
+                   0 Malformed msgs                    0 Lost msgs
+
+"""
+
+
+def test_conntrackd_stats_without_any_cache():
+    stats = conntrackd_stats(CONNTRACKD_S_NO_CACHES)
+    assert stats["internal"] is None and stats["external"] is None
+    assert stats["errors"] == {"send": 1, "recv": 0, "malformed": 0, "lost": 0}
+    assert stats["cache_failures"] == 2
+
+
 def test_conntrackd_stats_refuses_other_output():
     with pytest.raises(StatusParseError):
         conntrackd_stats("can't connect: is conntrackd running?")
