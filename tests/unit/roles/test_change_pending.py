@@ -23,7 +23,7 @@ CHANGING = {"ansible.builtin.package", "ansible.builtin.template", "ansible.buil
 # Modules that only read, and the plays' own control flow.
 READING = {"ansible.builtin.stat", "ansible.builtin.include_role", "ansible.builtin.include_tasks", "ansible.builtin.import_tasks",
            "ansible.builtin.meta", "ansible.builtin.set_fact", "fwcluster.netfilter.validate_replication_link",
-           "fwcluster.netfilter.validate_interfaces"}
+           "fwcluster.netfilter.validate_interfaces", "fwcluster.netfilter.live_ruleset_info"}
 KEYWORDS = {"name", "when", "register", "notify", "loop", "loop_control", "changed_when", "failed_when",
             "until", "retries", "delay", "delegate_to", "run_once", "vars", "listen", "tags", "check_mode"}
 
@@ -51,6 +51,8 @@ def changes(task):
     module = module_of(task)
     if task.get("changed_when") is False:
         return False
+    if "changed_when" in task:
+        return True     # a condition that can be true: a read that finds something to change (drift)
     if module == "ansible.builtin.systemd_service":
         return bool({"state", "enabled"} & set(task[module]))
     if module in CHANGING:
