@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Judge a cluster from its plan and its nodes' live reports.
 
-``assess(plan, first, second)`` takes the cluster plan (docs/cluster-plan.md)
+``assess(plan, first, second, rules=None)`` takes the cluster plan (docs/cluster-plan.md)
 and two samples of node_status_info results per host, taken a few seconds
 apart ({host: result, or None when the host did not answer}). It returns the
 rows of a status table and the problems that make the cluster inconsistent:
@@ -14,13 +14,20 @@ rows of a status table and the problems that make the cluster inconsistent:
   link is down, or whose replication error counters grew between the samples;
 - a node that heard nothing on the replication link from a peer that
   answers (the counter of that peer's raw rule did not move between the
-  samples: every peer pings every second), or has no rule counting a peer.
+  samples: every peer pings every second), or has no rule counting a peer;
+- (given live_ruleset_info results) a node whose live ruleset is not the
+  one its rendered files hold (drift), or that could not be compared.
+
+With those results, the assessment also carries rules_digest: a fingerprint
+of every node's rendered rules, the same while nobody changes the plan.
 
 A node that does not answer is a warning, not a problem: a cluster whose
 survivors took over a dead node's work is degraded but consistent.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 
 def _usable(result):
@@ -186,6 +193,42 @@ def _check_daemons(plan, first, current, heard, problems):
                             % (host, before, after))
 
 
+def _check_rules(rules, current, problems):
+    for host in sorted(current):
+        found = rules.get(host)
+        if not isinstance(found, dict) or found.get("unreachable") or found.get("failed") or "families" not in found:
+            problems.append("%s: the live rules could not be compared with the rendered ones: %s"
+                            % (host, (found or {}).get("msg", "not sampled")))
+            continue
+        for family, finding in sorted(found["families"].items()):
+            if finding.get("drift"):
+                problems.append("%s: the live %s rules are not the rendered ones (%s): %s"
+                                % (host, family, finding.get("file"), "; ".join(finding.get("differences") or [])))
+
+
+def _rules_cell(found):
+    if not isinstance(found, dict) or "families" not in found:
+        return "-"
+    families = found["families"]
+    if any(finding.get("drift") for finding in families.values()):
+        return "DRIFT"
+    return "as rendered %s" % (families.get("ipv4") or {}).get("rendered_digest", "")
+
+
+def _cluster_digest(rules, hosts):
+    """One fingerprint of every node's rendered rules (None unless every node reported them)."""
+    parts = []
+    for host in sorted(hosts):
+        found = rules.get(host)
+        if not isinstance(found, dict) or "families" not in found:
+            return None
+        for family, finding in sorted(found["families"].items()):
+            if not finding.get("rendered_digest"):
+                return None
+            parts.append("%s %s %s" % (host, family, finding["rendered_digest"]))
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:12]
+
+
 def _row(plan, host, status, raw, heard):
     """One table row; status is the usable result or None, raw what the host returned, heard _heard's answer."""
     node = _members(plan)[host]
@@ -206,11 +249,15 @@ def _row(plan, host, status, raw, heard):
     row["node_ids"] = ",".join(str(i) for i in cluster["node_ids"]) if cluster else "-"
     conntrackd = status.get("conntrackd")
     if conntrackd and conntrackd.get("running"):
-        external = conntrackd.get("external")
-        row["flows"] = "%s/%s" % (conntrackd.get("internal"), "-" if external is None else external)
-        row["repl_errors"] = str(conntrackd.get("error_total"))
+        internal, external = conntrackd.get("internal"), conntrackd.get("external")
+        row["flows"] = "%s/%s" % ("-" if internal is None else internal, "-" if external is None else external)
+        # The link's errors apart from the caches' bookkeeping (failed creations
+        # and updates: every injected peer flow counts there where a cache is off).
+        judged = _judged_errors(node, conntrackd)
+        row["link_errors"] = "-" if judged is None else str(judged)
+        row["cache_failures"] = str(conntrackd.get("cache_failures", "-"))
     else:
-        row["flows"] = row["repl_errors"] = "-"
+        row["flows"] = row["link_errors"] = row["cache_failures"] = "-"
     link = status.get("replication_link")
     row["link"] = ("%s %s" % (link["interface"], link["operstate"])) if link else "-"
     row["heard"] = "%d/%d" % (sum(1 for value in heard.values() if value), len(heard)) if heard else "-"
@@ -219,8 +266,9 @@ def _row(plan, host, status, raw, heard):
 
 COLUMNS = (
     ("host", "node"), ("node_id", "id"), ("vrrp", "VRRP instances"), ("vips", "VIPs held"),
-    ("node_ids", "ids owned"), ("flows", "flows int/ext"), ("repl_errors", "repl. errors"), ("link", "repl. link"),
-    ("heard", "peers heard"),
+    ("node_ids", "ids owned"), ("flows", "flows int/ext"), ("link_errors", "link errors"),
+    ("cache_failures", "cache fails"), ("link", "repl. link"),
+    ("heard", "peers heard"), ("rules", "live rules"),
 )
 
 
@@ -232,8 +280,11 @@ def table(rows):
     return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells]
 
 
-def assess(plan, first, second):
-    """{healthy, problems, warnings, rows, table} for one cluster; see the module docstring."""
+def assess(plan, first, second, rules=None):
+    """{healthy, problems, warnings, rows, table, rules_digest} for one cluster; see the module docstring.
+
+    rules: {host: live_ruleset_info result}, or None where the rules were not compared.
+    """
     current = {}
     warnings = []
     for host in sorted(_members(plan)):
@@ -253,8 +304,12 @@ def assess(plan, first, second):
         if plan["capabilities"]["owned_ids"]:
             _check_static_vips(plan, current, problems)
             _check_ownership(plan, current, problems)
+        if rules is not None:
+            _check_rules(rules, current, problems)
     rows = [_row(plan, host, current.get(host), second.get(host), heard.get(host, {}))
             for host in sorted(_members(plan))]
+    for row in rows:
+        row["rules"] = _rules_cell((rules or {}).get(row["host"])) if row["up"] else "-"
     return {
         "cluster": plan["name"],
         "architecture": plan["architecture"],
@@ -263,4 +318,5 @@ def assess(plan, first, second):
         "warnings": warnings,
         "rows": rows,
         "table": table(rows),
+        "rules_digest": _cluster_digest(rules, _members(plan)) if rules is not None else None,
     }

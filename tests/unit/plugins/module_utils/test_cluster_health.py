@@ -57,8 +57,9 @@ def test_every_peer_heard(plan):
     report = assess(plan, *heard_samples())
     assert report["healthy"], report["problems"]
     header, fw1, fw2 = report["table"]
-    assert header.endswith("peers heard")
-    assert fw1.endswith("1/1") and fw2.endswith("1/1")
+    assert header.endswith("peers heard  live rules")
+    assert fw1.endswith("1/1          -") and fw2.endswith("1/1          -")
+    assert report["rules_digest"] is None
 
 
 def test_a_peer_heard_nothing_from_is_a_problem(plan):
@@ -67,7 +68,7 @@ def test_a_peer_heard_nothing_from_is_a_problem(plan):
     second["pb-fw2"]["replication_heard"]["192.168.100.1"] = 10
     report = assess(plan, first, second)
     assert report["problems"] == ["pb-fw2: heard nothing from pb-fw1 on the replication link between the samples"]
-    assert report["table"][2].endswith("0/1")
+    assert report["table"][2].endswith("0/1          -")
 
 
 def test_a_dead_peer_is_down_not_also_silent(plan):
@@ -267,3 +268,66 @@ def test_lost_messages_are_not_judged_with_several_peers():
     second["fw1"]["conntrackd"]["errors"] = {"send": 2, "lost": 150}
     assert assess(plan, first, second)["problems"] == ["fw1: conntrackd replication errors grew from 0 to 2 while "
                                                        "sampling"]
+
+
+def test_the_table_shows_link_errors_apart_from_the_caches_bookkeeping():
+    plan = hash_plan()
+    sample = dict(("fw%d" % k, hash_status(k, [k])) for k in range(3))
+    sample["fw1"]["conntrackd"] = dict(sample["fw1"]["conntrackd"], errors={"send": 2, "lost": 150},
+                                       cache_failures=37)
+    rows = dict((row["host"], row) for row in assess(plan, sample, sample)["rows"])
+    # several peers: the lost count is the senders' interleaving, not the link's errors
+    assert (rows["fw1"]["link_errors"], rows["fw1"]["cache_failures"]) == ("2", "37")
+    assert (rows["fw0"]["link_errors"], rows["fw0"]["cache_failures"]) == ("0", "-")
+
+
+def test_with_one_peer_lost_messages_are_link_errors(plan):
+    first, second = healthy_samples()
+    second["pb-fw2"] = status(BACKUP, lost=4)
+    rows = dict((row["host"], row) for row in assess(plan, first, second)["rows"])
+    assert rows["pb-fw2"]["link_errors"] == "4" and rows["pb-fw1"]["link_errors"] == "0"
+
+
+def rules(drift=False, digest="3f2a9c0d11be"):
+    """A live_ruleset_info result; drift: the IPv4 rules differ by one hand-added rule."""
+    ipv4 = {"file": "/etc/fwcluster/rules.v4", "drift": drift, "rendered_digest": digest,
+            "live_digest": "81c4e07a52f9" if drift else digest,
+            "differences": ["+filter: -A INPUT -s 192.0.2.7/32 -j ACCEPT"] if drift else []}
+    ipv6 = {"file": "/etc/fwcluster/rules.v6", "drift": False, "rendered_digest": "aa", "live_digest": "aa",
+            "differences": []}
+    return {"changed": False, "drift": drift, "families": {"ipv4": ipv4, "ipv6": ipv6}}
+
+
+def test_rules_as_rendered_show_their_digest_and_the_cluster_one(plan):
+    report = assess(plan, *heard_samples(), rules={"pb-fw1": rules(), "pb-fw2": rules(digest="5b5b5b5b5b5b")})
+    assert report["healthy"], report["problems"]
+    assert report["table"][1].endswith("as rendered 3f2a9c0d11be")
+    assert report["table"][2].endswith("as rendered 5b5b5b5b5b5b")
+    digest = report["rules_digest"]
+    assert len(digest) == 12
+    # the same rendered rules give the same cluster digest; another node's change gives another
+    again = assess(plan, *heard_samples(), rules={"pb-fw1": rules(), "pb-fw2": rules(digest="5b5b5b5b5b5b")})
+    changed = assess(plan, *heard_samples(), rules={"pb-fw1": rules(), "pb-fw2": rules(digest="6c6c6c6c6c6c")})
+    assert again["rules_digest"] == digest != changed["rules_digest"]
+
+
+def test_drift_is_a_problem_that_says_what_differs(plan):
+    report = assess(plan, *heard_samples(), rules={"pb-fw1": rules(), "pb-fw2": rules(drift=True)})
+    assert report["problems"] == ["pb-fw2: the live ipv4 rules are not the rendered ones (/etc/fwcluster/rules.v4): "
+                                  "+filter: -A INPUT -s 192.0.2.7/32 -j ACCEPT"]
+    assert report["table"][2].endswith("DRIFT")
+
+
+def test_rules_that_could_not_be_compared_are_a_problem(plan):
+    failed = {"failed": True, "msg": "unshare: unshare failed: Operation not permitted"}
+    report = assess(plan, *heard_samples(), rules={"pb-fw1": rules(), "pb-fw2": failed})
+    assert report["problems"] == ["pb-fw2: the live rules could not be compared with the rendered ones: "
+                                  "unshare: unshare failed: Operation not permitted"]
+    assert report["table"][2].endswith("-") and report["rules_digest"] is None
+
+
+def test_a_node_that_is_down_is_not_also_a_rules_problem(plan):
+    first, second = heard_samples()
+    second["pb-fw1"] = {"unreachable": True, "msg": "Failed to connect"}
+    report = assess(plan, first, second, rules={"pb-fw1": {"unreachable": True}, "pb-fw2": rules()})
+    assert not [problem for problem in report["problems"] if "rules" in problem]
