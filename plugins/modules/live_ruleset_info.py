@@ -75,7 +75,7 @@ families:
     rendered_digest:
       description: Fingerprint of the file's ruleset (12 hex digits of a sha256); null when the file is missing.
       type: str
-    live_digest: {description: Fingerprint of the live ruleset, in the same form., type: str}
+    live_digest: {description: "Fingerprint of the live ruleset, in the same form.", type: str}
     differences:
       description:
         - What differs, at most 20 lines, each the table and the rule after a minus sign (in the file only) or
