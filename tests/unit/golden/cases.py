@@ -45,8 +45,9 @@ def _grow(nodes, count, addresses, replication=None):
 # Variants: name -> function(cluster, nodes, balancers) that changes the example in place
 # --------------------------------------------------------------------------
 
-def _pb_unicast_subsecond_preempt(cluster, nodes, balancers):
-    cluster["fwcluster_vrrp"] = {"advert_int": 0.2, "unicast": True, "preempt": True}
+def _pb_multicast_vrrp_subsecond_preempt(cluster, nodes, balancers):
+    # the example is unicast; this one keeps VRRP's multicast adverts covered
+    cluster["fwcluster_vrrp"] = {"advert_int": 0.2, "unicast": False, "preempt": True}
 
 
 def _pb_one_segment(cluster, nodes, balancers):
@@ -110,8 +111,9 @@ def _pb_four_nodes_multicast(cluster, nodes, balancers):
           replication="192.168.100.%d/24")
 
 
-def _mp_unicast(cluster, nodes, balancers):
-    cluster["fwcluster_vrrp"] = {"advert_int": 0.2, "unicast": True}
+def _mp_multicast_vrrp(cluster, nodes, balancers):
+    # the example is unicast; this one keeps VRRP's multicast adverts covered
+    cluster["fwcluster_vrrp"] = {"advert_int": 0.2, "unicast": False}
 
 
 def _mp_drop_reject_firewall(cluster, nodes, balancers):
@@ -164,7 +166,7 @@ def _sw_routes_no_replication(cluster, nodes, balancers):
 
 
 VARIANTS = (
-    ("primary_backup", "pb-unicast-subsecond-preempt", _pb_unicast_subsecond_preempt),
+    ("primary_backup", "pb-multicast-vrrp-subsecond-preempt", _pb_multicast_vrrp_subsecond_preempt),
     ("primary_backup", "pb-one-segment", _pb_one_segment),
     ("primary_backup", "pb-replication-multicast-ftfw", _replication("multicast", "ftfw")),
     ("primary_backup", "pb-replication-tcp-notrack", _replication("tcp", "notrack")),
@@ -175,7 +177,7 @@ VARIANTS = (
     ("primary_backup", "pb-management-off", _pb_management_off),
     ("primary_backup", "pb-host-interfaces", _pb_host_interfaces),
     ("primary_backup", "pb-four-nodes-multicast", _pb_four_nodes_multicast),
-    ("multipath", "mp-unicast", _mp_unicast),
+    ("multipath", "mp-multicast-vrrp", _mp_multicast_vrrp),
     ("multipath", "mp-drop-reject-firewall", _mp_drop_reject_firewall),
     ("hash", "hash-four-nodes", _hash_four_nodes),
     ("hash", "hash-unicast-no-replication-derived-seed", _hash_unicast_no_replication_derived_seed),

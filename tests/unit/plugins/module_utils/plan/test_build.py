@@ -55,7 +55,7 @@ def test_example_plan_top_level(example):
                                           "network": "10.10.1.0/24", "prefix": 24, "vrid": 51}
     assert plan["segments"]["outside"]["vip_address"] == "203.0.113.254"
     assert plan["segments"]["outside"]["vrid"] == 52
-    assert plan["vrrp"] == {"advert_int": 1.0, "version": 3, "unicast": False, "preempt": False,
+    assert plan["vrrp"] == {"advert_int": 1.0, "version": 3, "unicast": True, "preempt": False,
                             "failover_bound": 4.0}
     assert plan["replication"] == {"transport": "udp", "mode": "ftfw", "port": 3780,
                                    "network": "192.168.100.0/24", "multicast_group": None}
@@ -86,7 +86,7 @@ def test_example_plan_nodes(example):
 
 def test_example_keepalived(example):
     plan = build_plan(*example)
-    for host, priority in (("pb-fw1", 254), ("pb-fw2", 250)):
+    for host, priority, own, peer in (("pb-fw1", 254, "1", "2"), ("pb-fw2", 250, "2", "1")):
         keepalived = plan["nodes"][host]["keepalived"]
         assert keepalived["router_id"] == host
         assert keepalived["sync_group"] == {"name": "edge", "instances": ["edge_inside", "edge_outside"]}
@@ -98,7 +98,9 @@ def test_example_keepalived(example):
         assert outside["vips"] == ["203.0.113.254/24"]
         assert (inside["vrid"], outside["vrid"]) == (51, 52)
         assert (inside["interface"], outside["interface"]) == ("eth1", "eth2")
-        assert inside["unicast_src"] is None and inside["unicast_peers"] == []
+        # unicast: each instance adverts from the node's segment address to the peer's
+        assert (inside["unicast_src"], inside["unicast_peers"]) == ("10.10.1." + own, ["10.10.1." + peer])
+        assert (outside["unicast_src"], outside["unicast_peers"]) == ("203.0.113." + own, ["203.0.113." + peer])
         assert inside["preempt"] is False and inside["advert_int"] == 1.0
 
 
