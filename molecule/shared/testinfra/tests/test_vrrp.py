@@ -31,8 +31,8 @@ def unicast_instances(plan, name):
 
 
 def test_unicast_adverts_go_to_the_peers_and_never_to_the_multicast_group(host, unicast_instances):
-    pairs = [match.groups() for match in map(_VRRP_ENTRY.match, host.check_output("conntrack -L 2>/dev/null")
-                                               .splitlines()) if match]
+    listed = host.check_output("conntrack -L 2>/dev/null").splitlines()
+    pairs = [match.groups() for match in map(_VRRP_ENTRY.match, listed) if match]
     assert [pair for pair in pairs if VRRP_GROUP in pair] == []
     for instance in unicast_instances:
         ends = set([instance["unicast_src"]] + instance["unicast_peers"])
