@@ -37,6 +37,17 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plain import plain
 
 
+def _sample(hostvars, host, sample):
+    """The node_status_info result HOST registered as SAMPLE ({} when it has none)."""
+    return plain((hostvars[host] if host in hostvars else {}).get(sample)) or {}
+
+
+def _masters(result):
+    """How many VRRP instances a node_status_info result says its node is master of."""
+    instances = (result.get("keepalived") or {}).get("instances") or []
+    return len([instance for instance in instances if instance.get("state") == "MASTER"])
+
+
 def rollout_order(hostvars, hosts, sample):
     """hosts sorted by (VRRP instances this host is master of, node id, name); see the module docstring."""
     if isinstance(hosts, str):
@@ -44,21 +55,11 @@ def rollout_order(hostvars, hosts, sample):
 
     def key(host):
         host_vars = hostvars[host] if host in hostvars else {}
-        result = plain(host_vars.get(sample)) or {}
-        instances = (result.get("keepalived") or {}).get("instances") or []
-        masters = len([instance for instance in instances if instance.get("state") == "MASTER"])
         node = plain(host_vars.get("fwcluster_node")) or {}
         node_id = node.get("node_id")
-        return (masters, node_id if isinstance(node_id, int) else 0, str(host))
+        return (_masters(_sample(hostvars, host, sample)), node_id if isinstance(node_id, int) else 0, str(host))
 
     return sorted(hosts, key=key)
-
-
-def _serving(host_vars, sample):
-    """Whether this host was master of a VRRP instance or held an address it was asked about, in SAMPLE."""
-    result = plain(host_vars.get(sample)) or {}
-    instances = (result.get("keepalived") or {}).get("instances") or []
-    return any(instance.get("state") == "MASTER" for instance in instances) or bool(result.get("vips_held"))
 
 
 def carried_traffic(hostvars, host, sample):
@@ -68,7 +69,9 @@ def carried_traffic(hostvars, host, sample):
     members = list(cluster.get("nodes") or []) + list(cluster.get("balancers") or [])
     if not members:
         return True     # no plan to name the cluster's hosts: assume a service, the safe side
-    return any(_serving(hostvars[member] if member in hostvars else {}, sample) for member in members)
+    # Serving: master of a VRRP instance, or holding an address it was asked about (the VIPs).
+    return any(_masters(result) or result.get("vips_held")
+               for result in (_sample(hostvars, member, sample) for member in members))
 
 
 def rollout_waves(hostvars, hosts, sample):
