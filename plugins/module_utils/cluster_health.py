@@ -193,12 +193,19 @@ def _check_daemons(plan, first, current, heard, problems):
                             % (host, before, after))
 
 
+def _rules_report(found):
+    """The live_ruleset_info result, or None when the host did not answer or the module failed."""
+    if not isinstance(found, dict) or found.get("unreachable") or found.get("failed") or "families" not in found:
+        return None
+    return found
+
+
 def _check_rules(rules, current, problems):
     for host in sorted(current):
-        found = rules.get(host)
-        if not isinstance(found, dict) or found.get("unreachable") or found.get("failed") or "families" not in found:
+        found = _rules_report(rules.get(host))
+        if found is None:
             problems.append("%s: the live rules could not be compared with the rendered ones: %s"
-                            % (host, (found or {}).get("msg", "not sampled")))
+                            % (host, (rules.get(host) or {}).get("msg", "not sampled")))
             continue
         for family, finding in sorted(found["families"].items()):
             if finding.get("drift"):
@@ -207,7 +214,8 @@ def _check_rules(rules, current, problems):
 
 
 def _rules_cell(found):
-    if not isinstance(found, dict) or "families" not in found:
+    found = _rules_report(found)
+    if found is None:
         return "-"
     families = found["families"]
     if any(finding.get("drift") for finding in families.values()):
@@ -219,8 +227,8 @@ def _cluster_digest(rules, hosts):
     """One fingerprint of every node's rendered rules (None unless every node reported them)."""
     parts = []
     for host in sorted(hosts):
-        found = rules.get(host)
-        if not isinstance(found, dict) or "families" not in found:
+        found = _rules_report(rules.get(host))
+        if found is None:
             return None
         for family, finding in sorted(found["families"].items()):
             if not finding.get("rendered_digest"):
