@@ -23,7 +23,7 @@ CHANGING = {"ansible.builtin.package", "ansible.builtin.template", "ansible.buil
 # Modules that only read, and the plays' own control flow.
 READING = {"ansible.builtin.stat", "ansible.builtin.include_role", "ansible.builtin.include_tasks", "ansible.builtin.import_tasks",
            "ansible.builtin.meta", "ansible.builtin.set_fact", "fwcluster.netfilter.validate_replication_link",
-           "fwcluster.netfilter.validate_interfaces", "fwcluster.netfilter.live_ruleset_info"}
+           "fwcluster.netfilter.validate_interfaces"}
 KEYWORDS = {"name", "when", "register", "notify", "loop", "loop_control", "changed_when", "failed_when",
             "until", "retries", "delay", "delegate_to", "run_once", "vars", "listen", "tags", "check_mode"}
 
