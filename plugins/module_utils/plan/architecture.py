@@ -58,6 +58,8 @@ class Architecture(object):
     # fwcluster_vrrp defaults that differ per architecture (the others are the reader's).
     vrrp_defaults = {"preempt": False}
     conntrackd_caches = COMMIT_ON_TRANSITION
+    # The cluster's nodes run VRRP (hold VIPs or node ids): health tracking can make them step down.
+    vrrp_on_nodes = True
     sysctls = ()  # (name, value) pairs added to every node's base sysctls
     capabilities = Capabilities()
 

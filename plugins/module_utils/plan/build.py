@@ -67,6 +67,7 @@ def build_plan(cluster, nodes, balancers=None, backend=iptables):
                 "vrid": segment.vrid,
             }) for segment in model.segments.values()),
         "vrrp": _vrrp(model),
+        "tracking": _tracking(model),
         "replication": _replication_summary(model),
         "capabilities": _capabilities(model),
         "nodes": dict((node.name, _node_plan(model, node, backend)) for node in model.nodes),
@@ -113,6 +114,15 @@ def _vrrp(cluster):
     _contribute(block, cluster.architecture.vrrp_fields(cluster), "the vrrp block")
     block["failover_bound"] = vrrp.failover_bound(settings["advert_int"])
     return block
+
+
+def _tracking(cluster):
+    tracking = dict(cluster.tracking)
+    if tracking["conntrackd"]:
+        tracking["answer_timeout"] = vrrp.CONNTRACKD_ANSWER_S
+        tracking["peer_wait"] = vrrp.PEER_WAIT_S
+        tracking["failover_bound"] = vrrp.tracking_bound(tracking, cluster.vrrp["advert_int"])
+    return tracking
 
 
 def _capabilities(cluster):
@@ -205,7 +215,7 @@ def _node_plan(cluster, node, backend):
         "interfaces": dict((name, node.interfaces[name]) for name in cluster.segments),
         "addresses": dict((name, node.addresses[name].with_prefixlen) for name in cluster.segments),
         "replication": _node_replication(cluster, node),
-        "keepalived": architecture.keepalived(cluster, node),
+        "keepalived": vrrp.track_conntrackd(cluster.tracking, architecture.keepalived(cluster, node)),
         "conntrackd": _node_conntrackd(cluster, node),
         "sysctls": dict(BASE_SYSCTLS + tuple(architecture.sysctls)),
         "ruleset": backend.ruleset(_node_tables(cluster, node)),

@@ -61,12 +61,16 @@ REPLICATION_DEFAULTS = {
     "multicast_group": "225.0.0.50",
 }
 VRRP_DEFAULTS = {"advert_int": 1, "unicast": False, "preempt": False}
+# Health tracking: keepalived runs the checks every interval seconds; fall
+# failures in a row put the node in FAULT, rise successes take it out.
+TRACKING_DEFAULTS = {"interval": 1, "fall": 3, "rise": 3}
 MANAGEMENT_DEFAULTS = {"sources": ["0.0.0.0/0"], "tcp_ports": [22]}
 
 # Known keys of each mapping: a typo must be refused, not silently defaulted.
 SEGMENT_KEYS = ("interface", "vip", "vrid")
 REPLICATION_KEYS = ("enabled", "interface", "transport", "mode", "port", "multicast_group")
 VRRP_KEYS = ("advert_int", "unicast", "preempt")
+TRACKING_KEYS = ("conntrackd", "interval", "fall", "rise")
 MANAGEMENT_KEYS = ("sources", "tcp_ports")
 POLICY_KEYS = ("name", "from", "to", "proto", "ports", "source", "destination", "action")
 NAT_KEYS = {
@@ -87,6 +91,7 @@ SHARED_CLUSTER_VARIABLES = (
     "fwcluster_segments",
     "fwcluster_replication",
     "fwcluster_vrrp",
+    "fwcluster_tracking",
     "fwcluster_policy",
     "fwcluster_nat",
     "fwcluster_management",
@@ -421,6 +426,30 @@ def _read_vrrp(cluster, cluster_vars):
     cluster.vrrp_options = dict((key, raw[key]) for key in claimed_keys(VRRP_KEY) if raw.get(key) is not None)
 
 
+def _read_tracking(cluster, cluster_vars):
+    """What each node's VRRP state follows besides its links (keepalived watches those itself)."""
+    label = cluster.label
+    raw = read.mapping(read.optional(cluster_vars, "fwcluster_tracking", {}), label, "fwcluster_tracking")
+    read.known_keys(raw, TRACKING_KEYS, label, "fwcluster_tracking")
+    # Where conntrackd replicates and the nodes run VRRP, its health is tracked unless switched off.
+    possible = cluster.replication is not None and cluster.architecture.vrrp_on_nodes
+    conntrackd = read.boolean(read.optional(raw, "conntrackd", possible), label, "fwcluster_tracking.conntrackd")
+    if conntrackd and cluster.replication is None:
+        raise PlanError(label, "fwcluster_tracking.conntrackd",
+                        "tracks the replication daemon, and this cluster has no fwcluster_replication")
+    if conntrackd and not possible:
+        raise PlanError(label, "fwcluster_tracking.conntrackd",
+                        "the %s architecture's firewalls run no VRRP to step down with (the load balancers "
+                        "move a dead firewall's buckets); leave it unset or false" % cluster.architecture.name)
+    cluster.tracking = {
+        "conntrackd": conntrackd,
+        "interval": read.integer(read.optional(raw, "interval", TRACKING_DEFAULTS["interval"]), 1, 60,
+                                 label, "fwcluster_tracking.interval"),
+        "fall": read.integer(read.optional(raw, "fall", TRACKING_DEFAULTS["fall"]), 1, 20, label, "fwcluster_tracking.fall"),
+        "rise": read.integer(read.optional(raw, "rise", TRACKING_DEFAULTS["rise"]), 1, 20, label, "fwcluster_tracking.rise"),
+    }
+
+
 def _read_policy(cluster, cluster_vars):
     label = cluster.label
     entries = read.sequence(read.optional(cluster_vars, "fwcluster_policy", []), label, "fwcluster_policy")
@@ -539,6 +568,7 @@ def read_cluster(cluster_vars, nodes_vars, balancers_vars=None):
     _read_management_addresses(cluster, nodes_vars)
     _read_replication(cluster, cluster_vars, nodes_vars)
     _read_vrrp(cluster, cluster_vars)
+    _read_tracking(cluster, cluster_vars)
     _read_policy(cluster, cluster_vars)
     _read_nat(cluster, cluster_vars)
     _read_management(cluster, cluster_vars)

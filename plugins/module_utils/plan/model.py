@@ -87,6 +87,7 @@ class Cluster(object):
         self.replication = None
         self.vrrp = {}
         self.vrrp_options = {}  # fwcluster_vrrp keys an architecture claims, as written
+        self.tracking = {}  # fwcluster_tracking, read and defaulted
         self.policy = []
         self.nat = []
         self.management = {}

@@ -109,6 +109,7 @@ class Sandwich(Architecture):
               "only applies to fwcluster_architecture: sandwich; cluster %(cluster)s is %(architecture)s"),
         Claim(CLUSTER_VARIABLE, "fwcluster_hash_seed"),
     )
+    vrrp_on_nodes = False  # the balancers hold the VIPs and watch the firewalls
     # No VRRP event on a firewall commits anything: each peer's flows go
     # straight into this kernel's table, ready when the balancers move them here.
     # No internal cache either: a resync request is answered from the kernel

@@ -81,21 +81,39 @@ def replication_comment(peer):
     return "fwcluster replication from %s" % peer.name
 
 
+def conntrackd_comment(peer):
+    """The comment of the rule that counts PEER's conntrackd messages (one a second at least, when alive)."""
+    return "fwcluster conntrackd from %s" % peer.name
+
+
 def replication_untracked(cluster, node):
     """The replication link's own traffic is not tracked, so never replicated: raw rules, one per peer.
 
     Tracked, each peer's messages were flows of their own, replicated in turn
     (a multicast group is nobody's own address), and a restarted peer dropped
     the stale TCP connection's segments as INVALID instead of resetting it.
-    Untracked, they reach the link's INPUT rules as they are. The rule of
-    each peer counts the packets received from it: the link's heartbeat.
+    Untracked, they reach the link's INPUT rules as they are. Two rules of
+    each peer count what is received from it: its conntrackd's messages (the
+    tracking's proof that a peer can take over) and everything (the link's
+    heartbeat). CT is not a final verdict: a message passes both.
     """
     if cluster.replication is None:
         return []
     interface = node.replication_interface
-    found = [Rule("PREROUTING", [rules.in_interface(interface), rules.source(peer.replication_address.ip)],
-                  rules.NOTRACK, replication_comment(peer))
-             for peer in cluster.nodes if peer is not node]
+    replication = cluster.replication
+    proto = "tcp" if replication.transport == "tcp" else "udp"
+    found = []
+    for peer in cluster.nodes:
+        if peer is node:
+            continue
+        # conntrackd sends its peers a message a second at least (ALIVE when
+        # idle, in every mode), to the port (over TCP, from its own connection):
+        # this counter is the peer's conntrackd alive; the next, its node.
+        found.append(Rule("PREROUTING", [rules.in_interface(interface), rules.source(peer.replication_address.ip),
+                                         rules.protocol(proto), rules.destination_ports([replication.port])],
+                          rules.NOTRACK, conntrackd_comment(peer)))
+        found.append(Rule("PREROUTING", [rules.in_interface(interface), rules.source(peer.replication_address.ip)],
+                          rules.NOTRACK, replication_comment(peer)))
     found.append(Rule("OUTPUT", [rules.out_interface(interface)], rules.NOTRACK))
     return found
 

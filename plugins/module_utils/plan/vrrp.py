@@ -24,6 +24,47 @@ def failover_bound(advert_int):
     return round(3 * advert_int + 1.0, 2)
 
 
+# The conntrackd check: how long conntrackd has to answer `conntrackd -s`, and
+# how long a check whose conntrackd is not running listens for a peer's
+# (conntrackd sends a message a second at least; a stuck one has been waited
+# for that long already).
+CONNTRACKD_ANSWER_S = 2
+PEER_WAIT_S = 1.5
+CONNTRACKD_SCRIPT = "fwcluster_conntrackd"
+
+
+def tracking_bound(tracking, advert_int):
+    """Seconds from a stuck or dead conntrackd on the master until a peer holds its VIPs or node ids.
+
+    The first check after the hang starts within one interval. A failed check
+    lasts up to the answer timeout (or the peer wait), and keepalived skips the
+    ticks that come while a run goes on, so failed checks come one period
+    apart: the first interval tick after the run has ended. fall of them put
+    the master in FAULT; its priority-0 advert makes the peer take over at
+    once (below one advert, plus gratuitous ARP: one second).
+    """
+    interval = tracking["interval"]
+    period = interval * (int(max(CONNTRACKD_ANSWER_S, PEER_WAIT_S) // interval) + 1)
+    return round(interval + tracking["fall"] * period + advert_int + 1.0, 2)
+
+
+def track_conntrackd(tracking, keepalived):
+    """keepalived with the conntrackd check on every instance; FAULT (weight 0) when it fails."""
+    if keepalived is None or not tracking["conntrackd"]:
+        return keepalived
+    keepalived["scripts"] = [{
+        "name": CONNTRACKD_SCRIPT,
+        "interval": tracking["interval"],
+        "fall": tracking["fall"],
+        "rise": tracking["rise"],
+        # keepalived gives up on a run that takes longer; the check's own waits end before.
+        "timeout": CONNTRACKD_ANSWER_S + 2,
+    }]
+    for instance in keepalived["instances"]:
+        instance["track_scripts"] = [CONNTRACKD_SCRIPT]
+    return keepalived
+
+
 def unicast_peers(cluster, node, segment_name):
     """(unicast_src, unicast_peers) of a node's instance on a segment: empty unless VRRP is unicast."""
     if not cluster.vrrp["unicast"]:

@@ -50,7 +50,10 @@ def templates_of(node):
         templates.extend([("conntrackd", "conntrackd.conf.j2"), ("conntrackd", "fwcluster-heartbeat.service.j2")])
     if node["keepalived"] is not None:
         notify = "fwcluster-notify-hash.sh.j2" if "hash" in node else "fwcluster-notify.sh.j2"
-        templates.extend([("keepalived", notify), ("keepalived", "keepalived-dropin.conf.j2"),
+        templates.append(("keepalived", notify))
+        if node["keepalived"].get("scripts"):
+            templates.append(("keepalived", "fwcluster-check-conntrackd.sh.j2"))
+        templates.extend([("keepalived", "keepalived-dropin.conf.j2"),
                           ("keepalived", "keepalived.conf.j2")])
     if node.get("balancer") is not None:
         templates.extend([("balancer", "balancer.json.j2"), ("balancer", "fwcluster-balancer.service.j2")])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -80,14 +81,33 @@ def node_namespace():
         subprocess.run(["ip", "netns", "delete", name], check=False)
 
 
+@pytest.fixture
+def check_script(example):
+    """The rendered conntrackd check in a directory only root may write (the configurations name it).
+
+    keepalived -t disables, and so refuses, a track script that is missing or that a user other
+    than root could change (enable_script_security), as on a node.
+    """
+    directory = tempfile.mkdtemp(prefix="fwcluster-unit-", dir="/run")
+    path = os.path.join(directory, "fwcluster-check-conntrackd.sh")
+    with open(path, "w") as handle:
+        handle.write(render("keepalived", "fwcluster-check-conntrackd.sh.j2", build_plan(*example), "pb-fw1"))
+    os.chmod(path, 0o750)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(directory)
+
+
 @pytest.mark.skipif(shutil.which("keepalived") is None or os.geteuid() != 0,
                     reason="keepalived -t in a scratch namespace needs keepalived and root")
-def test_keepalived_conf_passes_keepalived_t(example, tmp_path, node_namespace):
+def test_keepalived_conf_passes_keepalived_t(example, tmp_path, node_namespace, check_script):
     checked = 0
     for label, plan in plans(example):
         for host in plan["nodes"]:
             check(node_namespace + ["keepalived", "-t", "-f"],
-                  render("keepalived", "keepalived.conf.j2", plan, host), tmp_path)
+                  render("keepalived", "keepalived.conf.j2", plan, host,
+                         fwcluster_keepalived_check_script=check_script), tmp_path)
             checked += 1
     assert checked == 14  # 7 variants x 2 nodes
 
@@ -203,10 +223,10 @@ def _hash_variants():
 
 @pytest.mark.skipif(shutil.which("keepalived") is None or os.geteuid() != 0,
                     reason="keepalived -t in a scratch namespace needs keepalived and root")
-def test_hash_keepalived_conf_passes_keepalived_t(tmp_path, node_namespace):
+def test_hash_keepalived_conf_passes_keepalived_t(tmp_path, node_namespace, check_script):
     for label, plan in _hash_variants():
         for host in plan["nodes"]:
-            text = render("keepalived", "keepalived.conf.j2", plan, host)
+            text = render("keepalived", "keepalived.conf.j2", plan, host, fwcluster_keepalived_check_script=check_script)
             check(node_namespace + ["keepalived", "-t", "-f"], text, tmp_path)
     assert 'notify_master "/etc/keepalived/fwcluster-notify.sh take 1"' in text
     assert "127.254.51.2/32 dev lo scope host" in text

@@ -48,7 +48,8 @@ def node_inputs(count, transport="multicast"):
 
 def test_example_plan_top_level(example):
     plan = build_plan(*example)
-    assert sorted(plan) == ["architecture", "capabilities", "name", "nodes", "replication", "segments", "vrrp"]
+    assert sorted(plan) == ["architecture", "capabilities", "name", "nodes", "replication", "segments", "tracking",
+                            "vrrp"]
     assert plan["name"] == "edge"
     assert plan["architecture"] == "primary_backup"
     assert plan["segments"]["inside"] == {"vip": "10.10.1.254/24", "vip_address": "10.10.1.254",
@@ -109,7 +110,9 @@ def test_example_ruleset(example):
     ruleset = plan["nodes"]["pb-fw1"]["ruleset"]
     assert [entry["table"] for entry in ruleset] == ["raw", "filter", "nat"]
     assert ruleset[0] == {"table": "raw", "chains": {"PREROUTING": "ACCEPT", "OUTPUT": "ACCEPT"}, "user_chains": [],
-                          "rules": ['-A PREROUTING -i eth3 -s 192.168.100.2 '
+                          "rules": ['-A PREROUTING -i eth3 -s 192.168.100.2 -p udp --dport 3780 '
+                                    '-m comment --comment "fwcluster conntrackd from pb-fw2" -j CT --notrack',
+                                    '-A PREROUTING -i eth3 -s 192.168.100.2 '
                                     '-m comment --comment "fwcluster replication from pb-fw2" -j CT --notrack',
                                     "-A OUTPUT -o eth3 -j CT --notrack"]}
     ruleset = ruleset[1:]
@@ -183,12 +186,18 @@ def test_the_replication_links_own_traffic_is_untracked_and_not_replicated(trans
     node = plan["nodes"]["fw1"]
     peers = [name for name in plan["nodes"] if name != "fw1"]
     raw = rules_of(plan, "fw1", "raw")
-    # one rule per peer, named after it: its counter is what arrived from that peer
-    assert raw == ['-A PREROUTING -i eth3 -s %s -m comment --comment "fwcluster replication from %s" -j CT --notrack'
-                   % (plan["nodes"][peer]["replication"]["address"], peer) for peer in peers] + [
-        "-A OUTPUT -o eth3 -j CT --notrack"]
-    link = [rule for rule in rules_of(plan, "fw1", "filter") if "-i eth3" in rule]
+    # two rules per peer, named after it: the counters are what arrived from its conntrackd, and from it
     port = plan["replication"]["port"]
+    proto = "tcp" if transport == "tcp" else "udp"
+    expected = []
+    for peer in peers:
+        address = plan["nodes"][peer]["replication"]["address"]
+        expected += ['-A PREROUTING -i eth3 -s %s -p %s --dport %d -m comment --comment "fwcluster conntrackd from %s" '
+                     '-j CT --notrack' % (address, proto, port, peer),
+                     '-A PREROUTING -i eth3 -s %s -m comment --comment "fwcluster replication from %s" -j CT --notrack'
+                     % (address, peer)]
+    assert raw == expected + ["-A OUTPUT -o eth3 -j CT --notrack"]
+    link = [rule for rule in rules_of(plan, "fw1", "filter") if "-i eth3" in rule]
     expected = ["-A INPUT -i eth3 -s 192.168.50.0/24 -p %s --dport %d -j ACCEPT"
                 % ("tcp" if transport == "tcp" else "udp", port)]
     if transport == "tcp":  # each node also connects to its peers' port: their answers and resets

@@ -33,7 +33,7 @@ fi
 # injects them), but not in conntrackd's internal cache, whose content is what
 # this node resends when the owner returns and asks for a resync. Refill it.
 if [ "$action" = take ] && [ "$id" != "$own_id" ]; then
-	conntrackd -C /etc/conntrackd/conntrackd.conf -R ||
+	timeout 10 conntrackd -C /etc/conntrackd/conntrackd.conf -R ||
 		logger -t fwcluster "conntrackd -R failed after taking node id $id"
 fi
 exit $rc

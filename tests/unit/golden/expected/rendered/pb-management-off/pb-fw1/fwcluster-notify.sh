@@ -15,7 +15,8 @@ echo "$(date +%s.%N) $state${segment:+ $segment}" >>"$state_file"
 logger -t fwcluster "VRRP transition to $state${segment:+ on segment $segment}"
 
 ctd() {
-	conntrackd -C /etc/conntrackd/conntrackd.conf "$@" ||
+	# A stuck conntrackd (the tracking's FAULT) must not hold this script forever.
+	timeout 10 conntrackd -C /etc/conntrackd/conntrackd.conf "$@" ||
 		logger -t fwcluster "conntrackd $* failed on transition to $state"
 }
 
