@@ -10,6 +10,10 @@ rows of a status table and the problems that make the cluster inconsistent:
 - a VRRP instance with no master, or with two (split brain);
 - a virtual address held by a node that is not its instance's master, or by nobody;
 - (nodes that own node ids) a node id owned by no node, or by two;
+- a node with a VRRP instance in FAULT (a tracked link is down, or its
+  conntrackd check fails: the plan's tracking), or whose keepalived does not
+  track the checks its plan gives the instance (its configuration is not the
+  plan's);
 - a node whose keepalived or conntrackd is not running, whose replication
   link is down, or whose replication error counters grew between the samples;
 - a node that heard nothing on the replication link from a peer that
@@ -99,6 +103,43 @@ def _check_instances(plan, current, problems):
                                 % (vip, name, ", ".join(strays), "is" if len(strays) == 1 else "are"))
             if masters and not holders:
                 problems.append("address %s of instance %s is held by no node" % (vip, name))
+
+
+def _planned_tracking(plan, host):
+    """Instance name -> the check scripts the plan has it track, for one host."""
+    return dict((instance["name"], instance.get("track_scripts") or [])
+                for instance in (_members(plan)[host].get("keepalived") or {}).get("instances", []))
+
+
+def _untracked(plan, host, status):
+    """The host's live instances that track fewer checks than its plan gives them."""
+    live = dict((instance["name"], instance.get("track_scripts") or []) for instance in status["keepalived"]["instances"])
+    return sorted(name for name, scripts in _planned_tracking(plan, host).items()
+                  if scripts and name in live and len(live[name]) < len(scripts))
+
+
+def _check_tracking(plan, current, problems):
+    for host, status in sorted(current.items()):
+        faulty = sorted(name for name, state in _instance_states(status).items() if state == "FAULT")
+        if faulty:
+            tracked = any(_planned_tracking(plan, host).get(name) for name in faulty)
+            problems.append("%s: VRRP instance%s %s in FAULT (a tracked link is down%s)"
+                            % (host, "s" if len(faulty) > 1 else "", ", ".join(faulty),
+                               " or its conntrackd check fails" if tracked else ""))
+        untracked = _untracked(plan, host, status)
+        if untracked:
+            problems.append("%s: keepalived does not track conntrackd on %s as the plan says (its configuration "
+                            "is not the plan's: run site.yml)" % (host, ", ".join(untracked)))
+
+
+def _tracking_cell(plan, host, status):
+    """What the node's VRRP follows besides its links: conntrackd (the plan's tracking), and whether it fails."""
+    if not any(_planned_tracking(plan, host).values()):
+        return "-"
+    if _untracked(plan, host, status):
+        return "UNTRACKED"
+    states = _instance_states(status).values()
+    return "conntrackd FAULT" if "FAULT" in states else "conntrackd"
 
 
 def _check_static_vips(plan, current, problems):
@@ -253,6 +294,7 @@ def _row(plan, host, status, raw, heard):
     # The host-scope markers of node-id instances (127.254.x.y) are not worth a column.
     shown = sorted(address for address in _held(status) & planned if not address.startswith("127."))
     row["vips"] = " ".join(shown) or "-"
+    row["tracking"] = _tracking_cell(plan, host, status)
     cluster = status.get("cluster")
     row["node_ids"] = ",".join(str(i) for i in cluster["node_ids"]) if cluster else "-"
     conntrackd = status.get("conntrackd")
@@ -274,7 +316,7 @@ def _row(plan, host, status, raw, heard):
 
 COLUMNS = (
     ("host", "node"), ("node_id", "id"), ("vrrp", "VRRP instances"), ("vips", "VIPs held"),
-    ("node_ids", "ids owned"), ("flows", "flows int/ext"), ("link_errors", "link errors"),
+    ("tracking", "tracks"), ("node_ids", "ids owned"), ("flows", "flows int/ext"), ("link_errors", "link errors"),
     ("cache_failures", "cache fails"), ("link", "repl. link"),
     ("heard", "peers heard"), ("rules", "live rules"),
 )
@@ -309,6 +351,7 @@ def assess(plan, first, second, rules=None):
     else:
         _check_daemons(plan, first_usable, current, heard, problems)
         _check_instances(plan, current, problems)
+        _check_tracking(plan, current, problems)
         if plan["capabilities"]["owned_ids"]:
             _check_static_vips(plan, current, problems)
             _check_ownership(plan, current, problems)

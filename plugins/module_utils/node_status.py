@@ -42,7 +42,8 @@ def keepalived_instances(dump_text):
     """The VRRP instances of keepalived's JSON dump (``kill -s <keepalived --signum=JSON>``).
 
     Returns a list of {name, state, vrid, interface, priority, effective_priority, vips,
-    last_transition, become_master}, sorted by name.
+    last_transition, become_master, track_interfaces, track_scripts}, sorted by name;
+    track_scripts are the tracked scripts' commands as keepalived runs them.
     """
     try:
         dump = json.loads(dump_text)
@@ -67,6 +68,9 @@ def keepalived_instances(dump_text):
             "vips": [vip.split()[0] for vip in data.get("vips", []) if vip.strip()],
             "last_transition": data.get("last_transition"),
             "become_master": stats.get("become_master"),
+            "track_interfaces": list(data.get("track_ifp") or []),
+            # "'/etc/keepalived/fwcluster-check-conntrackd.sh'": keepalived quotes each word.
+            "track_scripts": [script.replace("'", "") for script in data.get("track_script") or []],
         })
     return sorted(instances, key=lambda instance: instance["name"])
 

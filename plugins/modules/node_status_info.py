@@ -20,7 +20,8 @@ description:
   - The link state of the replication interface, and how many packets arrived from each peer on it (the counter
     of the peer's raw rule, C(iptables-save -c -t raw)).
   - It changes no configuration and no state. The only thing it writes is keepalived's dump file.
-  - A daemon that is not running is reported, not failed on; P(fwcluster.netfilter.cluster_health#filter)
+  - A daemon that is not running, or a conntrackd that does not answer within 5 s (hung), is reported, not failed
+    on; P(fwcluster.netfilter.cluster_health#filter)
     judges the reports of all nodes together.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -117,6 +118,10 @@ keepalived:
         vips: {description: The instance's virtual addresses with prefix., type: list, elements: str}
         last_transition: {description: Unix time of the last state change., type: float}
         become_master: {description: How often the instance became master., type: int}
+        track_interfaces: {description: "The interfaces whose link the instance tracks (FAULT while one is down).",
+                           type: list, elements: str}
+        track_scripts: {description: "The check scripts the instance tracks (FAULT while one fails), as run.",
+                        type: list, elements: str}
     error:
       description: Why the instances could not be read, when keepalived runs but did not answer.
       type: str
@@ -124,7 +129,8 @@ keepalived:
     running: true
     instances:
       - {name: edge_inside, state: MASTER, vrid: 51, interface: eth1, priority: 254, effective_priority: 254,
-         vips: [10.10.1.254/24], last_transition: 1795558837.86, become_master: 1}
+         vips: [10.10.1.254/24], last_transition: 1795558837.86, become_master: 1,
+         track_interfaces: [eth2, eth3], track_scripts: [/etc/keepalived/fwcluster-check-conntrackd.sh]}
 addresses:
   description: Interface name to its IPv4 addresses with prefix.
   returned: always
@@ -283,6 +289,13 @@ def read_heard(module):
     return replication_heard(out) if rc == 0 else None
 
 
+# A hung conntrackd (stopped, or stuck in a loop) accepts the control
+# socket's connection and never answers: without a bound, the status would
+# hang with it.
+CONNTRACKD_ANSWER_S = 5
+TIMED_OUT = 124  # timeout(1)'s exit status when the command did not end in time
+
+
 def read_conntrackd(module):
     config = module.params["conntrackd_config"]
     if not config:
@@ -290,7 +303,10 @@ def read_conntrackd(module):
     conntrackd = module.get_bin_path("conntrackd")
     if conntrackd is None:
         return {"running": False, "error": "conntrackd is not installed"}
-    rc, out, err = module.run_command([conntrackd, "-C", config, "-s"])
+    bounded = [module.get_bin_path("timeout", required=True), str(CONNTRACKD_ANSWER_S), conntrackd, "-C", config]
+    rc, out, err = module.run_command(bounded + ["-s"])
+    if rc == TIMED_OUT:
+        return {"running": False, "error": "conntrackd did not answer within %d s (hung)" % CONNTRACKD_ANSWER_S}
     if rc != 0:
         lines = (err or out).strip().splitlines()
         return {"running": False, "error": lines[-1] if lines else "conntrackd -s exited %d" % rc}
@@ -301,7 +317,7 @@ def read_conntrackd(module):
     stats["running"] = True
     if module.params["flows"]:
         for cache, option in (("internal_flows", "-i"), ("external_flows", "-e")):
-            rc, out, err = module.run_command([conntrackd, "-C", config, option])
+            rc, out, err = module.run_command(bounded + [option])
             stats[cache] = conntrackd_flow_keys(out) if rc == 0 else []
     return stats
 

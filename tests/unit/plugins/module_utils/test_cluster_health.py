@@ -10,14 +10,19 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_health
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 
 
+CHECK = "/etc/keepalived/fwcluster-check-conntrackd.sh"
+
+
 def status(states, vips=(), node_ids=None, errors=0, conntrackd=True, link_up=True, keepalived=True, lost=0,
-           heard=None):
-    """A node_status_info result: states is {instance: state}, heard {peer address: packets} or None."""
+           heard=None, tracked=True):
+    """A node_status_info result: states is {instance: state}, heard {peer address: packets} or None;
+    tracked: every instance tracks the conntrackd check."""
     return {
         "replication_heard": heard,
         "changed": False,
         "keepalived": {"running": keepalived,
-                       "instances": [{"name": name, "state": state} for name, state in sorted(states.items())]},
+                       "instances": [{"name": name, "state": state, "track_scripts": [CHECK] if tracked else []}
+                                     for name, state in sorted(states.items())]},
         "addresses": {},
         "vips_held": list(vips),
         "cluster": None if node_ids is None else {"total_nodes": 3, "nodemask": "", "node_ids": list(node_ids)},
@@ -35,6 +40,12 @@ VIPS = ("10.10.1.254", "203.0.113.254")
 
 @pytest.fixture
 def plan(example):
+    return build_plan(*example)
+
+
+@pytest.fixture
+def plan_without_tracking(example):
+    example[0]["fwcluster_tracking"] = {"conntrackd": False}   # example is a fresh copy
     return build_plan(*example)
 
 
@@ -331,3 +342,41 @@ def test_a_node_that_is_down_is_not_also_a_rules_problem(plan):
     second["pb-fw1"] = {"unreachable": True, "msg": "Failed to connect"}
     report = assess(plan, first, second, rules={"pb-fw1": {"unreachable": True}, "pb-fw2": rules()})
     assert not [problem for problem in report["problems"] if "rules" in problem]
+
+
+def test_the_table_shows_what_each_node_tracks(plan):
+    report = assess(plan, *healthy_samples())
+    assert report["healthy"], report["problems"]
+    assert [row["tracking"] for row in report["rows"]] == ["conntrackd", "conntrackd"]
+    assert "tracks" in report["table"][0].split()
+
+
+def test_an_instance_in_fault_is_a_problem(plan):
+    # the primary's conntrackd hung: FAULT, and the backup took the VIPs
+    first, second = healthy_samples()
+    second["pb-fw1"] = status({"edge_inside": "FAULT", "edge_outside": "FAULT"})
+    second["pb-fw2"] = status(PRIMARY, VIPS)
+    report = assess(plan, first, second)
+    assert report["problems"] == [
+        "pb-fw1: VRRP instances edge_inside, edge_outside in FAULT (a tracked link is down or its conntrackd check fails)"]
+    assert [row["tracking"] for row in report["rows"]] == ["conntrackd FAULT", "conntrackd"]
+
+
+def test_a_fault_without_tracking_names_only_the_links(plan_without_tracking):
+    first = {"pb-fw1": status(PRIMARY, VIPS, tracked=False), "pb-fw2": status(BACKUP, tracked=False)}
+    second = copy.deepcopy(first)
+    second["pb-fw2"] = status({"edge_inside": "FAULT", "edge_outside": "FAULT"}, tracked=False)
+    report = assess(plan_without_tracking, first, second)
+    assert report["problems"] == ["pb-fw2: VRRP instances edge_inside, edge_outside in FAULT (a tracked link is down)"]
+    assert [row["tracking"] for row in report["rows"]] == ["-", "-"]
+
+
+def test_a_keepalived_that_does_not_track_the_plans_check_is_a_problem(plan):
+    # a node left behind by a failed run, or a keepalived.conf edited by hand
+    first, second = healthy_samples()
+    second["pb-fw2"] = status(BACKUP, tracked=False)
+    report = assess(plan, first, second)
+    assert report["problems"] == ["pb-fw2: keepalived does not track conntrackd on edge_inside, edge_outside as the "
+                                  "plan says (its configuration is not the plan's: run site.yml)"]
+    assert [row["tracking"] for row in report["rows"]] == ["conntrackd", "UNTRACKED"]
+

@@ -101,7 +101,10 @@ def test_conntrackd_stats_refuses_other_output():
 def _dump(state, name="edge_inside"):
     return json.dumps([{"data": {"iname": name, "state": state, "vrid": 51, "ifp_ifname": "eth1",
                                  "base_priority": 254, "effective_priority": 254,
-                                 "vips": ["10.10.1.254/24 dev eth1 scope global set"], "last_transition": 1.5},
+                                 "vips": ["10.10.1.254/24 dev eth1 scope global set"], "last_transition": 1.5,
+                                 # keepalived 2.2.7's dump of an instance with a track_script block
+                                 "track_ifp": ["eth2", "eth3"],
+                                 "track_script": ["'/etc/keepalived/fwcluster-check-conntrackd.sh'"]},
                         "stats": {"become_master": 2}}])
 
 
@@ -111,6 +114,15 @@ def test_keepalived_states(state, name):
     assert instance["state"] == name
     assert instance["vips"] == ["10.10.1.254/24"]
     assert instance["become_master"] == 2
+    assert instance["track_interfaces"] == ["eth2", "eth3"]
+    assert instance["track_scripts"] == ["/etc/keepalived/fwcluster-check-conntrackd.sh"]
+
+
+def test_keepalived_without_tracking():
+    dump = json.loads(_dump(2))
+    del dump[0]["data"]["track_ifp"], dump[0]["data"]["track_script"]
+    instance = keepalived_instances(json.dumps(dump))[0]
+    assert instance["track_interfaces"] == [] and instance["track_scripts"] == []
 
 
 @pytest.mark.parametrize("text", ["{not json", "{}", '[{"data": {}}]'])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 
@@ -157,6 +158,35 @@ def test_reports_conntrackd_caches_and_errors(namespace, tmp_path, run_module):
     assert set(conntrackd["errors"]) == {"send", "recv", "malformed", "lost"}
     assert conntrackd["cache_failures"] == 0
     assert conntrackd["error_total"] == sum(conntrackd["errors"].values())
+
+
+@needs_root
+@pytest.mark.skipif(shutil.which("conntrackd") is None, reason="conntrackd is not installed")
+def test_reports_a_hung_conntrackd_without_hanging(namespace, tmp_path, run_module, monkeypatch):
+    # SIGSTOP: the control socket still accepts, nothing answers (what the tracking check hands over for)
+    monkeypatch.setattr(node_status_info, "CONNTRACKD_ANSWER_S", 1)
+    config = tmp_path / "conntrackd.conf"
+    config.write_text(CONNTRACKD_CONF % {"dir": tmp_path})
+    subprocess.run(namespace + ["conntrackd", "-C", str(config), "-d"], check=True)
+    pid = None
+    try:
+        deadline = time.time() + 10
+        while not (tmp_path / "conntrackd.ctl").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        pid = int(subprocess.run(["pgrep", "-f", "-o", "conntrackd -C %s" % config], capture_output=True, text=True,
+                                 check=True).stdout.split()[0])
+        os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        ok, result = run_module(node_status_info.main, {"keepalived_pid_file": str(tmp_path / "none.pid"),
+                                                        "conntrackd_config": str(config)})
+        took = time.monotonic() - started
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGCONT)
+        subprocess.run(namespace + ["conntrackd", "-C", str(config), "-k"], check=False)
+    assert ok, result
+    assert result["conntrackd"] == {"running": False, "error": "conntrackd did not answer within 1 s (hung)"}
+    assert took < 5
 
 
 @needs_root
