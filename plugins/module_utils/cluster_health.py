@@ -14,7 +14,7 @@ rows of a status table and the problems that make the cluster inconsistent:
   conntrackd check fails: the plan's tracking), or whose keepalived does not
   track the checks its plan gives the instance (its configuration is not the
   plan's);
-- a node whose keepalived or conntrackd is not running, whose replication
+- a node whose keepalived is not running or whose conntrackd does not answer, whose replication
   link is down, or whose replication error counters grew between the samples;
 - a node that heard nothing on the replication link from a peer that
   answers (the counter of that peer's raw rule did not move between the
@@ -221,7 +221,7 @@ def _check_daemons(plan, first, current, heard, problems):
             continue
         conntrackd = status.get("conntrackd") or {}
         if not conntrackd.get("running"):
-            problems.append("%s: conntrackd is not running (%s)" % (host, conntrackd.get("error", "no answer")))
+            problems.append("%s: conntrackd does not answer (%s)" % (host, conntrackd.get("error", "no answer")))
         link = status.get("replication_link") or {}
         if link and not link.get("up"):
             problems.append("%s: replication link %s is down (operstate %s)"

@@ -306,7 +306,7 @@ def read_conntrackd(module):
     bounded = [module.get_bin_path("timeout", required=True), str(CONNTRACKD_ANSWER_S), conntrackd, "-C", config]
     rc, out, err = module.run_command(bounded + ["-s"])
     if rc == TIMED_OUT:
-        return {"running": False, "error": "conntrackd did not answer within %d s (hung)" % CONNTRACKD_ANSWER_S}
+        return {"running": False, "error": "hung: no answer within %d s" % CONNTRACKD_ANSWER_S}
     if rc != 0:
         lines = (err or out).strip().splitlines()
         return {"running": False, "error": lines[-1] if lines else "conntrackd -s exited %d" % rc}

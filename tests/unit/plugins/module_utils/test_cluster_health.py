@@ -171,7 +171,7 @@ def test_steady_replication_errors_are_history_not_a_problem(plan):
 
 
 @pytest.mark.parametrize("change, problem", [
-    (dict(conntrackd=False), "pb-fw2: conntrackd is not running (can't connect)"),
+    (dict(conntrackd=False), "pb-fw2: conntrackd does not answer (can't connect)"),
     (dict(link_up=False), "pb-fw2: replication link eth3 is down (operstate down)"),
     (dict(keepalived=False), "pb-fw2: keepalived is not running"),
 ])
