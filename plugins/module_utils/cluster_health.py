@@ -20,7 +20,9 @@ rows of a status table and the problems that make the cluster inconsistent:
   answers (the counter of that peer's raw rule did not move between the
   samples: every peer pings every second), or has no rule counting a peer;
 - (given live_ruleset_info results) a node whose live ruleset is not the
-  one its rendered files hold (drift), or that could not be compared.
+  one its rendered files hold (drift), or that could not be compared;
+- (given the daemon files' comparison, {path: differs}) a node whose
+  keepalived or conntrackd files are not the ones its plan renders.
 
 With those results, the assessment also carries rules_digest: a fingerprint
 of every node's rendered rules, the same while nobody changes the plan.
@@ -318,7 +320,7 @@ COLUMNS = (
     ("host", "node"), ("node_id", "id"), ("vrrp", "VRRP instances"), ("vips", "VIPs held"),
     ("tracking", "tracks"), ("node_ids", "ids owned"), ("flows", "flows int/ext"), ("link_errors", "link errors"),
     ("cache_failures", "cache fails"), ("link", "repl. link"),
-    ("heard", "peers heard"), ("rules", "live rules"),
+    ("heard", "peers heard"), ("rules", "live rules"), ("configs", "config files"),
 )
 
 
@@ -330,10 +332,30 @@ def table(rows):
     return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells]
 
 
-def assess(plan, first, second, rules=None):
+def _check_configs(configs, current, problems):
+    for host in sorted(current):
+        found = configs.get(host)
+        if not isinstance(found, dict):
+            problems.append("%s: its keepalived and conntrackd files could not be compared with the rendered ones"
+                            % host)
+            continue
+        for path in sorted(path for path, differs in found.items() if differs):
+            problems.append("%s: %s is not the rendered one (edited by hand, or left behind by a failed run: "
+                            "site.yml --check shows it, site.yml rewrites it)" % (host, path))
+
+
+def _configs_cell(found):
+    if not isinstance(found, dict):
+        return "-"
+    return "DRIFT" if any(found.values()) else "as rendered"
+
+
+def assess(plan, first, second, rules=None, configs=None):
     """{healthy, problems, warnings, rows, table, rules_digest} for one cluster; see the module docstring.
 
     rules: {host: live_ruleset_info result}, or None where the rules were not compared.
+    configs: {host: {daemon file: whether it differs from the rendered one}}, or None where the files
+    were not compared.
     """
     current = {}
     warnings = []
@@ -357,10 +379,13 @@ def assess(plan, first, second, rules=None):
             _check_ownership(plan, current, problems)
         if rules is not None:
             _check_rules(rules, current, problems)
+        if configs is not None:
+            _check_configs(configs, current, problems)
     rows = [_row(plan, host, current.get(host), second.get(host), heard.get(host, {}))
             for host in sorted(_members(plan))]
     for row in rows:
         row["rules"] = _rules_cell((rules or {}).get(row["host"])) if row["up"] else "-"
+        row["configs"] = _configs_cell((configs or {}).get(row["host"])) if row["up"] else "-"
     return {
         "cluster": plan["name"],
         "architecture": plan["architecture"],

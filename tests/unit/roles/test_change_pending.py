@@ -25,7 +25,8 @@ READING = {"ansible.builtin.stat", "ansible.builtin.include_role", "ansible.buil
            "ansible.builtin.meta", "ansible.builtin.set_fact", "fwcluster.netfilter.validate_replication_link",
            "fwcluster.netfilter.validate_interfaces"}
 KEYWORDS = {"name", "when", "register", "notify", "loop", "loop_control", "changed_when", "failed_when",
-            "until", "retries", "delay", "delegate_to", "run_once", "vars", "listen", "tags", "check_mode"}
+            "until", "retries", "delay", "delegate_to", "run_once", "vars", "listen", "tags", "check_mode",
+            "ignore_unreachable"}
 
 
 def role_tasks():
@@ -49,8 +50,8 @@ def notifies(task):
 
 def changes(task):
     module = module_of(task)
-    if task.get("changed_when") is False:
-        return False
+    if task.get("changed_when") is False or task.get("check_mode") is True:
+        return False    # check_mode: true, a comparison that writes nothing (the status's drift)
     if "changed_when" in task:
         return True     # a condition that can be true: a read that finds something to change (drift)
     if module == "ansible.builtin.systemd_service":

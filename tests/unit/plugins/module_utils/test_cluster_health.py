@@ -68,8 +68,8 @@ def test_every_peer_heard(plan):
     report = assess(plan, *heard_samples())
     assert report["healthy"], report["problems"]
     header, fw1, fw2 = report["table"]
-    assert header.endswith("peers heard  live rules")
-    assert fw1.endswith("1/1          -") and fw2.endswith("1/1          -")
+    assert header.endswith("peers heard  live rules  config files")
+    assert [(row["heard"], row["rules"], row["configs"]) for row in report["rows"]] == [("1/1", "-", "-")] * 2
     assert report["rules_digest"] is None
 
 
@@ -79,7 +79,7 @@ def test_a_peer_heard_nothing_from_is_a_problem(plan):
     second["pb-fw2"]["replication_heard"]["192.168.100.1"] = 10
     report = assess(plan, first, second)
     assert report["problems"] == ["pb-fw2: heard nothing from pb-fw1 on the replication link between the samples"]
-    assert report["table"][2].endswith("0/1          -")
+    assert report["rows"][1]["heard"] == "0/1"
 
 
 def test_a_dead_peer_is_down_not_also_silent(plan):
@@ -103,7 +103,7 @@ def test_heard_is_not_judged_without_both_samples(plan):
     first["pb-fw2"]["replication_heard"] = None
     report = assess(plan, first, second)
     assert report["healthy"], report["problems"]
-    assert report["table"][2].endswith("-")
+    assert report["rows"][1]["heard"] == "-"
 
 
 def test_a_healthy_cluster(plan):
@@ -312,8 +312,8 @@ def rules(drift=False, digest="3f2a9c0d11be"):
 def test_rules_as_rendered_show_their_digest_and_the_cluster_one(plan):
     report = assess(plan, *heard_samples(), rules={"pb-fw1": rules(), "pb-fw2": rules(digest="5b5b5b5b5b5b")})
     assert report["healthy"], report["problems"]
-    assert report["table"][1].endswith("as rendered 3f2a9c0d11be")
-    assert report["table"][2].endswith("as rendered 5b5b5b5b5b5b")
+    assert [row["rules"] for row in report["rows"]] == ["as rendered 3f2a9c0d11be", "as rendered 5b5b5b5b5b5b"]
+    assert report["table"][1].endswith("as rendered 3f2a9c0d11be  -")
     digest = report["rules_digest"]
     assert len(digest) == 12
     # the same rendered rules give the same cluster digest; another node's change gives another
@@ -326,7 +326,7 @@ def test_drift_is_a_problem_that_says_what_differs(plan):
     report = assess(plan, *heard_samples(), rules={"pb-fw1": rules(), "pb-fw2": rules(drift=True)})
     assert report["problems"] == ["pb-fw2: the live ipv4 rules are not the rendered ones (/etc/fwcluster/rules.v4): "
                                   "+filter: -A INPUT -s 192.0.2.7/32 -j ACCEPT"]
-    assert report["table"][2].endswith("DRIFT")
+    assert report["rows"][1]["rules"] == "DRIFT"
 
 
 def test_rules_that_could_not_be_compared_are_a_problem(plan):
@@ -334,7 +334,7 @@ def test_rules_that_could_not_be_compared_are_a_problem(plan):
     report = assess(plan, *heard_samples(), rules={"pb-fw1": rules(), "pb-fw2": failed})
     assert report["problems"] == ["pb-fw2: the live rules could not be compared with the rendered ones: "
                                   "unshare: unshare failed: Operation not permitted"]
-    assert report["table"][2].endswith("-") and report["rules_digest"] is None
+    assert report["rows"][1]["rules"] == "-" and report["rules_digest"] is None
 
 
 def test_a_node_that_is_down_is_not_also_a_rules_problem(plan):
@@ -380,3 +380,32 @@ def test_a_keepalived_that_does_not_track_the_plans_check_is_a_problem(plan):
                                   "plan says (its configuration is not the plan's: run site.yml)"]
     assert [row["tracking"] for row in report["rows"]] == ["conntrackd", "UNTRACKED"]
 
+
+KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+CONNTRACKD_CONF = "/etc/conntrackd/conntrackd.conf"
+
+
+def test_daemon_files_as_rendered(plan):
+    configs = dict((host, {KEEPALIVED_CONF: False, CONNTRACKD_CONF: False}) for host in ("pb-fw1", "pb-fw2"))
+    report = assess(plan, *heard_samples(), configs=configs)
+    assert report["healthy"], report["problems"]
+    assert [row["configs"] for row in report["rows"]] == ["as rendered", "as rendered"]
+    assert report["table"][1].endswith("as rendered")
+
+
+def test_a_daemon_file_edited_by_hand_is_a_problem(plan):
+    configs = {"pb-fw1": {KEEPALIVED_CONF: False, CONNTRACKD_CONF: False},
+               "pb-fw2": {KEEPALIVED_CONF: True, CONNTRACKD_CONF: False}}
+    report = assess(plan, *heard_samples(), configs=configs)
+    assert report["problems"] == ["pb-fw2: /etc/keepalived/keepalived.conf is not the rendered one (edited by hand, "
+                                  "or left behind by a failed run: site.yml --check shows it, site.yml rewrites it)"]
+    assert [row["configs"] for row in report["rows"]] == ["as rendered", "DRIFT"]
+
+
+def test_daemon_files_not_compared_are_a_problem_on_a_node_that_answers(plan):
+    first, second = heard_samples()
+    second["pb-fw2"] = {"unreachable": True, "msg": "Failed to connect"}
+    report = assess(plan, first, second, configs={"pb-fw1": None})
+    assert report["problems"] == ["pb-fw1: its keepalived and conntrackd files could not be compared with the "
+                                  "rendered ones"]
+    assert [row["configs"] for row in report["rows"]] == ["-", "-"]
