@@ -106,9 +106,10 @@ def replication_untracked(cluster, node):
     for peer in cluster.nodes:
         if peer is node:
             continue
-        # conntrackd sends its peers a message a second at least (ALIVE when
-        # idle, in every mode), to the port (over TCP, from its own connection):
-        # this counter is the peer's conntrackd alive; the next, its node.
+        # conntrackd sends its peers its messages to the port (over TCP, on
+        # the connection it opened): FTFW an ALIVE a second at least, NOTRACK
+        # whenever its flows change. This counter is the peer's conntrackd
+        # alive; the next, its node.
         found.append(Rule("PREROUTING", [rules.in_interface(interface), rules.source(peer.replication_address.ip),
                                          rules.protocol(proto), rules.destination_ports([replication.port])],
                           rules.NOTRACK, conntrackd_comment(peer)))

@@ -26,8 +26,8 @@ def failover_bound(advert_int):
 
 # The conntrackd check: how long conntrackd has to answer `conntrackd -s`, and
 # how long a check whose conntrackd is not running listens for a peer's
-# (conntrackd sends a message a second at least; a stuck one has been waited
-# for that long already).
+# (FTFW's conntrackd sends an ALIVE a second at least; a stuck one has been
+# waited for that long already).
 CONNTRACKD_ANSWER_S = 2
 PEER_WAIT_S = 1.5
 CONNTRACKD_SCRIPT = "fwcluster_conntrackd"

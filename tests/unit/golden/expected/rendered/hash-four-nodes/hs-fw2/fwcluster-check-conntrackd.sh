@@ -11,8 +11,9 @@
 # forwards, one without a master does not.
 set -u
 
-# A live conntrackd sends its peers a message a second at least (ALIVE when
-# idle); the raw rule "fwcluster conntrackd from PEER" counts them.
+# A live conntrackd sends its peers messages (FTFW: an ALIVE a second at
+# least; NOTRACK: when its flows change); the raw rule "fwcluster conntrackd
+# from PEER" counts them.
 peer_messages() {
 	iptables-save -c -t raw 2>/dev/null | grep -F 'fwcluster conntrackd from ' | cut -d' ' -f1
 }
