@@ -56,6 +56,11 @@ def management_rules(cluster):
                         comment=MANAGEMENT_COMMENT) for source in management["sources"]]
 
 
+def replication_protocol(transport):
+    """The IP protocol conntrackd's messages travel in: tcp for transport tcp, udp for udp and multicast."""
+    return "tcp" if transport == "tcp" else "udp"
+
+
 def replication_rules(interface, network, transport, port):
     """conntrackd messages and the link check's pings, only on the dedicated link.
 
@@ -64,7 +69,7 @@ def replication_rules(interface, network, transport, port):
     both listens on the port and connects to its peers' port: a segment from
     the port answers this node's connection (its resets included).
     """
-    proto = "tcp" if transport == "tcp" else "udp"
+    proto = replication_protocol(transport)
     found = [Rule("INPUT", [rules.in_interface(interface), rules.source(network), rules.protocol(proto),
                             rules.destination_ports([port])], rules.ACCEPT)]
     if proto == "tcp":
@@ -101,7 +106,7 @@ def replication_untracked(cluster, node):
         return []
     interface = node.replication_interface
     replication = cluster.replication
-    proto = "tcp" if replication.transport == "tcp" else "udp"
+    proto = replication_protocol(replication.transport)
     found = []
     for peer in cluster.nodes:
         if peer is node:
