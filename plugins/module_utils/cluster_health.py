@@ -10,12 +10,13 @@ rows of a status table and the problems that make the cluster inconsistent:
 - a VRRP instance with no master, or with two (split brain);
 - a virtual address held by a node that is not its instance's master, or by nobody;
 - (nodes that own node ids) a node id owned by no node, or by two;
-- a node with a VRRP instance in FAULT (a tracked link is down, or its
-  conntrackd check fails: the plan's tracking), or whose keepalived does not
+- a node with a VRRP instance in FAULT (a tracked link is down, or one of
+  its checks fails: conntrackd, upstream hosts; the plan's tracking), or whose keepalived does not
   track the checks its plan gives the instance (its configuration is not the
   plan's);
 - a node whose keepalived is not running or whose conntrackd does not answer, whose replication
   link is down, or whose replication error counters grew between the samples;
+- a node whose upstream hosts (the plan's tracking) answered no ping in either sample;
 - a node that heard nothing on the replication link from a peer that
   answers (the counter of that peer's raw rule did not move between the
   samples: every peer pings every second), or has no rule counting a peer;
@@ -120,28 +121,62 @@ def _untracked(plan, host, status):
                   if scripts and name in live and len(live[name]) < len(scripts))
 
 
+# The plan's checks (keepalived's vrrp_script names) as the status names them.
+CHECK_LABELS = {"fwcluster_conntrackd": "conntrackd", "fwcluster_upstream": "upstream"}
+
+
+def _planned_checks(plan, host):
+    """The labels of the checks the plan has the host's instances track, in the plan's order."""
+    found = []
+    for scripts in _planned_tracking(plan, host).values():
+        found.extend(CHECK_LABELS.get(name, name) for name in scripts if CHECK_LABELS.get(name, name) not in found)
+    return found
+
+
 def _check_tracking(plan, current, problems):
     for host, status in sorted(current.items()):
         faulty = sorted(name for name, state in _instance_states(status).items() if state == "FAULT")
         if faulty:
-            tracked = any(_planned_tracking(plan, host).get(name) for name in faulty)
+            checks = _planned_checks(plan, host)
             problems.append("%s: VRRP instance%s %s in FAULT (a tracked link is down%s)"
                             % (host, "s" if len(faulty) > 1 else "", ", ".join(faulty),
-                               " or its conntrackd check fails" if tracked else ""))
+                               " or a check fails: %s" % " or ".join(checks) if checks else ""))
         untracked = _untracked(plan, host, status)
         if untracked:
-            problems.append("%s: keepalived does not track conntrackd on %s as the plan says (its configuration "
-                            "is not the plan's: run site.yml)" % (host, ", ".join(untracked)))
+            problems.append("%s: keepalived does not track %s on %s as the plan says (its configuration "
+                            "is not the plan's: run site.yml)"
+                            % (host, " and ".join(_planned_checks(plan, host)), ", ".join(untracked)))
+
+
+def _silent_upstream(first, status):
+    """The upstream hosts that answered the node in neither sample: "HOST via IFACE" (one lost ping is not silence)."""
+    answered = set()
+    for sample in (first, status):
+        answered.update((entry["host"], entry["interface"]) for entry in (sample or {}).get("upstream") or []
+                        if entry.get("answers"))
+    return ["%s via %s" % (entry["host"], entry["interface"]) for entry in status.get("upstream") or []
+            if (entry["host"], entry["interface"]) not in answered]
+
+
+def _check_upstream(first, current, problems):
+    for host, status in sorted(current.items()):
+        silent = _silent_upstream(first.get(host), status)
+        if silent:
+            problems.append("%s: upstream host%s %s answered no ping in either sample (its upstream check fails; "
+                            "it steps down while a peer reaches %s)"
+                            % (host, "s" if len(silent) > 1 else "", ", ".join(silent),
+                               "them" if len(silent) > 1 else "it"))
 
 
 def _tracking_cell(plan, host, status):
-    """What the node's VRRP follows besides its links: conntrackd (the plan's tracking), and whether it fails."""
-    if not any(_planned_tracking(plan, host).values()):
+    """What the node's VRRP follows besides its links (the plan's checks), and whether it is in FAULT."""
+    checks = _planned_checks(plan, host)
+    if not checks:
         return "-"
     if _untracked(plan, host, status):
         return "UNTRACKED"
     states = _instance_states(status).values()
-    return "conntrackd FAULT" if "FAULT" in states else "conntrackd"
+    return "+".join(checks) + (" FAULT" if "FAULT" in states else "")
 
 
 def _check_static_vips(plan, current, problems):
@@ -374,6 +409,7 @@ def assess(plan, first, second, rules=None, configs=None):
         _check_daemons(plan, first_usable, current, heard, problems)
         _check_instances(plan, current, problems)
         _check_tracking(plan, current, problems)
+        _check_upstream(first_usable, current, problems)
         if plan["capabilities"]["owned_ids"]:
             _check_static_vips(plan, current, problems)
             _check_ownership(plan, current, problems)

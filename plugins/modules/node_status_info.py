@@ -46,6 +46,16 @@ options:
       - The replication interface whose link state to report (the plan's C(nodes[host].replication.interface)).
       - Omit it when replication is off.
     type: str
+  upstream:
+    description:
+      - Upstream hosts to ping once each, through the interface named with each (the plan's
+        C(tracking.upstream), with the node's interface of each segment): what the node's upstream check sees.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      host: {description: The host's IPv4 address., type: str, required: true}
+      interface: {description: The interface the ping leaves by., type: str, required: true}
   keepalived_pid_file:
     description: keepalived's PID file; a missing file or process means keepalived is not running.
     type: path
@@ -187,6 +197,12 @@ replication_heard:
   returned: always
   type: dict
   sample: {192.168.100.2: 1234}
+upstream:
+  description: Each host of O(upstream), and whether it answered a ping within 1 s (C(error) when it could not be asked).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{host: 203.0.113.10, interface: eth2, answers: true}]
 replication_link:
   description: The replication interface's state; null without O(replication_interface).
   returned: always
@@ -199,6 +215,7 @@ replication_link:
   sample: {interface: eth3, operstate: up, up: true}
 """
 
+import ipaddress
 import os
 import re
 import time
@@ -215,6 +232,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status im
     replication_heard,
 )
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_links import link_state
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.read import INTERFACE_NAME
 
 
 def _running_pid(pid_file):
@@ -330,6 +348,30 @@ def read_link(interface):
 _ENDING = re.compile(r"^\s*tcp\s+\d+\s+\d+\s+(FIN_WAIT|CLOSE_WAIT|LAST_ACK|TIME_WAIT|CLOSE)\s")
 
 
+# The upstream check's own wait for an answer (plan/vrrp.py UPSTREAM_ANSWER_S).
+UPSTREAM_ANSWER_S = 1
+
+
+def read_upstream(module):
+    """Ping each upstream host once through its interface, as the node's upstream check does."""
+    ping = module.get_bin_path("ping")
+    found = []
+    for entry in module.params["upstream"]:
+        try:
+            ipaddress.ip_address(entry["host"])
+        except ValueError:
+            module.fail_json(msg="upstream host %r is not an IP address" % entry["host"])
+        if not INTERFACE_NAME.fullmatch(entry["interface"]):
+            module.fail_json(msg="upstream interface %r is not an interface name" % entry["interface"])
+        if ping is None:
+            found.append(dict(entry, answers=False, error="ping is not installed"))
+            continue
+        rc = module.run_command([ping, "-n", "-q", "-c", "1", "-W", str(UPSTREAM_ANSWER_S),
+                                 "-I", entry["interface"], entry["host"]])[0]
+        found.append({"host": entry["host"], "interface": entry["interface"], "answers": rc == 0})
+    return found
+
+
 def read_kernel_flows(module):
     conntrack = module.get_bin_path("conntrack")
     if conntrack is None:
@@ -346,6 +388,10 @@ def main():
         argument_spec=dict(
             vips=dict(type="list", elements="str", default=[]),
             replication_interface=dict(type="str"),
+            upstream=dict(type="list", elements="dict", default=[], options=dict(
+                host=dict(type="str", required=True),
+                interface=dict(type="str", required=True),
+            )),
             keepalived_pid_file=dict(type="path", default="/run/keepalived.pid"),
             keepalived_dump=dict(type="path", default="/tmp/keepalived.json"),
             conntrackd_config=dict(type="str", default="/etc/conntrackd/conntrackd.conf"),
@@ -372,6 +418,7 @@ def main():
         conntrackd=read_conntrackd(module),
         replication_link=read_link(interface) if interface else None,
         replication_heard=read_heard(module) if interface else None,
+        upstream=read_upstream(module),
         **extra
     )
 

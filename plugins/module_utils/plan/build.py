@@ -118,10 +118,16 @@ def _vrrp(cluster):
 
 def _tracking(cluster):
     tracking = dict(cluster.tracking)
+    advert_int = cluster.vrrp["advert_int"]
     if tracking["conntrackd"]:
         tracking["answer_timeout"] = vrrp.CONNTRACKD_ANSWER_S
         tracking["peer_wait"] = vrrp.PEER_WAIT_S
-        tracking["failover_bound"] = vrrp.tracking_bound(tracking, cluster.vrrp["advert_int"])
+        tracking["failover_bound"] = vrrp.tracking_bound(tracking, advert_int)
+    if tracking["upstream"]:
+        tracking["upstream_timeout"] = vrrp.UPSTREAM_ANSWER_S
+        tracking["upstream_listen"] = vrrp.upstream_listen(tracking["interval"])
+        tracking["beacon_payload"] = vrrp.UPSTREAM_BEACON_PAYLOAD
+        tracking["upstream_failover_bound"] = vrrp.upstream_bound(tracking, advert_int)
     return tracking
 
 
@@ -215,8 +221,11 @@ def _node_plan(cluster, node, backend):
         "interfaces": dict((name, node.interfaces[name]) for name in cluster.segments),
         "addresses": dict((name, node.addresses[name].with_prefixlen) for name in cluster.segments),
         "replication": _node_replication(cluster, node),
-        "keepalived": vrrp.track_conntrackd(cluster.tracking, architecture.keepalived(cluster, node)),
+        "keepalived": vrrp.track_checks(cluster.tracking, architecture.keepalived(cluster, node)),
         "conntrackd": _node_conntrackd(cluster, node),
+        # The hosts the node's upstream check pings, each through the node's interface of its segment.
+        "upstream": [{"host": entry["host"], "interface": node.interfaces[entry["segment"]]}
+                     for entry in cluster.tracking["upstream"]],
         "sysctls": dict(BASE_SYSCTLS + tuple(architecture.sysctls)),
         "ruleset": backend.ruleset(_node_tables(cluster, node)),
         "ruleset_ipv6": backend.ruleset(rules.ipv6_closed(), rules.IPV6),

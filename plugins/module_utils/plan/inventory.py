@@ -62,15 +62,18 @@ REPLICATION_DEFAULTS = {
 }
 VRRP_DEFAULTS = {"advert_int": 1, "unicast": False, "preempt": False}
 # Health tracking: keepalived runs the checks every interval seconds; fall
-# failures in a row put the node in FAULT, rise successes take it out.
-TRACKING_DEFAULTS = {"interval": 1, "fall": 3, "rise": 3}
+# failures in a row put the node in FAULT, rise successes take it out. An
+# upstream host that answers again counts only after hold_down seconds of
+# answers, so a flapping uplink cannot pull the VIPs back and forth.
+TRACKING_DEFAULTS = {"interval": 1, "fall": 3, "rise": 3, "hold_down": 60}
 MANAGEMENT_DEFAULTS = {"sources": ["0.0.0.0/0"], "tcp_ports": [22]}
 
 # Known keys of each mapping: a typo must be refused, not silently defaulted.
 SEGMENT_KEYS = ("interface", "vip", "vrid")
 REPLICATION_KEYS = ("enabled", "interface", "transport", "mode", "port", "multicast_group")
 VRRP_KEYS = ("advert_int", "unicast", "preempt")
-TRACKING_KEYS = ("conntrackd", "interval", "fall", "rise")
+TRACKING_KEYS = ("conntrackd", "interval", "fall", "rise", "upstream", "hold_down")
+UPSTREAM_KEYS = ("host", "segment")
 MANAGEMENT_KEYS = ("sources", "tcp_ports")
 POLICY_KEYS = ("name", "from", "to", "proto", "ports", "source", "destination", "action")
 NAT_KEYS = {
@@ -447,7 +450,42 @@ def _read_tracking(cluster, cluster_vars):
                                  label, "fwcluster_tracking.interval"),
         "fall": read.integer(read.optional(raw, "fall", TRACKING_DEFAULTS["fall"]), 1, 20, label, "fwcluster_tracking.fall"),
         "rise": read.integer(read.optional(raw, "rise", TRACKING_DEFAULTS["rise"]), 1, 20, label, "fwcluster_tracking.rise"),
+        "upstream": _read_upstream(cluster, raw),
+        "hold_down": read.integer(read.optional(raw, "hold_down", TRACKING_DEFAULTS["hold_down"]), 0, 3600,
+                                  label, "fwcluster_tracking.hold_down"),
     }
+
+
+def _read_upstream(cluster, raw):
+    """fwcluster_tracking.upstream: hosts each node must reach through a segment, [{host, segment}]."""
+    label = cluster.label
+    entries = read.sequence(read.optional(raw, "upstream", []), label, "fwcluster_tracking.upstream")
+    if entries and cluster.replication is None:
+        raise PlanError(label, "fwcluster_tracking.upstream",
+                        "a node that loses its upstream steps down only while a peer still reaches it, and the "
+                        "peers tell each other over the replication link: this cluster has no fwcluster_replication")
+    if entries and not cluster.architecture.vrrp_on_nodes:
+        raise PlanError(label, "fwcluster_tracking.upstream",
+                        "the %s architecture's firewalls run no VRRP to step down with (the load balancers "
+                        "move a dead firewall's buckets); leave it unset" % cluster.architecture.name)
+    own = set(segment.vip.ip for segment in cluster.segments.values())
+    for node in cluster.nodes:
+        own.update(address.ip for address in node.addresses.values())
+    found = []
+    for index, item in enumerate(entries):
+        variable = "fwcluster_tracking.upstream[%d]" % index
+        item = read.mapping(item, label, variable)
+        read.known_keys(item, UPSTREAM_KEYS, label, variable)
+        host = read.ipv4_address(read.optional(item, "host"), label, variable + ".host")
+        if host.is_multicast or host.is_unspecified or host.is_loopback or host in own:
+            raise PlanError(label, variable + ".host",
+                            "%s is not a host outside the cluster that can answer a ping" % host)
+        segment = read.choice(read.optional(item, "segment"), sorted(cluster.segments), label, variable + ".segment")
+        entry = {"host": str(host), "segment": segment}
+        if entry in found:
+            raise PlanError(label, variable, "%s through %s is listed twice" % (host, segment))
+        found.append(entry)
+    return found
 
 
 def _read_policy(cluster, cluster_vars):

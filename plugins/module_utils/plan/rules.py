@@ -113,6 +113,11 @@ def icmpv6_type(name):
     return ("icmpv6_type", name)
 
 
+def packet_length(length):
+    """The packet's length at the IP layer, headers included."""
+    return ("packet_length", length)
+
+
 def ct_state(*states):
     return ("ct_state", states)
 

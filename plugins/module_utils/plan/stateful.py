@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import rules
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import rules, vrrp
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.model import POLICY_ANY, POLICY_FIREWALL
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.rules import Rule
 
@@ -86,6 +86,11 @@ def replication_comment(peer):
     return "fwcluster replication from %s" % peer.name
 
 
+def upstream_comment(peer):
+    """The comment of the rule that counts PEER's upstream beacons (one per check while its upstream answers)."""
+    return "fwcluster upstream from %s" % peer.name
+
+
 def conntrackd_comment(peer):
     """The comment of the rule that counts PEER's conntrackd messages (one a second at least, when alive)."""
     return "fwcluster conntrackd from %s" % peer.name
@@ -97,10 +102,12 @@ def replication_untracked(cluster, node):
     Tracked, each peer's messages were flows of their own, replicated in turn
     (a multicast group is nobody's own address), and a restarted peer dropped
     the stale TCP connection's segments as INVALID instead of resetting it.
-    Untracked, they reach the link's INPUT rules as they are. Two rules of
-    each peer count what is received from it: its conntrackd's messages (the
-    tracking's proof that a peer can take over) and everything (the link's
-    heartbeat). CT is not a final verdict: a message passes both.
+    Untracked, they reach the link's INPUT rules as they are. Rules of each
+    peer count what is received from it: its conntrackd's messages (the
+    tracking's proof that a peer can take over), its upstream beacons where
+    upstream hosts are tracked (proof that its upstream answers), and
+    everything (the link's heartbeat). CT is not a final verdict: a packet
+    passes all that match.
     """
     if cluster.replication is None:
         return []
@@ -118,6 +125,12 @@ def replication_untracked(cluster, node):
         found.append(Rule("PREROUTING", [rules.in_interface(interface), rules.source(peer.replication_address.ip),
                                          rules.protocol(proto), rules.destination_ports([replication.port])],
                           rules.NOTRACK, conntrackd_comment(peer)))
+        if cluster.tracking.get("upstream"):
+            # A peer whose upstream hosts answer says so with a ping of its own length on every check.
+            found.append(Rule("PREROUTING", [rules.in_interface(interface), rules.source(peer.replication_address.ip),
+                                             rules.protocol("icmp"), rules.icmp_type(rules.ICMP_REQUEST),
+                                             rules.packet_length(vrrp.UPSTREAM_BEACON_LENGTH)],
+                              rules.NOTRACK, upstream_comment(peer)))
         found.append(Rule("PREROUTING", [rules.in_interface(interface), rules.source(peer.replication_address.ip)],
                           rules.NOTRACK, replication_comment(peer)))
     found.append(Rule("OUTPUT", [rules.out_interface(interface)], rules.NOTRACK))

@@ -32,37 +32,68 @@ CONNTRACKD_ANSWER_S = 2
 PEER_WAIT_S = 1.5
 CONNTRACKD_SCRIPT = "fwcluster_conntrackd"
 
+# The upstream check: how long each upstream host has to answer a ping, and
+# the size of the ping a node whose upstream answers sends each peer on every
+# check (its beacon, counted apart from the heartbeat's pings by its length).
+# A node whose upstream fails listens for a peer's beacon for one interval
+# and a half: every healthy peer's check sends one per interval.
+UPSTREAM_ANSWER_S = 1
+UPSTREAM_LISTEN_EXTRA_S = 0.5
+UPSTREAM_BEACON_PAYLOAD = 100
+UPSTREAM_BEACON_LENGTH = 20 + 8 + UPSTREAM_BEACON_PAYLOAD  # IPv4 and ICMP headers
+UPSTREAM_SCRIPT = "fwcluster_upstream"
 
-def tracking_bound(tracking, advert_int):
-    """Seconds from a stuck or dead conntrackd on the master until a peer holds its VIPs or node ids.
 
-    The first check after the hang starts within one interval. A failed check
-    lasts up to the answer timeout (or the peer wait), and keepalived skips the
-    ticks that come while a run goes on, so failed checks come one period
-    apart: the first interval tick after the run has ended. fall of them put
-    the master in FAULT; its priority-0 advert makes the peer take over at
-    once (below one advert, plus gratuitous ARP: one second).
+def upstream_listen(interval):
+    """Seconds a failing upstream check listens for a healthy peer's beacon."""
+    return interval + UPSTREAM_LISTEN_EXTRA_S
+
+
+def _bound(tracking, advert_int, longest_failed_run):
+    """Seconds from a failure on the master until a peer holds its VIPs or node ids.
+
+    The first check after the failure starts within one interval. keepalived
+    skips the ticks that come while a run goes on, so failed checks come one
+    period apart: the first interval tick after the run has ended. fall of
+    them put the master in FAULT; its priority-0 advert makes the peer take
+    over at once (below one advert, plus gratuitous ARP: one second).
     """
     interval = tracking["interval"]
-    period = interval * (int(max(CONNTRACKD_ANSWER_S, PEER_WAIT_S) // interval) + 1)
+    period = interval * (int(longest_failed_run // interval) + 1)
     return round(interval + tracking["fall"] * period + advert_int + 1.0, 2)
 
 
-def track_conntrackd(tracking, keepalived):
-    """keepalived with the conntrackd check on every instance; FAULT (weight 0) when it fails."""
-    if keepalived is None or not tracking["conntrackd"]:
+def tracking_bound(tracking, advert_int):
+    """The bound of a stuck or dead conntrackd: a failed check lasts the answer timeout or the peer wait."""
+    return _bound(tracking, advert_int, max(CONNTRACKD_ANSWER_S, PEER_WAIT_S))
+
+
+def upstream_bound(tracking, advert_int):
+    """The bound of an upstream host that stops answering the master only (a healthy peer, past its hold-down)."""
+    return _bound(tracking, advert_int, upstream_listen(tracking["interval"]))
+
+
+def track_checks(tracking, keepalived):
+    """keepalived with the plan's checks on every instance; FAULT (weight 0) while one fails."""
+    if keepalived is None:
         return keepalived
-    keepalived["scripts"] = [{
-        "name": CONNTRACKD_SCRIPT,
-        "interval": tracking["interval"],
-        "fall": tracking["fall"],
-        "rise": tracking["rise"],
+    scripts = []
+    if tracking["conntrackd"]:
         # keepalived gives up on a run that takes longer; the check's own waits end before.
-        "timeout": CONNTRACKD_ANSWER_S + 2,
-    }]
+        scripts.append(_script(CONNTRACKD_SCRIPT, tracking, CONNTRACKD_ANSWER_S + 2))
+    if tracking["upstream"]:
+        scripts.append(_script(UPSTREAM_SCRIPT, tracking, int(upstream_listen(tracking["interval"])) + 2))
+    if not scripts:
+        return keepalived
+    keepalived["scripts"] = scripts
     for instance in keepalived["instances"]:
-        instance["track_scripts"] = [CONNTRACKD_SCRIPT]
+        instance["track_scripts"] = [script["name"] for script in scripts]
     return keepalived
+
+
+def _script(name, tracking, timeout):
+    return {"name": name, "interval": tracking["interval"], "fall": tracking["fall"], "rise": tracking["rise"],
+            "timeout": timeout}
 
 
 def unicast_peers(cluster, node, segment_name):

@@ -52,6 +52,7 @@ def _pb_multicast_vrrp_subsecond_preempt(cluster, nodes, balancers):
 
 def _pb_one_segment(cluster, nodes, balancers):
     del cluster["fwcluster_segments"]["outside"]
+    cluster["fwcluster_tracking"] = {"upstream": [{"host": "10.10.1.10", "segment": "inside"}], "hold_down": 0}
     cluster["fwcluster_nat"] = []
     cluster["fwcluster_policy"] = []
     for host_vars in nodes.values():
@@ -66,6 +67,7 @@ def _replication(transport, mode):
 
 def _pb_no_replication(cluster, nodes, balancers):
     cluster["fwcluster_replication"] = {"enabled": False}
+    del cluster["fwcluster_tracking"]  # its upstream hosts need the replication link
 
 
 def _pb_rich_policy_and_nat(cluster, nodes, balancers):
@@ -127,6 +129,9 @@ def _mp_drop_reject_firewall(cluster, nodes, balancers):
 
 
 def _hash_four_nodes(cluster, nodes, balancers):
+    cluster["fwcluster_tracking"] = {"upstream": [{"host": "198.51.100.10", "segment": "outside"},
+                                                  {"host": "10.20.1.10", "segment": "inside"}],
+                                     "interval": 2, "fall": 2}
     _grow(nodes, 4, lambda node_id: {"inside": "10.20.1.%d/24" % (node_id + 1),
                                      "outside": "198.51.100.%d/24" % (node_id + 1)},
           replication="192.168.101.%d/24")

@@ -28,6 +28,27 @@ def _role_defaults():
 ROLE_DEFAULTS = _role_defaults()
 
 
+def _role_vars():
+    """Every role's vars (roles/*/vars/main.yml): constants of the roles, some made of their defaults."""
+    found = {}
+    for path in sorted(glob.glob(os.path.join(ROLES, "*", "vars", "main.yml"))):
+        with open(path) as handle:
+            found.update(yaml.safe_load(handle) or {})
+    return found
+
+
+ROLE_VARS = _role_vars()
+
+
+def _resolved(value, env, context):
+    """A role variable as Ansible reads it: its strings templated with the context (nested mappings too)."""
+    if isinstance(value, dict):
+        return dict((key, _resolved(item, env, context)) for key, item in value.items())
+    if isinstance(value, str) and "{{" in value:
+        return env.from_string(value).render(**context)
+    return value
+
+
 def host_part(plan, host):
     """The host's part of the plan: a node's, or (sandwich) a load balancer's."""
     return plan["nodes"].get(host) or plan["balancers"][host]
@@ -52,8 +73,8 @@ def templates_of(node):
     if node["keepalived"] is not None:
         notify = "fwcluster-notify-hash.sh.j2" if "hash" in node else "fwcluster-notify.sh.j2"
         templates.append(("keepalived", notify))
-        if node["keepalived"].get("scripts"):
-            templates.append(("keepalived", "fwcluster-check-conntrackd.sh.j2"))
+        for script in node["keepalived"].get("scripts", []):
+            templates.append(("keepalived", ROLE_VARS["__fwcluster_keepalived_checks"][script["name"]]["src"]))
         templates.extend([("keepalived", "keepalived-dropin.conf.j2"),
                           ("keepalived", "keepalived.conf.j2")])
     if node.get("balancer") is not None:
@@ -61,15 +82,30 @@ def templates_of(node):
     return templates
 
 
-def render(role, template, plan, host, **overrides):
+def _environment(role):
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(os.path.join(ROLES, role, "templates")),
         trim_blocks=True,  # Ansible's template module default
         undefined=jinja2.StrictUndefined,
     )
     env.filters["to_nice_json"] = lambda value, indent=4: json.dumps(value, indent=indent, sort_keys=True)
+    return env
+
+
+def template_context(plan, host, **overrides):
+    """The variables a role's template sees on host: role defaults, overrides, the plan, the role vars it reads."""
     context = dict(ROLE_DEFAULTS, fwcluster_plan=plan, fwcluster_node=host_part(plan, host), inventory_hostname=host)
     context.update(overrides)  # a variable the inventory sets over a role default
+    # The mappings of role vars the templates read (a role var made of a whole
+    # expression, such as a list of the role's files, is the tasks' business).
+    env = _environment("keepalived")
+    context.update((name, _resolved(value, env, context)) for name, value in ROLE_VARS.items() if isinstance(value, dict))
+    return context
+
+
+def render(role, template, plan, host, **overrides):
+    env = _environment(role)
+    context = template_context(plan, host, **overrides)
     text = env.get_template(template).render(**context)
     # Jinja drops the source's final newline; Ansible's templating puts back as many
     # newlines as the source ends with (ansible.template, preserve_trailing_newlines),

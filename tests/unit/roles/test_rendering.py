@@ -18,10 +18,10 @@ from ansible.template import Templar, trust_as_template
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory
 from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import (
-    ROLE_DEFAULTS,
     ROLES,
     host_part,
     render,
+    template_context,
     templates_of,
 )
 
@@ -30,7 +30,7 @@ def ansible_render(role, template, plan, host):
     """The file as Ansible's templating renders it (trim_blocks, trailing newlines kept)."""
     with open(os.path.join(ROLES, role, "templates", template)) as handle:
         source = handle.read()
-    variables = dict(ROLE_DEFAULTS, fwcluster_plan=plan, fwcluster_node=host_part(plan, host), inventory_hostname=host)
+    variables = template_context(plan, host)
     # ansible-core 2.19 templates only strings marked as trusted; a role's template file is.
     return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(source))
 

@@ -29,7 +29,8 @@ def variants(example):
     yield "unicast-subsecond-preempt", unicast, nodes
 
     one_segment = dict(cluster, fwcluster_segments={"inside": cluster["fwcluster_segments"]["inside"]},
-                       fwcluster_nat=[], fwcluster_policy=[])
+                       fwcluster_nat=[], fwcluster_policy=[],
+                       fwcluster_tracking={"upstream": [{"host": "10.10.1.10", "segment": "inside"}]})
     one_segment_nodes = {host: dict(vars_, fwcluster_addresses={"inside": vars_["fwcluster_addresses"]["inside"]})
                          for host, vars_ in nodes.items()}
     yield "one-segment", one_segment, one_segment_nodes
@@ -38,7 +39,8 @@ def variants(example):
         replication = dict(cluster["fwcluster_replication"], transport=transport, mode=mode)
         yield "replication-%s-%s" % (transport, mode), dict(cluster, fwcluster_replication=replication), nodes
 
-    yield "no-replication", dict(cluster, fwcluster_replication={"enabled": False}), nodes
+    # upstream tracking needs the replication link (the peers' beacons)
+    yield "no-replication", dict(cluster, fwcluster_replication={"enabled": False}, fwcluster_tracking={}), nodes
 
 
 def plans(example):
@@ -107,7 +109,8 @@ def test_keepalived_conf_passes_keepalived_t(example, tmp_path, node_namespace, 
         for host in plan["nodes"]:
             check(node_namespace + ["keepalived", "-t", "-f"],
                   render("keepalived", "keepalived.conf.j2", plan, host,
-                         fwcluster_keepalived_check_script=check_script), tmp_path)
+                         fwcluster_keepalived_check_script=check_script,
+                         fwcluster_keepalived_upstream_script=check_script), tmp_path)
             checked += 1
     assert checked == 14  # 7 variants x 2 nodes
 

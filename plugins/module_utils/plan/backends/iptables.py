@@ -54,6 +54,7 @@ _MATCHES = {
     "source_ports": lambda ports: _ports("s", ports),
     "icmp_type": lambda name: "--icmp-type " + name,
     "icmpv6_type": lambda name: "--icmpv6-type " + name,
+    "packet_length": lambda length: "-m length --length %d" % length,
     "ct_state": lambda states: "-m conntrack --ctstate " + ",".join(states),
     "not_marked": lambda value, mask: "-m mark ! --mark 0x%x/0x%x" % (value, mask),
     "not_local_destination": lambda: "-m addrtype ! --dst-type LOCAL",

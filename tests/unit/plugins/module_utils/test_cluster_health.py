@@ -11,17 +11,18 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build imp
 
 
 CHECK = "/etc/keepalived/fwcluster-check-conntrackd.sh"
+UPSTREAM_CHECK = "/etc/keepalived/fwcluster-check-upstream.sh"
 
 
 def status(states, vips=(), node_ids=None, errors=0, conntrackd=True, link_up=True, keepalived=True, lost=0,
            heard=None, tracked=True):
     """A node_status_info result: states is {instance: state}, heard {peer address: packets} or None;
-    tracked: every instance tracks the conntrackd check."""
+    tracked: every instance tracks the example's checks (conntrackd, upstream)."""
     return {
         "replication_heard": heard,
         "changed": False,
         "keepalived": {"running": keepalived,
-                       "instances": [{"name": name, "state": state, "track_scripts": [CHECK] if tracked else []}
+                       "instances": [{"name": name, "state": state, "track_scripts": [CHECK, UPSTREAM_CHECK] if tracked else []}
                                      for name, state in sorted(states.items())]},
         "addresses": {},
         "vips_held": list(vips),
@@ -347,7 +348,7 @@ def test_a_node_that_is_down_is_not_also_a_rules_problem(plan):
 def test_the_table_shows_what_each_node_tracks(plan):
     report = assess(plan, *healthy_samples())
     assert report["healthy"], report["problems"]
-    assert [row["tracking"] for row in report["rows"]] == ["conntrackd", "conntrackd"]
+    assert [row["tracking"] for row in report["rows"]] == ["conntrackd+upstream", "conntrackd+upstream"]
     assert "tracks" in report["table"][0].split()
 
 
@@ -358,8 +359,9 @@ def test_an_instance_in_fault_is_a_problem(plan):
     second["pb-fw2"] = status(PRIMARY, VIPS)
     report = assess(plan, first, second)
     assert report["problems"] == [
-        "pb-fw1: VRRP instances edge_inside, edge_outside in FAULT (a tracked link is down or its conntrackd check fails)"]
-    assert [row["tracking"] for row in report["rows"]] == ["conntrackd FAULT", "conntrackd"]
+        "pb-fw1: VRRP instances edge_inside, edge_outside in FAULT (a tracked link is down or a check fails: "
+        "conntrackd or upstream)"]
+    assert [row["tracking"] for row in report["rows"]] == ["conntrackd+upstream FAULT", "conntrackd+upstream"]
 
 
 def test_a_fault_without_tracking_names_only_the_links(plan_without_tracking):
@@ -376,9 +378,22 @@ def test_a_keepalived_that_does_not_track_the_plans_check_is_a_problem(plan):
     first, second = healthy_samples()
     second["pb-fw2"] = status(BACKUP, tracked=False)
     report = assess(plan, first, second)
-    assert report["problems"] == ["pb-fw2: keepalived does not track conntrackd on edge_inside, edge_outside as the "
-                                  "plan says (its configuration is not the plan's: run site.yml)"]
-    assert [row["tracking"] for row in report["rows"]] == ["conntrackd", "UNTRACKED"]
+    assert report["problems"] == ["pb-fw2: keepalived does not track conntrackd and upstream on edge_inside, "
+                                  "edge_outside as the plan says (its configuration is not the plan's: run site.yml)"]
+    assert [row["tracking"] for row in report["rows"]] == ["conntrackd+upstream", "UNTRACKED"]
+
+
+def test_an_upstream_host_silent_in_both_samples_is_a_problem(plan):
+    first, second = healthy_samples()
+    answers = {"host": "203.0.113.10", "interface": "eth2", "answers": True}
+    silent = dict(answers, answers=False)
+    first["pb-fw1"]["upstream"] = [silent]
+    second["pb-fw1"]["upstream"] = [silent]
+    first["pb-fw2"]["upstream"] = [answers]
+    second["pb-fw2"]["upstream"] = [silent]   # one lost ping is not silence
+    report = assess(plan, first, second)
+    assert report["problems"] == ["pb-fw1: upstream host 203.0.113.10 via eth2 answered no ping in either sample (its "
+                                  "upstream check fails; it steps down while a peer reaches it)"]
 
 
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"

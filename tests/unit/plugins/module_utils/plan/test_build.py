@@ -112,6 +112,10 @@ def test_example_ruleset(example):
     assert ruleset[0] == {"table": "raw", "chains": {"PREROUTING": "ACCEPT", "OUTPUT": "ACCEPT"}, "user_chains": [],
                           "rules": ['-A PREROUTING -i eth3 -s 192.168.100.2 -p udp --dport 3780 '
                                     '-m comment --comment "fwcluster conntrackd from pb-fw2" -j CT --notrack',
+                                    # the peer's upstream beacon: a 128-byte ping
+                                    '-A PREROUTING -i eth3 -s 192.168.100.2 -p icmp --icmp-type echo-request '
+                                    '-m length --length 128 -m comment --comment "fwcluster upstream from pb-fw2" '
+                                    '-j CT --notrack',
                                     '-A PREROUTING -i eth3 -s 192.168.100.2 '
                                     '-m comment --comment "fwcluster replication from pb-fw2" -j CT --notrack',
                                     "-A OUTPUT -o eth3 -j CT --notrack"]}
@@ -164,6 +168,7 @@ def test_inputs_are_not_modified(example):
 
 def test_replication_absent_or_disabled(example):
     cluster, nodes = example
+    cluster.pop("fwcluster_tracking")  # its upstream hosts need replication
     for replication in (None, {"enabled": False, "interface": "eth3"}):
         if replication is None:
             cluster.pop("fwcluster_replication")
@@ -234,6 +239,7 @@ def test_the_management_address_is_ignored_once_and_only_when_an_address(example
 def test_no_replication_no_raw_rules(example):
     cluster, nodes = example
     cluster["fwcluster_replication"]["enabled"] = False
+    cluster.pop("fwcluster_tracking")  # its upstream hosts need replication
     plan = build_plan(cluster, nodes)
     assert [entry["table"] for entry in plan["nodes"]["pb-fw1"]["ruleset"]] == ["filter", "nat"]
 
@@ -427,6 +433,7 @@ def test_replication_links(example):
     assert plan["nodes"]["pb-fw1"]["replication"]["interface"] == "eth3"
     cluster, nodes = example
     cluster["fwcluster_replication"]["enabled"] = False
+    cluster.pop("fwcluster_tracking")  # its upstream hosts need replication
     plan = build_plan(cluster, nodes)
     assert plan["replication"] is None
     assert [node["replication"] for node in plan["nodes"].values()] == [None, None]

@@ -1,4 +1,4 @@
-"""fwcluster_tracking: which nodes track their conntrackd, how keepalived is told, and the bound."""
+"""fwcluster_tracking: which nodes track their conntrackd and upstream hosts, how keepalived is told, the bounds."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _plan(name, **tracking):
     ("sandwich", False),        # replication, but the balancers hold the VIPs
 ])
 def test_conntrackd_is_tracked_where_it_replicates_and_the_nodes_run_vrrp(name, tracked):
-    plan = _plan(name)
+    plan = _plan(name, upstream=[])
     assert plan["tracking"]["conntrackd"] is tracked
     for node in plan["nodes"].values():
         keepalived = node["keepalived"]
@@ -37,6 +37,55 @@ def test_conntrackd_is_tracked_where_it_replicates_and_the_nodes_run_vrrp(name, 
         assert [script["name"] for script in scripts] == (["fwcluster_conntrackd"] if tracked else [])
         for instance in keepalived["instances"]:
             assert instance.get("track_scripts", []) == (["fwcluster_conntrackd"] if tracked else [])
+
+
+UPSTREAM = [{"host": "203.0.113.10", "segment": "outside"}, {"host": "10.10.1.10", "segment": "inside"}]
+
+
+def test_upstream_hosts_are_tracked_beside_conntrackd_through_each_nodes_interface():
+    plan = _plan("primary_backup", upstream=UPSTREAM, hold_down=30)
+    assert plan["tracking"]["upstream"] == UPSTREAM and plan["tracking"]["hold_down"] == 30
+    for host in ("pb-fw1", "pb-fw2"):
+        node = plan["nodes"][host]
+        assert node["upstream"] == [{"host": "203.0.113.10", "interface": "eth2"},
+                                    {"host": "10.10.1.10", "interface": "eth1"}]
+        assert [script["name"] for script in node["keepalived"]["scripts"]] == ["fwcluster_conntrackd",
+                                                                                "fwcluster_upstream"]
+        for instance in node["keepalived"]["instances"]:
+            assert instance["track_scripts"] == ["fwcluster_conntrackd", "fwcluster_upstream"]
+    # each node counts its peer's beacons (128-byte pings) on the replication link
+    raw = plan["nodes"]["pb-fw1"]["ruleset"][0]
+    beacon = [rule for rule in raw["rules"] if "fwcluster upstream from pb-fw2" in rule]
+    assert beacon == ['-A PREROUTING -i eth3 -s 192.168.100.2 -p icmp --icmp-type echo-request -m length --length 128 '
+                      '-m comment --comment "fwcluster upstream from pb-fw2" -j CT --notrack']
+    # switched off: no check, no counting rule
+    plan = _plan("primary_backup", upstream=[])
+    assert plan["nodes"]["pb-fw1"]["upstream"] == []
+    assert not [rule for rule in plan["nodes"]["pb-fw1"]["ruleset"][0]["rules"] if "fwcluster upstream" in rule]
+
+
+def test_upstream_tracking_alone_leaves_conntrackd_untracked():
+    plan = _plan("primary_backup", conntrackd=False, upstream=UPSTREAM[:1])
+    assert [script["name"] for script in plan["nodes"]["pb-fw1"]["keepalived"]["scripts"]] == ["fwcluster_upstream"]
+    assert "failover_bound" not in plan["tracking"] and "upstream_failover_bound" in plan["tracking"]
+
+
+def test_the_upstream_bound_follows_fall_interval_and_advert_int():
+    # A failed upstream check listens interval + 0.5 s for a peer's beacon: keepalived skips the next tick,
+    # so failed checks come 2 intervals apart.
+    assert _plan("primary_backup")["tracking"]["upstream_failover_bound"] == 1 + 3 * 2 + 1 + 1
+    assert _plan("primary_backup", upstream=UPSTREAM, fall=2, interval=2)["tracking"]["upstream_failover_bound"] == (
+        2 + 2 * 4 + 1 + 1)
+    text = render("keepalived", "keepalived.conf.j2", _plan("primary_backup", upstream=UPSTREAM, interval=5), "pb-fw1")
+    assert ('vrrp_script fwcluster_upstream {\n\tscript "/etc/keepalived/fwcluster-check-upstream.sh"\n'
+            '\tinterval 5\n\ttimeout 7\n\tfall 3\n\trise 3\n}') in text
+
+
+@pytest.mark.parametrize("name", ["multipath", "sandwich"])
+def test_upstream_needs_replication_and_vrrp_on_the_nodes(name):
+    with pytest.raises(PlanError) as caught:
+        _plan(name, conntrackd=False, upstream=[{"host": "192.0.2.1", "segment": "outside"}])
+    assert caught.value.variable == "fwcluster_tracking.upstream"
 
 
 def test_the_bound_follows_fall_interval_and_advert_int():
@@ -72,8 +121,10 @@ def test_keepalived_runs_the_check_with_the_inventorys_counts():
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is installed by scripts/setup.sh")
 @pytest.mark.parametrize("name, host", [("primary_backup", "pb-fw1"), ("hash", "hs-fw3")])
-def test_the_check_passes_shellcheck(name, host, tmp_path):
+@pytest.mark.parametrize("template", ["fwcluster-check-conntrackd.sh.j2", "fwcluster-check-upstream.sh.j2"])
+def test_the_checks_pass_shellcheck(name, host, template, tmp_path):
     path = tmp_path / "check.sh"
-    path.write_text(render("keepalived", "fwcluster-check-conntrackd.sh.j2", _plan(name), host))
+    path.write_text(render("keepalived", template, _plan(name, upstream=UPSTREAM if name == "primary_backup" else
+                                                         [{"host": "198.51.100.10", "segment": "outside"}]), host))
     result = subprocess.run(["shellcheck", "--shell=sh", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout

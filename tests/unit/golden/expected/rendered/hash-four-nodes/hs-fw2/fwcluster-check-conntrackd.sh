@@ -1,7 +1,7 @@
 #!/bin/sh
 # Ansible managed
 # keepalived's check of this node's conntrackd (vrrp_script fwcluster_conntrackd,
-# every 1 s): exit 1 counts as a failure, and 3 in a row
+# every 2 s): exit 1 counts as a failure, and 2 in a row
 # put the node in FAULT, so a peer takes its VIPs or node ids.
 #
 # It fails only when conntrackd does not answer within 2 s (crashed
