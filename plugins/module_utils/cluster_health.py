@@ -23,7 +23,10 @@ rows of a status table and the problems that make the cluster inconsistent:
 - (given live_ruleset_info results) a node whose live ruleset is not the
   one its rendered files hold (drift), or that could not be compared;
 - (given the daemon files' comparison, {path: differs}) a node whose
-  keepalived or conntrackd files are not the ones its plan renders.
+  keepalived or conntrackd files are not the ones its plan renders;
+- a node whose running daemons have not loaded their files: a keepalived
+  instance whose VRID, interface, priority or VIPs are not the plan's, a
+  conntrackd started before its file was last written.
 
 With those results, the assessment also carries rules_digest: a fingerprint
 of every node's rendered rules, the same while nobody changes the plan.
@@ -106,6 +109,56 @@ def _check_instances(plan, current, problems):
                                 % (vip, name, ", ".join(strays), "is" if len(strays) == 1 else "are"))
             if masters and not holders:
                 problems.append("address %s of instance %s is held by no node" % (vip, name))
+
+
+# What a running keepalived shows of each instance, compared with the plan's:
+# a configuration written but never loaded (a reload that failed, a run cut
+# short) shows here while the file on disk is the plan's.
+_LIVE_FIELDS = (("vrid", "vrid"), ("interface", "interface"), ("priority", "priority"))
+
+
+def _unloaded(plan, host, status):
+    """[(instance, field, live value, planned value)] where the running keepalived differs from the plan."""
+    planned = dict((instance["name"], instance)
+                   for instance in (_members(plan)[host].get("keepalived") or {}).get("instances", []))
+    found = []
+    for live in status["keepalived"].get("instances") or []:
+        instance = planned.get(live["name"])
+        if instance is None:
+            continue
+        for live_key, plan_key in _LIVE_FIELDS:
+            if live.get(live_key) is not None and live[live_key] != instance.get(plan_key):
+                found.append((live["name"], plan_key, live[live_key], instance.get(plan_key)))
+        # keepalived's dump gives each VIP as configured (with its prefix length where one was set)
+        vips = sorted(vip.split("/")[0] for vip in instance.get("vips") or [])
+        live_vips = sorted(vip.split("/")[0] for vip in live.get("vips") or [])
+        if live.get("vips") is not None and live_vips != vips:
+            found.append((live["name"], "vips", ", ".join(live_vips) or "none", ", ".join(vips) or "none"))
+    return found
+
+
+def _stale_conntrackd(status):
+    """Whether conntrackd's file was written after the daemon started (it runs an older configuration)."""
+    conntrackd = status.get("conntrackd") or {}
+    started, written = conntrackd.get("started"), conntrackd.get("config_mtime")
+    return conntrackd.get("running") and started is not None and written is not None and written > started + 1
+
+
+def _not_loaded(plan, host, status):
+    """Whether a daemon of the host runs something else than its file."""
+    return bool((status["keepalived"]["running"] and _unloaded(plan, host, status))
+                or (_members(plan)[host].get("replication") and _stale_conntrackd(status)))
+
+
+def _check_running_configs(plan, current, problems):
+    for host, status in sorted(current.items()):
+        if status["keepalived"]["running"]:
+            for name, field, live, planned in _unloaded(plan, host, status):
+                problems.append("%s: keepalived runs %s with %s %s, the plan says %s (its file is not what it "
+                                "runs: systemctl reload keepalived)" % (host, name, field, live, planned))
+        if _members(plan)[host].get("replication") and _stale_conntrackd(status):
+            problems.append("%s: conntrackd runs a configuration older than its file (written after the daemon "
+                            "started: systemctl restart conntrackd)" % host)
 
 
 def _planned_tracking(plan, host):
@@ -410,6 +463,7 @@ def assess(plan, first, second, rules=None, configs=None):
         _check_instances(plan, current, problems)
         _check_tracking(plan, current, problems)
         _check_upstream(first_usable, current, problems)
+        _check_running_configs(plan, current, problems)
         if plan["capabilities"]["owned_ids"]:
             _check_static_vips(plan, current, problems)
             _check_ownership(plan, current, problems)
@@ -422,6 +476,8 @@ def assess(plan, first, second, rules=None, configs=None):
     for row in rows:
         row["rules"] = _rules_cell((rules or {}).get(row["host"])) if row["up"] else "-"
         row["configs"] = _configs_cell((configs or {}).get(row["host"])) if row["up"] else "-"
+        if row["up"] and row["host"] in current and _not_loaded(plan, row["host"], current[row["host"]]):
+            row["configs"] = "NOT LOADED" if row["configs"] in ("as rendered", "-") else row["configs"]
     return {
         "cluster": plan["name"],
         "architecture": plan["architecture"],

@@ -175,6 +175,9 @@ conntrackd:
     error_total: {description: The sum of the error counters., type: int}
     cache_failures: {description: "The caches' failed creations, updates and deletions (bookkeeping, not the link).",
                      type: int}
+    started: {description: When the conntrackd daemon started (Unix time); null when no process is found., type: float}
+    config_mtime: {description: "When O(conntrackd_config) was last written (Unix time): after RV(conntrackd.started),
+                                 the daemon runs an older configuration.", type: float}
     error: {description: Why conntrackd did not answer., type: str}
     internal_flows: {description: The internal cache's flows (O(flows=true))., type: list, elements: str}
     external_flows: {description: The external cache's flows (O(flows=true))., type: list, elements: str}
@@ -333,11 +336,41 @@ def read_conntrackd(module):
     except StatusParseError as error:
         return {"running": True, "error": str(error)}
     stats["running"] = True
+    # A configuration written after the daemon started is not the one it runs
+    # (conntrackd reads its file only when it starts).
+    stats["started"] = process_started("conntrackd")
+    stats["config_mtime"] = os.stat(config).st_mtime if os.path.exists(config) else None
     if module.params["flows"]:
         for cache, option in (("internal_flows", "-i"), ("external_flows", "-e")):
             rc, out, err = module.run_command(bounded + [option])
             stats[cache] = conntrackd_flow_keys(out) if rc == 0 else []
     return stats
+
+
+def process_started(name):
+    """When the oldest process called name started (Unix time), or None when none runs.
+
+    The oldest: the daemon, not a client of the same name (`conntrackd -s` of the checks).
+    """
+    with open("/proc/uptime") as handle:
+        booted = time.time() - float(handle.read().split()[0])
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/comm" % entry) as handle:
+                if handle.read().strip() != name:
+                    continue
+            with open("/proc/%s/stat" % entry) as handle:
+                stat = handle.read()
+        except OSError:
+            continue  # the process ended meanwhile
+        # starttime is field 22 of stat; the name (field 2) may hold spaces, so count after its ")".
+        started = booted + int(stat[stat.rindex(")") + 2:].split()[19]) / ticks
+        found = started if found is None else min(found, started)
+    return found
 
 
 def read_link(interface):

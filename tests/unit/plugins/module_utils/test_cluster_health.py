@@ -424,3 +424,31 @@ def test_daemon_files_not_compared_are_a_problem_on_a_node_that_answers(plan):
     assert report["problems"] == ["pb-fw1: its keepalived and conntrackd files could not be compared with the "
                                   "rendered ones"]
     assert [row["configs"] for row in report["rows"]] == ["-", "-"]
+
+
+def test_a_keepalived_that_has_not_loaded_the_plan_is_a_problem(plan):
+    # the file is the plan's (a reload failed, or a run stopped before its handler): the running instances are not
+    first, second = healthy_samples()
+    for instance in second["pb-fw2"]["keepalived"]["instances"]:
+        instance.update(vrid=51 if instance["name"] == "edge_inside" else 52, interface="eth1", priority=250)
+    second["pb-fw2"]["keepalived"]["instances"][0].update(vips=["10.10.1.254/24"])   # as keepalived's dump gives it
+    second["pb-fw2"]["keepalived"]["instances"][1].update(priority=200, vips=["203.0.113.254", "203.0.113.253/24"])
+    second["pb-fw2"]["keepalived"]["instances"][1]["interface"] = "eth2"
+    report = assess(plan, first, second, configs=dict((host, {"/etc/keepalived/keepalived.conf": False})
+                                                      for host in ("pb-fw1", "pb-fw2")))
+    assert report["problems"] == [
+        "pb-fw2: keepalived runs edge_outside with priority 200, the plan says 250 (its file is not what it runs: "
+        "systemctl reload keepalived)",
+        "pb-fw2: keepalived runs edge_outside with vips 203.0.113.253, 203.0.113.254, the plan says 203.0.113.254 (its "
+        "file is not what it runs: systemctl reload keepalived)"]
+    assert [row["configs"] for row in report["rows"]] == ["as rendered", "NOT LOADED"]
+
+
+def test_a_conntrackd_started_before_its_file_was_written_is_a_problem(plan):
+    first, second = healthy_samples()
+    second["pb-fw1"]["conntrackd"].update(started=1000.0, config_mtime=1000.5)   # written as it started: loaded
+    second["pb-fw2"]["conntrackd"].update(started=1000.0, config_mtime=1060.0)
+    report = assess(plan, first, second)
+    assert report["problems"] == ["pb-fw2: conntrackd runs a configuration older than its file (written after the "
+                                  "daemon started: systemctl restart conntrackd)"]
+    assert [row["configs"] for row in report["rows"]] == ["-", "NOT LOADED"]

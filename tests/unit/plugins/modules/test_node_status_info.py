@@ -230,3 +230,24 @@ def test_reports_the_kernel_table(namespace, tmp_path, run_module, monkeypatch):
     assert ok and result["kernel_flows"] == ["tcp 10.99.1.10:40000>198.51.100.10:8080"]
     ok, result = run_module(node_status_info.main, dict(args, kernel_flows=False))
     assert ok and "kernel_flows" not in result
+
+
+def test_process_started_is_when_the_oldest_process_of_the_name_began(tmp_path):
+    # A copy of sleep under a name of its own (comm: 15 characters at most), started twice.
+    name = "fwcst%d" % os.getpid()
+    program = tmp_path / name
+    shutil.copy(shutil.which("sleep"), program)
+    assert node_status_info.process_started(name) is None
+    before = time.time()
+    first = subprocess.Popen([str(program), "30"])
+    time.sleep(1.2)
+    second = subprocess.Popen([str(program), "30"])
+    try:
+        started = node_status_info.process_started(name)
+    finally:
+        first.kill()
+        second.kill()
+        first.wait()
+        second.wait()
+    # /proc counts in clock ticks since boot; the boot time is read from /proc/uptime
+    assert before - 0.1 <= started <= before + 1.0
