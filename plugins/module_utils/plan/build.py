@@ -196,6 +196,12 @@ def _node_conntrackd(cluster, node):
         addresses.append(str(cluster.replication.multicast_group))
     conntrackd = {"ignore_addresses": list(dict.fromkeys(addresses))}  # once each, in this order
     conntrackd.update(cluster.architecture.conntrackd_caches)
+    # Over TCP, what conntrackd sends before its connection to a peer is up is
+    # lost (a send error), its startup resync request included: its unit asks
+    # the peers for their flows once the connection is up instead.
+    conntrackd["resync_when_connected"] = cluster.replication.transport == "tcp"
+    if conntrackd["resync_when_connected"]:
+        conntrackd["startup_resync"] = False
     return conntrackd
 
 

