@@ -49,7 +49,7 @@ options:
   upstream:
     description:
       - Upstream hosts to ping once each, through the interface named with each (the plan's
-        C(tracking.upstream), with the node's interface of each segment): what the node's upstream check sees.
+        C(tracking.upstream), with the node's interface of each segment), as the node's upstream check does.
     type: list
     elements: dict
     default: []
