@@ -145,20 +145,16 @@ def _stale_conntrackd(status):
 
 
 def _not_loaded(plan, host, status):
-    """Whether a daemon of the host runs something else than its file."""
-    return bool((status["keepalived"]["running"] and _unloaded(plan, host, status))
-                or (_members(plan)[host].get("replication") and _stale_conntrackd(status)))
-
-
-def _check_running_configs(plan, current, problems):
-    for host, status in sorted(current.items()):
-        if status["keepalived"]["running"]:
-            for name, field, live, planned in _unloaded(plan, host, status):
-                problems.append("%s: keepalived runs %s with %s %s, the plan says %s (its file is not what it "
-                                "runs: systemctl reload keepalived)" % (host, name, field, live, planned))
-        if _members(plan)[host].get("replication") and _stale_conntrackd(status):
-            problems.append("%s: conntrackd runs a configuration older than its file (written after the daemon "
-                            "started: systemctl restart conntrackd)" % host)
+    """The host's daemons that run something else than their files, one problem each (the cell shows NOT LOADED)."""
+    found = []
+    if status["keepalived"]["running"]:
+        for name, field, live, planned in _unloaded(plan, host, status):
+            found.append("%s: keepalived runs %s with %s %s, the plan says %s (its file is not what it "
+                         "runs: systemctl reload keepalived)" % (host, name, field, live, planned))
+    if _members(plan)[host].get("replication") and _stale_conntrackd(status):
+        found.append("%s: conntrackd runs a configuration older than its file (written after the daemon "
+                     "started: systemctl restart conntrackd)" % host)
+    return found
 
 
 def _planned_tracking(plan, host):
@@ -455,6 +451,7 @@ def assess(plan, first, second, rules=None, configs=None):
             current[host] = status
     first_usable = dict((host, _usable(result)) for host, result in first.items())
     heard = dict((host, _heard(_members(plan)[host], first_usable.get(host), status)) for host, status in current.items())
+    not_loaded = dict((host, _not_loaded(plan, host, status)) for host, status in current.items())
     problems = []
     if not current:
         problems.append("no node of cluster %s answered" % plan["name"])
@@ -463,7 +460,8 @@ def assess(plan, first, second, rules=None, configs=None):
         _check_instances(plan, current, problems)
         _check_tracking(plan, current, problems)
         _check_upstream(first_usable, current, problems)
-        _check_running_configs(plan, current, problems)
+        for host in sorted(current):
+            problems.extend(not_loaded[host])
         if plan["capabilities"]["owned_ids"]:
             _check_static_vips(plan, current, problems)
             _check_ownership(plan, current, problems)
@@ -476,7 +474,7 @@ def assess(plan, first, second, rules=None, configs=None):
     for row in rows:
         row["rules"] = _rules_cell((rules or {}).get(row["host"])) if row["up"] else "-"
         row["configs"] = _configs_cell((configs or {}).get(row["host"])) if row["up"] else "-"
-        if row["up"] and row["host"] in current and _not_loaded(plan, row["host"], current[row["host"]]):
+        if row["up"] and not_loaded.get(row["host"]):
             row["configs"] = "NOT LOADED" if row["configs"] in ("as rendered", "-") else row["configs"]
     return {
         "cluster": plan["name"],

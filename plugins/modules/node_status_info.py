@@ -236,6 +236,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status im
 )
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_links import link_state
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.read import INTERFACE_NAME
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.vrrp import UPSTREAM_ANSWER_S
 
 
 def _running_pid(pid_file):
@@ -379,10 +380,6 @@ def read_link(interface):
 
 
 _ENDING = re.compile(r"^\s*tcp\s+\d+\s+\d+\s+(FIN_WAIT|CLOSE_WAIT|LAST_ACK|TIME_WAIT|CLOSE)\s")
-
-
-# The upstream check's own wait for an answer (plan/vrrp.py UPSTREAM_ANSWER_S).
-UPSTREAM_ANSWER_S = 1
 
 
 def read_upstream(module):
