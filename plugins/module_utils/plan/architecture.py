@@ -20,7 +20,16 @@ BALANCER_HOSTS = "balancers"  # hosts with fwcluster_balancer_side
 
 # The caches of conntrackd when an architecture says nothing: the peers' flows
 # wait in the external cache until a VRRP transition commits them.
-COMMIT_ON_TRANSITION = {"external_cache": True, "internal_cache": True, "startup_resync": False}
+COMMIT_ON_TRANSITION = {"external_cache": True, "internal_cache": True}
+
+# What a node's resync gate holds back until the peers' flows are in (see
+# build._node_conntrackd): nothing (no architecture hands a returning node
+# work by itself), keepalived's start (a preempting node takes its VIPs or
+# node ids back at once), forwarding (the balancers send a firewall its
+# flows again once it forwards their probes).
+GATE_HOLDS_NOTHING = None
+GATE_HOLDS_KEEPALIVED = "keepalived"
+GATE_HOLDS_FORWARDING = "forwarding"
 
 
 class Claim(object):
@@ -58,6 +67,7 @@ class Architecture(object):
     # fwcluster_vrrp defaults that differ per architecture (the others are the reader's).
     vrrp_defaults = {"preempt": False}
     conntrackd_caches = COMMIT_ON_TRANSITION
+    resync_gate_holds = GATE_HOLDS_NOTHING
     # The cluster's nodes run VRRP (hold VIPs or node ids): health tracking can make them step down.
     vrrp_on_nodes = True
     sysctls = ()  # (name, value) pairs added to every node's base sysctls

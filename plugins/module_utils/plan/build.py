@@ -33,6 +33,11 @@ __all__ = ["BALANCER_VARIABLES", "CLUSTER_VARIABLES", "CONNECTION_VARIABLES", "N
 CLUSTER_VARIABLES = cluster_variables(SHARED_CLUSTER_VARIABLES)
 
 # What every node gets, whatever the architecture. Strings: sysctl values are text.
+# The resync gate (roles/conntrackd/templates/fwcluster-resync-gate.sh.j2) and
+# the file it writes when the peers' flows are in (/run: a boot starts without).
+RESYNC_GATE_COMMAND = "/usr/local/sbin/fwcluster-resync-gate"
+RESYNC_GATE_STATE_FILE = "/run/fwcluster/resync-gate"
+
 BASE_SYSCTLS = (
     ("net.ipv4.ip_forward", "1"),
     ("net.ipv4.conf.all.rp_filter", "1"),
@@ -196,12 +201,13 @@ def _node_conntrackd(cluster, node):
         addresses.append(str(cluster.replication.multicast_group))
     conntrackd = {"ignore_addresses": list(dict.fromkeys(addresses))}  # once each, in this order
     conntrackd.update(cluster.architecture.conntrackd_caches)
-    # Over TCP, what conntrackd sends before its connection to a peer is up is
-    # lost (a send error), its startup resync request included: its unit asks
-    # the peers for their flows once the connection is up instead.
-    conntrackd["resync_when_connected"] = cluster.replication.transport == "tcp"
-    if conntrackd["resync_when_connected"]:
-        conntrackd["startup_resync"] = False
+    # conntrackd's own StartupResync asks at once, before the link or (over
+    # TCP) the connection may be up, and never tells when the answer is in:
+    # the resync gate asks once the peers answer and notes when their flows
+    # have stopped arriving; until then it holds what would hand this node
+    # work (keepalived's start, or forwarding the balancers' probes).
+    conntrackd["resync_gate"] = {"holds": cluster.architecture.resync_gate_holds, "command": RESYNC_GATE_COMMAND,
+                                 "state_file": RESYNC_GATE_STATE_FILE}
     return conntrackd
 
 

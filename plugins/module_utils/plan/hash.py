@@ -21,6 +21,7 @@ import zlib
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import read, rules, stateful, vrrp
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.architecture import (
     CLUSTER_VARIABLE,
+    GATE_HOLDS_KEEPALIVED,
     SEGMENT_KEY,
     VRRP_KEY,
     Architecture,
@@ -37,8 +38,9 @@ MARK = 0x40000000
 # What the notify hook runs to change the owned ids (installed by the firewall role).
 OWNER_COMMAND = "/usr/local/sbin/fwcluster-hash-owner"
 # A returning node waits this long on its own instance before taking its id
-# back, so conntrackd's startup resync has put the flows into its kernel first.
-PREEMPT_DELAY = 5.0
+# back. Its flows are in by then: after a boot keepalived starts only once
+# conntrackd's resync gate has opened (roles/conntrackd, the drop-ins).
+PREEMPT_DELAY = 1.0
 # 01:00:5e:00:00:xx maps 224.0.0.0/24, link-local control groups (VRRP's
 # 224.0.0.18 among them); a cluster MAC there would collide with them.
 _MULTICAST_MAC = re.compile(r"01:00:5e:([0-7][0-9a-f]):([0-9a-f]{2}):([0-9a-f]{2})")
@@ -68,7 +70,9 @@ class Hash(Architecture):
     # The peers' flows go straight into the kernel table: a survivor that
     # takes over a node id already holds its flows, and the hook has
     # nothing to commit before it changes the mask.
-    conntrackd_caches = {"external_cache": False, "internal_cache": True, "startup_resync": True}
+    conntrackd_caches = {"external_cache": False, "internal_cache": True}
+    # A returning node's own instances preempt: keepalived starts once its flows are in.
+    resync_gate_holds = GATE_HOLDS_KEEPALIVED
     capabilities = Capabilities(planned_switchover="node_ids", owned_ids=True)
 
     def read_own(self, cluster, inventory):
@@ -145,7 +149,7 @@ class Hash(Architecture):
                 vrrp.priority((node.node_id - owner.node_id) % len(cluster.nodes)),
                 cluster.vrrp["advert_int"],
                 # Only the owner preempts, and only after preempt_delay: a survivor
-                # keeps a dead node's id until the owner is back and resynced.
+                # keeps a dead node's id until the owner is back (and resynced: the gate).
                 own, [marker(segment, owner)], vrrp.unicast_peers(cluster, node, segment.name))
             instance.update({
                 "preempt_delay": delay if own else 0,

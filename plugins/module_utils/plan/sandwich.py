@@ -31,6 +31,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import re
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.architecture import (
     BALANCER_HOSTS,
     CLUSTER_VARIABLE,
+    GATE_HOLDS_FORWARDING,
     Architecture,
     Claim,
 )
@@ -114,7 +115,10 @@ class Sandwich(Architecture):
     # straight into this kernel's table, ready when the balancers move them here.
     # No internal cache either: a resync request is answered from the kernel
     # table, so flows this firewall took over from a dead peer go back to it.
-    conntrackd_caches = {"external_cache": False, "internal_cache": False, "startup_resync": True}
+    conntrackd_caches = {"external_cache": False, "internal_cache": False}
+    # The balancers give a returning firewall its buckets back once it
+    # forwards their probes: it forwards nothing until its flows are in.
+    resync_gate_holds = GATE_HOLDS_FORWARDING
     # Per-flow packet counters: the firewall that forwards a flow counts its
     # packets, a firewall holding it only by replication shows zero. That is
     # how one sees which firewall carries what (conntrack -L).

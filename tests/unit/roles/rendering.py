@@ -68,8 +68,8 @@ def templates_of(node):
     if node.get("routes"):
         templates.append(("firewall", "fwcluster-routes.service.j2"))
     if node["replication"] is not None:
-        templates.extend([("conntrackd", "conntrackd.conf.j2"), ("conntrackd", "conntrackd-dropin.conf.j2"),
-                          ("conntrackd", "fwcluster-heartbeat.service.j2")])
+        templates.extend([("conntrackd", "conntrackd.conf.j2"), ("conntrackd", "fwcluster-resync-gate.sh.j2"),
+                          ("conntrackd", "conntrackd-dropin.conf.j2"), ("conntrackd", "fwcluster-heartbeat.service.j2")])
     if node["keepalived"] is not None:
         notify = "fwcluster-notify-hash.sh.j2" if "hash" in node else "fwcluster-notify.sh.j2"
         templates.append(("keepalived", notify))

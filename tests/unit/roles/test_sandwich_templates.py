@@ -56,13 +56,17 @@ def test_conntrackd_runs_active_active(plan, tmp_path):
     text = render("conntrackd", "conntrackd.conf.j2", plan, "sw-fw1")
     assert "Mode NOTRACK" in text
     assert "DisableInternalCache On" in text and "DisableExternalCache On" in text
-    # over TCP the unit asks for the resync once connected (conntrackd's own request would be lost)
+    # the resync gate asks, once the peers answer (conntrackd's own request would go out at once)
     assert "StartupResync" not in text
     assert "IPv4_Destination_Address 192.168.102.2" in text
     check_conntrackd(text, tmp_path)
     dropin = render("conntrackd", "conntrackd-dropin.conf.j2", plan, "sw-fw1")
-    assert 'ss -Htn state established "( $$side = :3780 )"' in dropin and "for side in dport sport" in dropin
-    assert "conntrackd -C /etc/conntrackd/conntrackd.conf -n" in dropin
+    assert "ExecStartPre=-/usr/local/sbin/fwcluster-resync-gate hold\n" in dropin
+    assert "ExecStopPost=-/usr/local/sbin/fwcluster-resync-gate release\n" in dropin
+    gate = render("conntrackd", "fwcluster-resync-gate.sh.j2", plan, "sw-fw1")
+    # over TCP the gate asks once each side's connection is up; the firewall forwards nothing before
+    assert 'ss -Htn state established "( $side = :3780 )"' in gate and "for side in dport sport" in gate
+    assert "sysctl -q -w net.ipv4.ip_forward=0" in gate and "sysctl -q -w net.ipv4.ip_forward=1" in gate
 
 
 def test_routes_unit_prints_the_plan(plan):

@@ -233,7 +233,7 @@ def test_hash_keepalived_conf_passes_keepalived_t(tmp_path, node_namespace, chec
             check(node_namespace + ["keepalived", "-t", "-f"], text, tmp_path)
     assert 'notify_master "/etc/keepalived/fwcluster-notify.sh take 1"' in text
     assert "127.254.51.2/32 dev lo scope host" in text
-    assert "preempt_delay 5.0" in text and text.count("nopreempt") == 2
+    assert "preempt_delay 1.0" in text and text.count("nopreempt") == 2
 
 
 @pytest.mark.skipif(shutil.which("iptables-restore") is None or os.geteuid() != 0,
@@ -309,10 +309,11 @@ def test_hash_scripts_are_valid_shell():
     assert "ExecStartPost=/usr/local/sbin/fwcluster-hash-owner sync" in unit
     dropin = render("keepalived", "keepalived-dropin.conf.j2", plan, "hs-fw2")
     assert "ExecStopPost=/usr/local/sbin/fwcluster-hash-owner release-all" in dropin
+    assert "ExecStartPre=-/usr/local/sbin/fwcluster-resync-gate wait\n" in dropin
 
 
 def test_hash_conntrackd_injects_into_the_kernel(tmp_path):
     text = render("conntrackd", "conntrackd.conf.j2", _hash_plan(), "hs-fw1")
-    assert "Mode NOTRACK" in text and "DisableExternalCache On" in text and "StartupResync On" in text
+    assert "Mode NOTRACK" in text and "DisableExternalCache On" in text and "StartupResync" not in text
     assert "IPv4_address 225.0.0.51" in text
     check_conntrackd(text, tmp_path)

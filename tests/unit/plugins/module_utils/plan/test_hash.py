@@ -21,7 +21,7 @@ def test_example_plan(hash_example):
     assert plan["hash"]["owner_specs"][0].startswith("-m cluster --cluster-local-nodemask 0x00000001 ")
     assert [plan["nodes"][h]["hash"]["cluster_node"] for h in ("hs-fw1", "hs-fw2", "hs-fw3")] == [1, 2, 3]
     assert plan["nodes"]["hs-fw3"]["hash"]["own_mask"] == "0x00000004"
-    assert plan["vrrp"]["preempt"] is True and plan["vrrp"]["preempt_delay"] == 5.0
+    assert plan["vrrp"]["preempt"] is True and plan["vrrp"]["preempt_delay"] == 1.0
 
 
 def test_one_instance_per_node_id(hash_example):
@@ -33,7 +33,7 @@ def test_one_instance_per_node_id(hash_example):
     # Its own instance: highest priority, preempts after preempt_delay; the next id's owner is the heir.
     assert [i["priority"] for i in fw2["instances"]] == [250, 254, 246]
     assert [i["preempt"] for i in fw2["instances"]] == [False, True, False]
-    assert fw2["instances"][1]["preempt_delay"] == 5.0
+    assert fw2["instances"][1]["preempt_delay"] == 1.0
     assert fw2["instances"][1]["notify"] == {"master": "take 1", "backup": "release 1",
                                              "fault": "release 1", "stop": "release 1"}
     assert fw2["instances"][1]["vips"] == ["127.254.51.2/32"] and fw2["instances"][1]["vip_interface"] == "lo"
@@ -69,7 +69,9 @@ def test_ruleset_marks_owned_flows_and_drops_the_rest(hash_example):
 def test_conntrackd_injects_into_the_kernel(hash_example):
     plan = build_plan(*hash_example)
     conntrackd = plan["nodes"]["hs-fw1"]["conntrackd"]
-    assert conntrackd["external_cache"] is False and conntrackd["startup_resync"] is True
+    assert conntrackd["external_cache"] is False and "startup_resync" not in conntrackd
+    # a returning node's keepalived starts once its flows are in (it preempts)
+    assert conntrackd["resync_gate"]["holds"] == "keepalived"
     assert plan["nodes"]["hs-fw1"]["replication"]["peers"] == ["192.168.101.2", "192.168.101.3"]
 
 

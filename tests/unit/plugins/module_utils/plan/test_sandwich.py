@@ -130,16 +130,10 @@ def test_snat_port_ranges_cover_without_overlap(count):
 def test_conntrackd_injects_into_the_kernel(plan):
     conntrackd = plan["nodes"]["sw-fw1"]["conntrackd"]
     assert conntrackd["external_cache"] is False and conntrackd["internal_cache"] is False
-    # the example replicates over TCP: the unit asks for the resync once connected, not conntrackd at start
-    assert conntrackd["startup_resync"] is False and conntrackd["resync_when_connected"] is True
+    # the balancers give a returning firewall its buckets once it forwards: the gate holds forwarding
+    assert conntrackd["resync_gate"] == {"holds": "forwarding", "command": "/usr/local/sbin/fwcluster-resync-gate",
+                                         "state_file": "/run/fwcluster/resync-gate"}
     assert plan["balancers"]["sw-lbi1"]["conntrackd"] is None
-
-
-def test_over_udp_conntrackd_asks_for_a_resync_at_start(sandwich):
-    cluster, nodes, balancers = sandwich
-    cluster["fwcluster_replication"]["transport"] = "udp"
-    conntrackd = build_plan(cluster, nodes, balancers)["nodes"]["sw-fw1"]["conntrackd"]
-    assert conntrackd["startup_resync"] is True and conntrackd["resync_when_connected"] is False
 
 
 def test_more_firewalls_get_buckets_round_robin(sandwich):
