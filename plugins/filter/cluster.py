@@ -12,6 +12,9 @@ cluster_inputs(hostvars, all_hosts, play_hosts)
 node_plan(plans, cluster_name, host)
     One node's part of its cluster's plan, what the roles read as fwcluster_node
     (a load balancer's part comes from the plan's balancers).
+owned_flows(flows, seed, total_nodes, node_ids)
+    The flows (keys "proto src:sport>dst:dport") that the cluster match of a
+    hash cluster gives one of node_ids.
 
 The plans themselves are built by the validate_node_ids module, the one validator.
 
@@ -30,6 +33,7 @@ except ImportError:  # pragma: no cover
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_hash import flow_source, node_id_of
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plain import plain
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import (
     CLUSTER_VARIABLES,
@@ -128,9 +132,20 @@ def node_plan(plans, cluster_name, host):
     raise AnsibleFilterError("node_plan: %s is not a node of cluster %s" % (host, cluster_name))
 
 
+def owned_flows(flows, seed, total_nodes, node_ids):
+    """The flows whose source address xt_cluster gives one of node_ids, in their order."""
+    try:
+        seed, total_nodes = int(seed), int(total_nodes)
+        wanted = set(int(node_id) for node_id in node_ids)
+        return [flow for flow in flows if node_id_of(flow_source(flow), seed, total_nodes) in wanted]
+    except (TypeError, ValueError, OSError) as error:
+        raise AnsibleFilterError("owned_flows: %s" % error)
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "cluster_inputs": cluster_inputs,
             "node_plan": node_plan,
+            "owned_flows": owned_flows,
         }

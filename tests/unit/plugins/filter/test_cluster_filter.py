@@ -13,7 +13,9 @@ from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import (
     FilterModule,
     cluster_inputs,
     node_plan,
+    owned_flows,
 )
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_hash import flow_source, node_id_of
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import PlanError, build_plan, build_plans
 
 ALL_HOSTS = ["pb-fw1", "pb-fw2", "pb-client", "pb-server"]
@@ -33,7 +35,7 @@ def hostvars(example):
 
 
 def test_filters_are_registered():
-    assert sorted(FilterModule().filters()) == ["cluster_inputs", "node_plan"]
+    assert sorted(FilterModule().filters()) == ["cluster_inputs", "node_plan", "owned_flows"]
 
 
 def test_example_inputs(example, hostvars):
@@ -141,3 +143,19 @@ def test_real_ansible_hostvars():
     assert "ansible_connection" not in inputs["edge"]["cluster"]
     plan = build_plans(inputs)["edge"]
     assert plan["nodes"]["pb-fw2"]["keepalived"]["instances"][0]["priority"] == 250
+
+
+def test_owned_flows_keeps_the_flows_of_the_node_ids_named():
+    sources = ["10.20.1.%d" % host for host in range(100, 140)]
+    flows = ["tcp %s:40000>198.51.100.10:8080" % source for source in sources] + ["icmp 10.20.1.100>198.51.100.10"]
+    owned = owned_flows(flows, 0x5EED1234, 3, [1])
+    assert owned == [flow for flow in flows if node_id_of(flow_source(flow), 0x5EED1234, 3) == 1]
+    assert 0 < len(owned) < len(flows)
+    # every flow belongs to exactly one id
+    assert sorted(sum((owned_flows(flows, 0x5EED1234, 3, [k]) for k in range(3)), [])) == sorted(flows)
+    assert owned_flows(flows, 0x5EED1234, 3, [0, 1, 2]) == flows
+
+
+def test_owned_flows_refuses_what_is_not_a_flow():
+    with pytest.raises(AnsibleFilterError, match="not a flow key"):
+        owned_flows(["tcp"], 1, 3, [0])

@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Which node id the cluster match gives a flow: the kernel's xt_cluster hash, in Python.
+
+xt_cluster hashes the original direction's source address of a flow's conntrack
+entry with jhash_1word and the cluster's seed, and scales the hash to the
+number of nodes (net/netfilter/xt_cluster.c: reciprocal_scale). A node forwards
+the flows of the node ids it owns; the switchover waits only for those.
+
+Stdlib only and Python 3.8 syntax.
+"""
+
+from __future__ import annotations
+
+import socket
+
+_MASK = 0xFFFFFFFF
+
+
+def _rol32(value, shift):
+    return ((value << shift) | (value >> (32 - shift))) & _MASK
+
+
+def jhash_1word(word, seed):
+    """Linux include/linux/jhash.h: jhash_1word() (jhash_3words(a, 0, 0), its final mix)."""
+    initval = (seed + 0xDEADBEEF + (1 << 2)) & _MASK
+    a, b, c = (word + initval) & _MASK, initval, initval
+    c ^= b
+    c = (c - _rol32(b, 14)) & _MASK
+    a ^= c
+    a = (a - _rol32(c, 11)) & _MASK
+    b ^= a
+    b = (b - _rol32(a, 25)) & _MASK
+    c ^= b
+    c = (c - _rol32(b, 16)) & _MASK
+    a ^= c
+    a = (a - _rol32(c, 4)) & _MASK
+    b ^= a
+    b = (b - _rol32(a, 14)) & _MASK
+    c ^= b
+    c = (c - _rol32(b, 24)) & _MASK
+    return c
+
+
+def node_id_of(address, seed, total_nodes):
+    """The node id (0-based) xt_cluster gives a flow from this IPv4 source address.
+
+    The kernel hashes the address as stored (network byte order) read as a
+    native 32-bit word: little-endian on the machines this runs on.
+    """
+    word = int.from_bytes(socket.inet_aton(address), "little")
+    return (jhash_1word(word, seed) * total_nodes) >> 32
+
+
+def flow_source(key):
+    """The source address of a flow key "proto src:sport>dst:dport" or "proto src>dst" (IPv4)."""
+    parts = key.split(" ", 1) if isinstance(key, str) else []
+    if len(parts) != 2 or ">" not in parts[1]:
+        raise ValueError("not a flow key (proto src:sport>dst:dport): %r" % (key,))
+    source = parts[1].split(">", 1)[0]
+    return source.rsplit(":", 1)[0] if ":" in source else source
