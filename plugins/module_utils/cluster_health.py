@@ -293,6 +293,22 @@ def _check_heard(host, heard_by, current, problems):
             problems.append("%s: heard nothing from %s on the replication link between the samples" % (host, peer))
 
 
+# What a pending resync gate holds back, by the plan's resync_gate.holds.
+_GATE_HOLDS = {"keepalived": "; keepalived starts once it has", "forwarding": "; the firewall forwards nothing until it has"}
+
+
+def _check_resync_gate(host, node, gate, problems):
+    """A gate that conntrackd's unit started and that has not opened: the node is not back yet."""
+    if not gate:
+        return
+    if gate.get("error"):
+        problems.append("%s: %s" % (host, gate["error"]))
+    elif gate.get("pending") and not gate.get("open"):
+        holds = ((node.get("conntrackd") or {}).get("resync_gate") or {}).get("holds")
+        problems.append("%s: conntrackd's resync gate has not opened: the peers' flows are not all in yet%s"
+                        % (host, _GATE_HOLDS.get(holds, "")))
+
+
 def _check_daemons(plan, first, current, heard, problems):
     for host, status in sorted(current.items()):
         node = _members(plan)[host]
@@ -308,6 +324,7 @@ def _check_daemons(plan, first, current, heard, problems):
         conntrackd = status.get("conntrackd") or {}
         if not conntrackd.get("running"):
             problems.append("%s: conntrackd does not answer (%s)" % (host, conntrackd.get("error", "no answer")))
+        _check_resync_gate(host, node, status.get("resync_gate"), problems)
         link = status.get("replication_link") or {}
         if link and not link.get("up"):
             problems.append("%s: replication link %s is down (operstate %s)"

@@ -155,6 +155,27 @@ def replication_heard(raw_save):
     return heard
 
 
+def resync_gate_state(text):
+    """The resync gate's state file (``opened_at=EPOCH peers_answered=A,B flows_received=N waited_s=S settled=yes``).
+
+    None (no file: the gate has not opened since the boot) gives {"open": False}; a file in
+    another shape raises StatusParseError.
+    """
+    if text is None:
+        return {"open": False}
+    try:
+        fields = dict(word.split("=", 1) for word in text.split())
+        return {
+            "open": True,
+            "opened_at": float(fields["opened_at"]),
+            "peers_answered": [peer for peer in fields["peers_answered"].split(",") if peer],
+            "flows_received": int(fields["flows_received"]),
+            "settled": fields["settled"] == "yes",
+        }
+    except (KeyError, ValueError) as error:
+        raise StatusParseError("the resync gate's state file does not parse (%s): %r" % (error, text))
+
+
 def cluster_ownership(mangle_save):
     """The xt_cluster nodes this node filters for, from ``iptables-save -t mangle``.
 

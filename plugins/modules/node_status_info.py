@@ -56,6 +56,11 @@ options:
     suboptions:
       host: {description: The host's IPv4 address., type: str, required: true}
       interface: {description: The interface the ping leaves by., type: str, required: true}
+  resync_gate:
+    description:
+      - The state file of conntrackd's resync gate (the plan's C(nodes[host].conntrackd.resync_gate.state_file));
+        the gate is pending while the same path with C(.pending) appended exists. Omit it when replication is off.
+    type: path
   keepalived_pid_file:
     description: keepalived's PID file; a missing file or process means keepalived is not running.
     type: path
@@ -206,6 +211,23 @@ upstream:
   type: list
   elements: dict
   sample: [{host: 203.0.113.10, interface: eth2, answers: true}]
+resync_gate:
+  description:
+    - conntrackd's resync gate since the node's last boot; null without O(resync_gate).
+  returned: always
+  type: dict
+  contains:
+    pending: {description: "The gate has started (conntrackd's unit ran it) and not opened yet.", type: bool}
+    open: {description: "The gate has opened: the peers' flows are in.", type: bool}
+    opened_at: {description: When it last opened (Unix time)., type: float}
+    peers_answered: {description: The peers' replication addresses that answered and were asked., type: list,
+                     elements: str}
+    flows_received: {description: The flows received from the peers while it waited., type: int}
+    settled: {description: "Whether they had stopped arriving (false: it opened after its longest wait).",
+              type: bool}
+    error: {description: Why the state file could not be read., type: str}
+  sample: {pending: false, open: true, opened_at: 1796414757.63, peers_answered: [192.168.101.1, 192.168.101.3],
+           flows_received: 207, settled: true}
 replication_link:
   description: The replication interface's state; null without O(replication_interface).
   returned: always
@@ -233,6 +255,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status im
     ipv4_addresses,
     keepalived_instances,
     replication_heard,
+    resync_gate_state,
 )
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_links import link_state
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.read import INTERFACE_NAME
@@ -402,6 +425,20 @@ def read_upstream(module):
     return found
 
 
+def read_resync_gate(path):
+    try:
+        with open(path) as handle:
+            text = handle.read()
+    except (IOError, OSError):
+        text = None
+    try:
+        state = resync_gate_state(text)
+    except StatusParseError as error:
+        state = {"open": False, "error": str(error)}
+    state["pending"] = os.path.exists(path + ".pending")
+    return state
+
+
 def read_kernel_flows(module):
     conntrack = module.get_bin_path("conntrack")
     if conntrack is None:
@@ -418,6 +455,7 @@ def main():
         argument_spec=dict(
             vips=dict(type="list", elements="str", default=[]),
             replication_interface=dict(type="str"),
+            resync_gate=dict(type="path"),
             upstream=dict(type="list", elements="dict", default=[], options=dict(
                 host=dict(type="str", required=True),
                 interface=dict(type="str", required=True),
@@ -449,6 +487,7 @@ def main():
         replication_link=read_link(interface) if interface else None,
         replication_heard=read_heard(module) if interface else None,
         upstream=read_upstream(module),
+        resync_gate=read_resync_gate(module.params["resync_gate"]) if module.params["resync_gate"] else None,
         **extra
     )
 

@@ -452,3 +452,21 @@ def test_a_conntrackd_started_before_its_file_was_written_is_a_problem(plan):
     assert report["problems"] == ["pb-fw2: conntrackd runs a configuration older than its file (written after the "
                                   "daemon started: systemctl restart conntrackd)"]
     assert [row["configs"] for row in report["rows"]] == ["-", "NOT LOADED"]
+
+
+def test_a_pending_resync_gate_is_a_problem():
+    # the returned node's gate started at conntrackd's start and has not opened: keepalived waits
+    plan = hash_plan()
+    plan["nodes"]["fw1"]["conntrackd"] = {"resync_gate": {"holds": "keepalived"}}
+    sample = dict(("fw%d" % k, hash_status(k, [k])) for k in range(3))
+    for host in sample:
+        sample[host]["resync_gate"] = {"pending": False, "open": True, "settled": True}
+    assert assess(plan, sample, sample)["healthy"]
+    waiting = copy.deepcopy(sample)
+    waiting["fw1"]["resync_gate"] = {"pending": True, "open": False}
+    assert assess(plan, sample, waiting)["problems"] == [
+        "fw1: conntrackd's resync gate has not opened: the peers' flows are not all in yet; keepalived starts once it has"]
+    # a node that never ran the gate since its boot (conntrackd not restarted since the upgrade) is not judged
+    never = copy.deepcopy(sample)
+    never["fw1"]["resync_gate"] = {"pending": False, "open": False}
+    assert assess(plan, sample, never)["healthy"]

@@ -17,6 +17,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status im
     ipv4_addresses,
     keepalived_instances,
     replication_heard,
+    resync_gate_state,
 )
 
 # `conntrackd -s` of conntrack-tools 1.4.7 (layout kept, counters changed to be told apart).
@@ -229,3 +230,18 @@ def test_replication_heard_reads_what_iptables_saves_of_the_planned_rules(exampl
 
 def test_replication_heard_without_the_rules():
     assert replication_heard("*raw\n:PREROUTING ACCEPT [0:0]\n[5:300] -A PREROUTING -j CT --notrack\nCOMMIT\n") == {}
+
+
+def test_resync_gate_state():
+    # as the gate wrote it on the hash lab's returned node (molecule/hash/takeover.yml)
+    line = ("opened_at=1796414757.632815363 peers_answered=192.168.101.1,192.168.101.3 flows_received=207 "
+            "waited_s=8 settled=yes\n")
+    assert resync_gate_state(line) == {"open": True, "opened_at": 1796414757.632815363,
+                                       "peers_answered": ["192.168.101.1", "192.168.101.3"],
+                                       "flows_received": 207, "settled": True}
+    # nobody answered within the wait: opened without a resync
+    alone = resync_gate_state("opened_at=1796414614.4 peers_answered= flows_received=0 waited_s=15 settled=yes")
+    assert alone["peers_answered"] == [] and alone["open"]
+    assert resync_gate_state(None) == {"open": False}
+    with pytest.raises(StatusParseError, match="does not parse"):
+        resync_gate_state("open at 12")
