@@ -7,7 +7,6 @@ conntrackd's own statistics the way conntrackd prints them.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
