@@ -4,7 +4,9 @@
 #
 # It installs what it needs (scripts/setup.sh), clears leftovers of earlier
 # labs (scripts/lab-cleanup.sh), then runs the steps below in order, each
-# timed under its own header, and stops at the first failure (exit 1).
+# timed under its own header, and stops at the first failure (exit 1). unit
+# and lint run at once when both are selected (each is one CPU-bound process
+# and they share nothing; their logs are printed one after the other).
 #
 # Steps:
 #   unit          pytest tests/unit (no test collected counts as a failure)
@@ -179,7 +181,7 @@ trap 'echo "test.sh: interrupted" >&2; exit 130' INT TERM
 # run_step NAME TIMEOUT FUNCTION: time FUNCTION, log it, record the result,
 # stop the run on failure.
 run_step() {
-    local name=$1 limit=$2 fn=$3 start rc secs log
+    local name=$1 limit=$2 fn=$3 start rc log
     log=$logs/${name//[:\/]/_}.log
     mkdir -p "$logs"
     header "$name"
@@ -188,7 +190,40 @@ run_step() {
     (set -euo pipefail; "$fn" "$name" "$limit") 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     set -e
-    secs=$(($(date +%s) - start))
+    record "$name" "$rc" $(($(date +%s) - start)) "$log" || { summary; exit 1; }
+}
+
+# run_together NAME...: steps that share nothing, each one CPU-bound process,
+# run at once (two cores, two steps); then each log is printed under its own
+# header and each result recorded; the run stops when one failed.
+run_together() {
+    local name pids=() rc i=0 ok=1
+    mkdir -p "$logs"
+    header "$* (at once)"
+    for name in "$@"; do
+        (
+            set -euo pipefail
+            # shellcheck disable=SC2034 # read by the trap below
+            started=$(date +%s)
+            trap 'echo $(($(date +%s) - started)) >"$logs/$name.secs"' EXIT
+            "step_$name" "$name" "$step_timeout"
+        ) >"$logs/$name.log" 2>&1 &
+        pids+=($!)
+    done
+    for name in "$@"; do
+        rc=0
+        wait "${pids[i]}" || rc=$?
+        i=$((i + 1))
+        header "$name"
+        cat "$logs/$name.log"
+        record "$name" "$rc" "$(cat "$logs/$name.secs" 2>/dev/null || echo 0)" "$logs/$name.log" || ok=0
+    done
+    ((ok)) || { summary; exit 1; }
+}
+
+# record NAME RC SECONDS LOG: count the step's result and print it; 1 when it failed.
+record() {
+    local name=$1 rc=$2 secs=$3 log=$4
     if ((rc == 0)); then
         passed=$((passed + 1))
         results+=("$name passed $secs")
@@ -198,8 +233,7 @@ run_step() {
         results+=("$name FAILED $secs")
         printf '%s---- %s FAILED (exit %d) after %s; log: %s ----%s\n' \
             "$bold" "$name" "$rc" "$(fmt_dur "$secs")" "${log#"$root"/}" "$reset"
-        summary
-        exit 1
+        return 1
     fi
 }
 
@@ -344,6 +378,8 @@ run_step setup "$step_timeout" step_setup
 for s in "${steps[@]:1}"; do
     case $s in
         molecule*) run_step "$s" "$molecule_timeout" step_molecule ;;
+        unit) if selected lint; then run_together unit lint; else run_step unit "$step_timeout" step_unit; fi ;;
+        lint) selected unit || run_step lint "$step_timeout" step_lint ;;
         *) run_step "$s" "$step_timeout" "step_$s" ;;
     esac
 done

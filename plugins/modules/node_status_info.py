@@ -217,7 +217,7 @@ resync_gate:
   returned: always
   type: dict
   contains:
-    pending: {description: "The gate has started (conntrackd's unit ran it) and not opened yet.", type: bool}
+    pending: {description: "The gate is running (conntrackd's unit started it) and has not finished.", type: bool}
     open: {description: "The gate has opened: the peers' flows are in.", type: bool}
     opened_at: {description: When it last opened (Unix time)., type: float}
     peers_answered: {description: The peers' replication addresses that answered and were asked., type: list,

@@ -32,12 +32,12 @@ __all__ = ["BALANCER_VARIABLES", "CLUSTER_VARIABLES", "CONNECTION_VARIABLES", "N
 # The inventory variables the plan reads (the filter cluster_inputs collects exactly these).
 CLUSTER_VARIABLES = cluster_variables(SHARED_CLUSTER_VARIABLES)
 
-# What every node gets, whatever the architecture. Strings: sysctl values are text.
 # The resync gate (roles/conntrackd/templates/fwcluster-resync-gate.sh.j2) and
 # the file it writes when the peers' flows are in (/run: a boot starts without).
 RESYNC_GATE_COMMAND = "/usr/local/sbin/fwcluster-resync-gate"
 RESYNC_GATE_STATE_FILE = "/run/fwcluster/resync-gate"
 
+# What every node gets, whatever the architecture. Strings: sysctl values are text.
 BASE_SYSCTLS = (
     ("net.ipv4.ip_forward", "1"),
     ("net.ipv4.conf.all.rp_filter", "1"),
