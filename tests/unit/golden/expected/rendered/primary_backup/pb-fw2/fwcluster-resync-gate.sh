@@ -68,10 +68,11 @@ run() {
 	# The peers that answer within the wait; a dead one has no flows to give.
 	answered=""
 	for peer in $peers; do
-		until answers "$peer" || [ $(($(date +%s) - started)) -ge "$peer_wait" ]; do
+		until answers "$peer"; do
+			[ $(($(date +%s) - started)) -ge "$peer_wait" ] && continue 2
 			sleep 0.5
 		done
-		answers "$peer" && answered="$answered $peer"
+		answered="$answered $peer"
 	done
 	log "peers answering:${answered:- none}"
 	# What the peers' live updates bring in a second, the link up both ways.
