@@ -359,6 +359,11 @@ step_molecule() {
     timeout -k 60 "$2" molecule test -s "$name" "${args[@]}" 2>&1 | tee "$log" || rc=$?
     echo
     python3 scripts/lib/slowest_tasks.py --top 10 "$log" || true
+    if ((rc)); then
+        # Where it failed, last: a CI page shows the end of a long log.
+        echo "What failed (each failed task, its first 25 lines):"
+        grep -E -A25 '^(fatal|failed): ' "$log" | head -60 || true
+    fi
     return "$rc"
 }
 
