@@ -5,7 +5,7 @@
 # put the node in FAULT, so a peer takes its VIPs or node ids.
 #
 # The node is healthy when every upstream host answers a ping through its
-# segment within 1 s, and has answered for 10 s since its last
+# segment within 1 s, and has answered for 5 s since its last
 # miss (the hold-down: a flapping uplink does not count as healthy). A
 # healthy node says so to its peers on the replication link: a ping of
 # 100 bytes each (the peers' raw rule "fwcluster upstream from pb-fw2").
@@ -35,7 +35,7 @@ done
 now=$(date +%s)
 if [ "$answered" = yes ]; then
 	since=$(cat "$failed_at" 2>/dev/null || echo 0)
-	if [ $((now - since)) -ge 10 ]; then
+	if [ $((now - since)) -ge 5 ]; then
 		rm -f "$failed_at"
 		kill "$listening" 2>/dev/null
 		ping -n -q -c 1 -W 1 -s 100 -I eth3 192.168.100.1 >/dev/null 2>&1 &
