@@ -8,6 +8,9 @@
 #            stopped arriving, open the gate: /run/fwcluster/resync-gate
 #   release  (ExecStopPost)   the gate is no longer pending
 #   wait     return once the pending gate has opened
+#   heartbeat (fwcluster-heartbeat.service) ping every peer over eth3 each
+#            second; a peer heard again after a silence gets this node's
+#            flows (conntrackd -B), push_delay seconds later
 #
 # conntrackd tells when it has asked for a resync, not when the answer is in:
 # the gate takes the answer as in once the flows received from the peers
@@ -17,6 +20,16 @@
 # answer at once, so this holds from the first sample after the last of it.
 # Each wait has a bound: with every peer down the gate opens without a
 # resync (nobody has flows to give).
+#
+# The heartbeat: each peer counts these pings in its raw rule "fwcluster
+# replication from pb-fw2", so a link that stays up but carries nothing
+# shows within seconds (the status playbook), whatever conntrackd has to send.
+# conntrackd does not notice a link that comes back: NOTRACK never resends,
+# so the flows that opened while the link was cut or silent would stay on
+# their own node and die at the next failover. So when a peer answers again
+# after silence_s, this node sends it its flows. A peer that was away because
+# it restarted asks for them itself (its gate): the push waits push_delay
+# seconds, after that gate's measure of the live updates.
 set -u
 
 conf=/etc/conntrackd/conntrackd.conf
@@ -26,6 +39,8 @@ interface=eth3
 peers="192.168.100.1"
 peer_wait=10
 settle_wait=60
+silence_s=3
+push_delay=5
 
 log() {
 	logger -t fwcluster-resync-gate -- "$*" 2>/dev/null || true
@@ -105,6 +120,40 @@ run() {
 	release
 }
 
+# One peer's heartbeat: its last answer, and the push after a silence.
+watch_peer() {
+	peer=$1
+	heard=""
+	while :; do
+		if answers "$peer"; then
+			now=$(date +%s)
+			if [ -n "$heard" ] && [ $((now - heard)) -gt $silence_s ]; then
+				log "$peer answers again after $((now - heard)) s of silence: sending it this node's flows in $push_delay s"
+				(
+					sleep $push_delay
+					if timeout 10 conntrackd -C "$conf" -B >/dev/null 2>&1; then
+						log "sent this node's flows (conntrackd -B) after $peer came back"
+					else
+						log "conntrackd did not take the bulk send after $peer came back"
+					fi
+				) &
+			fi
+			heard=$now
+			sleep 1
+		else
+			# ping waited 1 s, or failed at once (the interface is down)
+			sleep 0.5
+		fi
+	done
+}
+
+heartbeat() {
+	for peer in $peers; do
+		watch_peer "$peer" &
+	done
+	wait
+}
+
 wait_open() {
 	while [ -e "$pending" ] && ! [ -e "$state" ]; do
 		sleep 0.5
@@ -116,8 +165,9 @@ hold) hold ;;
 run) run ;;
 release) release ;;
 wait) wait_open ;;
+heartbeat) heartbeat ;;
 *)
-	echo "usage: $0 hold|run|release|wait" >&2
+	echo "usage: $0 hold|run|release|wait|heartbeat" >&2
 	exit 2
 	;;
 esac
