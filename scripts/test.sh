@@ -4,9 +4,10 @@
 #
 # It installs what it needs (scripts/setup.sh), clears leftovers of earlier
 # labs (scripts/lab-cleanup.sh), then runs the steps below in order, each
-# timed under its own header, and stops at the first failure (exit 1). unit
-# and lint run at once when both are selected (each is one CPU-bound process
-# and they share nothing; their logs are printed one after the other).
+# timed under its own header, and stops at the first failure (exit 1). unit,
+# lint and sanity run at once when more than one is selected (each is one
+# CPU-bound process and they share nothing; their logs are printed one after
+# the other).
 #
 # Steps:
 #   unit          pytest tests/unit (no test collected counts as a failure)
@@ -194,8 +195,9 @@ run_step() {
 }
 
 # run_together NAME...: steps that share nothing, each one CPU-bound process,
-# run at once (two cores, two steps); then each log is printed under its own
-# header and each result recorded; the run stops when one failed.
+# run at once (on two cores, three of them end sooner than in turn); then
+# each log is printed under its own header and each result recorded; the run
+# stops when one failed.
 run_together() {
     local name pids=() rc i=0 ok=1
     mkdir -p "$logs"
@@ -380,11 +382,19 @@ steps=("${all_run[@]}")
 run_step setup "$step_timeout" step_setup
 # shellcheck source=scripts/env.sh
 . "$root/scripts/env.sh"
+# The CPU-bound steps without a lab run at once, where more than one is selected.
+together=()
+for s in unit lint sanity; do selected "$s" && together+=("$s"); done
 for s in "${steps[@]:1}"; do
     case $s in
         molecule*) run_step "$s" "$molecule_timeout" step_molecule ;;
-        unit) if selected lint; then run_together unit lint; else run_step unit "$step_timeout" step_unit; fi ;;
-        lint) selected unit || run_step lint "$step_timeout" step_lint ;;
+        unit | lint | sanity)
+            if ((${#together[@]} < 2)); then
+                run_step "$s" "$step_timeout" "step_$s"
+            elif [[ $s == "${together[0]}" ]]; then
+                run_together "${together[@]}"
+            fi
+            ;;
         *) run_step "$s" "$step_timeout" "step_$s" ;;
     esac
 done
