@@ -15,6 +15,9 @@ node_plan(plans, cluster_name, host)
 owned_flows(flows, seed, total_nodes, node_ids)
     The flows (keys "proto src:sport>dst:dport") that the cluster match of a
     hash cluster gives one of node_ids.
+hash_node_ids(addresses, seed, total_nodes)
+    {address: node id} for IPv4 source addresses: which node of a hash cluster
+    forwards a flow from each.
 
 The plans themselves are built by the validate_node_ids module, the one validator.
 
@@ -142,10 +145,24 @@ def owned_flows(flows, seed, total_nodes, node_ids):
         raise AnsibleFilterError("owned_flows: %s" % error)
 
 
+def hash_node_ids(addresses, seed, total_nodes):
+    """{address: the node id xt_cluster gives a flow from it} for IPv4 source addresses."""
+    if isinstance(addresses, (str, bytes)) or not isinstance(addresses, (list, tuple)):
+        raise AnsibleFilterError("hash_node_ids: expected a list of IPv4 addresses, got %r" % (addresses,))
+    try:
+        seed, total_nodes = int(seed), int(total_nodes)
+        if total_nodes < 1:
+            raise ValueError("total_nodes must be 1 or more, got %d" % total_nodes)
+        return dict((address, node_id_of(address, seed, total_nodes)) for address in addresses)
+    except (TypeError, ValueError, OSError) as error:
+        raise AnsibleFilterError("hash_node_ids: %s" % error)
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "cluster_inputs": cluster_inputs,
             "node_plan": node_plan,
             "owned_flows": owned_flows,
+            "hash_node_ids": hash_node_ids,
         }

@@ -74,11 +74,6 @@ capcount --file FILE --net NETWORK
     Count the packets of a ``tcpdump -nn -l`` text capture per address of
     NETWORK (as source or destination). Prints {ADDR: packets}.
 
-hashowner --seed S --nodes N ADDR [ADDR ...]
-    Which node id xt_cluster gives each original source address:
-    jhash_1word(address, seed) scaled to N, as net/netfilter/xt_cluster.c
-    computes it on a little-endian host. Prints {ADDR: node_id}.
-
 ctflows [--proto tcp] [--dport N]
     Run on a firewall: its conntrack table as JSON, one object per flow
     (original direction: src, dst, sport, dport; reply direction: reply_src,
@@ -597,46 +592,6 @@ def cmd_maskwait(args: argparse.Namespace) -> int:
     return 0 if result["seen"] else 2
 
 
-# ----------------------------------------------------------------- hashowner
-def _rol32(value: int, shift: int) -> int:
-    return ((value << shift) | (value >> (32 - shift))) & 0xFFFFFFFF
-
-
-def jhash_1word(word: int, seed: int) -> int:
-    """Linux include/linux/jhash.h: jhash_1word()."""
-    mask = 0xFFFFFFFF
-    initval = (seed + 0xDEADBEEF + (1 << 2)) & mask
-    a, b, c = (word + initval) & mask, initval, initval
-    c ^= b
-    c = (c - _rol32(b, 14)) & mask
-    a ^= c
-    a = (a - _rol32(c, 11)) & mask
-    b ^= a
-    b = (b - _rol32(a, 25)) & mask
-    c ^= b
-    c = (c - _rol32(b, 16)) & mask
-    a ^= c
-    a = (a - _rol32(c, 4)) & mask
-    b ^= a
-    b = (b - _rol32(a, 14)) & mask
-    c ^= b
-    c = (c - _rol32(b, 24)) & mask
-    return c
-
-
-def cluster_node_id(address: str, seed: int, nodes: int) -> int:
-    """xt_cluster: jhash of the address as the kernel reads it (network order bytes, little-endian u32)."""
-    word = int.from_bytes(socket.inet_aton(address), "little")
-    return (jhash_1word(word, seed) * nodes) >> 32
-
-
-def cmd_hashowner(args: argparse.Namespace) -> int:
-    seed = int(args.seed, 0)
-    print(json.dumps({address: cluster_node_id(address, seed, args.nodes) for address in args.address},
-                     sort_keys=True))
-    return 0
-
-
 # ------------------------------------------------------------------ capcount
 def cmd_capcount(args: argparse.Namespace) -> int:
     import ipaddress
@@ -751,12 +706,6 @@ def parser() -> argparse.ArgumentParser:
     cc.add_argument("--file", required=True)
     cc.add_argument("--net", required=True)
     cc.set_defaults(func=cmd_capcount)
-
-    ho = sub.add_parser("hashowner", help="the node id xt_cluster gives each source address")
-    ho.add_argument("--seed", required=True)
-    ho.add_argument("--nodes", type=int, required=True)
-    ho.add_argument("address", nargs="+")
-    ho.set_defaults(func=cmd_hashowner)
 
     c = sub.add_parser("connect", help="one short request/echo")
     c.add_argument("--to", type=split_hostport, required=True)

@@ -12,6 +12,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import (
     FilterModule,
     cluster_inputs,
+    hash_node_ids,
     node_plan,
     owned_flows,
 )
@@ -35,7 +36,7 @@ def hostvars(example):
 
 
 def test_filters_are_registered():
-    assert sorted(FilterModule().filters()) == ["cluster_inputs", "node_plan", "owned_flows"]
+    assert sorted(FilterModule().filters()) == ["cluster_inputs", "hash_node_ids", "node_plan", "owned_flows"]
 
 
 def test_example_inputs(example, hostvars):
@@ -159,3 +160,28 @@ def test_owned_flows_keeps_the_flows_of_the_node_ids_named():
 def test_owned_flows_refuses_what_is_not_a_flow():
     with pytest.raises(AnsibleFilterError, match="not a flow key"):
         owned_flows(["tcp"], 1, 3, [0])
+
+
+def test_hash_node_ids_names_each_sources_node_id():
+    sources = ["10.20.1.%d" % host for host in range(100, 140)]
+    owners = hash_node_ids(sources, 0x5EED1234, 3)
+    assert list(owners) == sources
+    assert owners == dict((source, node_id_of(source, 0x5EED1234, 3)) for source in sources)
+    # the lab's 40 sources land on every node (its distribution test needs that)
+    assert sorted(set(owners.values())) == [0, 1, 2]
+    # the same sources, owned_flows' way
+    flows = ["udp %s:7000>198.51.100.10:7000" % source for source in sources]
+    assert [flow_source(flow) for flow in owned_flows(flows, 0x5EED1234, 3, [2])] == \
+        [source for source in sources if owners[source] == 2]
+
+
+@pytest.mark.parametrize("addresses, nodes, message", [
+    (["10.0.0.300"], 3, "illegal IP address"),
+    (["2001:db8::1"], 3, "illegal IP address"),
+    ("10.0.0.1", 3, "a list of IPv4 addresses"),
+    (["10.0.0.1"], 0, "total_nodes must be 1 or more"),
+    (["10.0.0.1"], "three", "invalid literal"),
+])
+def test_hash_node_ids_refuses_bad_input(addresses, nodes, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        hash_node_ids(addresses, 1, nodes)
