@@ -141,6 +141,8 @@ lab_cleanup() {
 results=()      # "STEP STATUS SECONDS"
 passed=0
 failed=0
+failed_step=""    # the step that failed, and its log (summary shows its end)
+failed_log=""
 run_start=$(date +%s)
 
 summary() {
@@ -163,6 +165,16 @@ summary() {
         printf '%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$not_run"
     else
         printf '%d passed, %d failed\n' "$passed" "$failed"
+    fi
+    # What failed, last: a CI page shows the end of a long log. A lab step's
+    # failed tasks (their first lines), or the end of another step's log.
+    if [[ -n $failed_step && -f $failed_log ]]; then
+        echo "What failed in $failed_step:"
+        if grep -qE '^(fatal|failed): ' "$failed_log"; then
+            grep -E -A20 '^(fatal|failed): ' "$failed_log" | head -40
+        else
+            tail -n 20 "$failed_log"
+        fi
     fi
 }
 
@@ -235,6 +247,8 @@ record() {
         results+=("$name FAILED $secs")
         printf '%s---- %s FAILED (exit %d) after %s; log: %s ----%s\n' \
             "$bold" "$name" "$rc" "$(fmt_dur "$secs")" "${log#"$root"/}" "$reset"
+        failed_step=$name
+        failed_log=$log
         return 1
     fi
 }
@@ -361,11 +375,6 @@ step_molecule() {
     timeout -k 60 "$2" molecule test -s "$name" "${args[@]}" 2>&1 | tee "$log" || rc=$?
     echo
     python3 scripts/lib/slowest_tasks.py --top 10 "$log" || true
-    if ((rc)); then
-        # Where it failed, last: a CI page shows the end of a long log.
-        echo "What failed (each failed task, its first 25 lines):"
-        grep -E -A25 '^(fatal|failed): ' "$log" | head -60 || true
-    fi
     return "$rc"
 }
 
