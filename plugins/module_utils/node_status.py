@@ -155,6 +155,22 @@ def replication_heard(raw_save):
     return heard
 
 
+# nft list table ip fwcluster: 'iifname "eth3" ip saddr 192.168.100.2 counter packets 12 bytes 960 notrack
+# comment "fwcluster replication from pb-fw2"' (the same rule, spelled by the nftables backend).
+_HEARD_RULE_NFT = re.compile(r'ip saddr ([0-9.]+)(?:/32)? .*counter packets ([0-9]+) bytes [0-9]+ .*'
+                             r'comment "fwcluster replication from ')
+
+
+def replication_heard_nft(listing):
+    """replication_heard() for the nftables backend, from ``nft list table ip fwcluster``."""
+    heard = {}
+    for line in listing.splitlines():
+        match = _HEARD_RULE_NFT.search(line)
+        if match:
+            heard[match.group(1)] = heard.get(match.group(1), 0) + int(match.group(2))
+    return heard
+
+
 def resync_gate_state(text):
     """The resync gate's state file (``opened_at=EPOCH peers_answered=A,B flows_received=N waited_s=S settled=yes``).
 
@@ -208,6 +224,34 @@ def cluster_ownership(mangle_save):
         "nodemask": "0x%08x" % mask,
         "node_ids": [bit for bit in range(32) if mask & (1 << bit)],
     }
+
+
+# The owner rules of the nftables backend: "jhash ct original ip saddr mod 3 seed 0x5eed1234 2 ..." or "{ 0, 2 }".
+_JHASH_OWNER = re.compile(r"jhash ct original ip saddr mod ([0-9]+) seed 0x[0-9a-fA-F]+ (\{[^}]*\}|[0-9]+) ")
+
+
+def cluster_ownership_nft(listing, chain):
+    """cluster_ownership() for the nftables backend: the jhash values the rules of CHAIN accept are the node ids."""
+    mask = 0
+    totals = set()
+    seen = False
+    inside = False
+    for line in listing.splitlines():
+        line = line.strip()
+        if line.startswith("chain "):
+            inside = line.split()[1] == chain
+            continue
+        match = _JHASH_OWNER.search(line) if inside else None
+        if not match:
+            continue
+        seen = True
+        totals.add(int(match.group(1)))
+        for node_id in re.findall(r"[0-9]+", match.group(2)):
+            mask |= 1 << int(node_id)
+    if not seen:
+        return None
+    return {"total_nodes": max(totals), "nodemask": "0x%08x" % mask,
+            "node_ids": [bit for bit in range(32) if mask & (1 << bit)]}
 
 
 def ipv4_addresses(ip_json):

@@ -2,10 +2,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Does a node's live ruleset match its rendered rules file?
 
-Both sides are read the same way, by iptables-save: the live ruleset as it
-is, the file as the kernel parses it, loaded into a scratch network
-namespace (``unshare --net``) that nothing else sees. So the comparison is
-byte for byte in iptables-save's own form, with no parser of ours.
+Both sides are read the same way, by iptables-save (or nft list for the
+nftables backend): the live ruleset as it is, the file as the kernel parses
+it, loaded into a scratch network namespace (``unshare --net``) that nothing
+else sees. So the comparison is in the tool's own listing form, with no
+parser of the rules of ours.
 
 normalized(save_text, dynamic_chains) drops what is not the ruleset:
 comments, counters, tables left empty with every built-in chain accepting
@@ -21,6 +22,7 @@ import hashlib
 import re
 
 _COUNTERS = re.compile(r"\s*\[\d+:\d+\]$")
+_NFT_COUNTER = re.compile(r"\bcounter packets \d+ bytes \d+")
 
 
 def normalized(save_text, dynamic_chains=()):
@@ -43,6 +45,36 @@ def normalized(save_text, dynamic_chains=()):
         elif not any(line.startswith("-A %s " % chain) for chain in dynamic_chains):
             tables[table].append(line)
     return dict((name, lines) for name, lines in tables.items() if not _empty(lines))
+
+
+def normalized_nft(list_text, dynamic_chains=()):
+    """{"FAMILY TABLE": [lines]} of nft list output: each table's chains and rules as nft lists them.
+
+    The rules of DYNAMIC_CHAINS (chain names) are left out, as in normalized();
+    the chains themselves still count. Counters' values are left out too.
+    """
+    tables = {}
+    table = chain = None
+    for line in list_text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("table ") and line.endswith("{"):
+            table = line[len("table "):-1].strip()
+            tables[table] = []
+        elif table is None:
+            continue
+        elif line.startswith("chain ") and line.endswith("{"):
+            chain = line[len("chain "):-1].strip()
+            tables[table].append("chain " + chain)
+        elif line == "}":
+            if chain is None:
+                table = None
+            chain = None
+        elif chain is None or chain not in dynamic_chains or line.startswith(("type ", "policy ")):
+            line = _NFT_COUNTER.sub("counter", line)  # what a rule counted is not the ruleset
+            tables[table].append(line if chain is None else "%s: %s" % (chain, line))
+    return tables
 
 
 def _empty(lines):

@@ -16,6 +16,8 @@ description:
     it is, each file as the kernel parses it, loaded into a scratch network namespace (C(unshare --net)) that
     nothing else sees. Comments, counters and tables left empty with accepting built-in chains are not
     compared.
+  - With O(backend=nftables) the file is an nftables file of the collection's own tables, read by C(nft list)
+    the same way, table by table (C(ip) is V(ipv4), C(ip6) is V(ipv6)); other tables are not compared.
   - It changes nothing. The firewall role reports drift as a change (and so in check mode too), and reloads the
     files; the status playbook reports it per node.
 extends_documentation_fragment:
@@ -28,19 +30,26 @@ attributes:
     support: none
   platform:
     platforms: posix
-    details: Linux with iptables and C(unshare) (util-linux); needs root.
+    details: Linux with iptables (or nftables) and C(unshare) (util-linux); needs root.
 options:
+  backend:
+    description: What wrote the rules (the plan's C(backend)).
+    type: str
+    choices: [iptables, nftables]
+    default: iptables
   rules:
-    description: The rendered IPv4 rules file (the firewall role's C(rules.v4)).
+    description:
+      - The rendered IPv4 rules file (the firewall role's C(rules.v4)); with O(backend=nftables), the rendered
+        nftables file (C(rules.nft)), every family in it.
     type: path
     required: true
   rules_ipv6:
-    description: The rendered IPv6 rules file (C(rules.v6)); omit it to compare IPv4 only.
+    description: The rendered IPv6 rules file (C(rules.v6)); omit it to compare IPv4 only. Not with nftables.
     type: path
   dynamic_chains:
     description:
       - Chains whose rules a hook changes at run time, not compared rule by rule (the chain itself is). In a
-        hash cluster, the chain of the node ids the node owns (the plan's C(hash.chain)).
+        hash cluster, the chain of the node ids the node owns (the plan's C(hash.listed_chain)).
     type: list
     elements: str
     default: []
@@ -99,9 +108,13 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.ruleset_drift 
     differences,
     digest,
     normalized,
+    normalized_nft,
 )
 
 FAMILIES = (("ipv4", "rules", "iptables"), ("ipv6", "rules_ipv6", "ip6tables"))
+# nftables table families -> the families reported; the tables the nftables backend writes.
+NFT_FAMILIES = {"ip": "ipv4", "ip6": "ipv6"}
+NFT_TABLES = ("ip fwcluster", "ip6 fwcluster")
 
 
 def _run(module, argv, what):
@@ -132,17 +145,50 @@ def compare(module, path, tool):
     return found
 
 
+def compare_nft(module, path):
+    """Each family's finding for an nftables rules file: its tables against the live ones of the same names."""
+    dynamic = module.params["dynamic_chains"]
+    nft = module.get_bin_path("nft", required=True)
+    if not os.path.isfile(path):
+        return dict((NFT_FAMILIES[table.split()[0]], {"file": path, "drift": True, "rendered_digest": None,
+                                                      "live_digest": None, "differences": ["no rules file %s" % path]})
+                    for table in NFT_TABLES)
+    unshare = module.get_bin_path("unshare", required=True)
+    loaded = _run(module, [unshare, "--net", "--", "sh", "-c", '"$1" -f "$2" && "$1" list ruleset', "sh", nft, path],
+                  "loading %s into a scratch network namespace" % path)
+    rendered = normalized_nft(loaded, dynamic)
+    existing = set(" ".join(line.split()[1:3]) for line in _run(module, [nft, "list", "tables"], "nft list tables")
+                   .splitlines() if line.startswith("table "))
+    found = {}
+    for table in sorted(rendered):
+        live_lines = []
+        if table in existing:
+            listed = _run(module, [nft, "list", "table"] + table.split(), "nft list table %s" % table)
+            live_lines = normalized_nft(listed, dynamic).get(table, [])
+        mine, live = {table: rendered[table]}, {table: live_lines}
+        found[NFT_FAMILIES.get(table.split()[0], table)] = {
+            "file": path, "drift": mine != live, "rendered_digest": digest(mine), "live_digest": digest(live),
+            "differences": differences(mine, live) if mine != live else []}
+    return found
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            backend=dict(type="str", choices=["iptables", "nftables"], default="iptables"),
             rules=dict(type="path", required=True),
             rules_ipv6=dict(type="path"),
             dynamic_chains=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
-    families = dict((family, compare(module, module.params[option], tool))
-                    for family, option, tool in FAMILIES if module.params[option])
+    if module.params["backend"] == "nftables":
+        if module.params["rules_ipv6"]:
+            module.fail_json(msg="rules_ipv6 is for the iptables backend; the nftables file holds every family")
+        families = compare_nft(module, module.params["rules"])
+    else:
+        families = dict((family, compare(module, module.params[option], tool))
+                        for family, option, tool in FAMILIES if module.params[option])
     module.exit_json(changed=False, drift=any(found["drift"] for found in families.values()), families=families)
 
 

@@ -35,6 +35,18 @@ attributes:
     platforms: posix
     details: Linux with iproute2; keepalived, conntrackd and iptables where they are reported.
 options:
+  backend:
+    description:
+      - What wrote the node's rules (the plan's C(backend)) - where the ownership and the replication counters
+        are read, C(iptables-save) or C(nft list table ip fwcluster).
+    type: str
+    choices: [iptables, nftables]
+    default: iptables
+  owner_chain:
+    description:
+      - With O(backend=nftables), the chain of the owner rules (the plan's C(hash.listed_chain)).
+    type: str
+    default: mangle_FWCLUSTER-OWN
   vips:
     description:
       - Addresses, without prefix, to look for on the node's interfaces (the plan's C(segments[*].vip_address)).
@@ -250,11 +262,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status import (
     StatusParseError,
     cluster_ownership,
+    cluster_ownership_nft,
     conntrackd_flow_keys,
     conntrackd_stats,
     ipv4_addresses,
     keepalived_instances,
     replication_heard,
+    replication_heard_nft,
     resync_gate_state,
 )
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_links import link_state
@@ -317,7 +331,19 @@ def read_addresses(module):
         module.fail_json(msg=str(error))
 
 
+def read_nft_table(module):
+    """nft list table ip fwcluster, None without nft or the table."""
+    nft = module.get_bin_path("nft")
+    if nft is None:
+        return None
+    rc, out, err = module.run_command([nft, "list", "table", "ip", "fwcluster"])
+    return out if rc == 0 else None
+
+
 def read_cluster(module):
+    if module.params["backend"] == "nftables":
+        listing = read_nft_table(module)
+        return cluster_ownership_nft(listing, module.params["owner_chain"]) if listing is not None else None
     iptables_save = module.get_bin_path("iptables-save")
     if iptables_save is None:
         return None
@@ -326,7 +352,10 @@ def read_cluster(module):
 
 
 def read_heard(module):
-    """Packets received from each peer on the replication link (its raw rule's counter); None without iptables."""
+    """Packets received from each peer on the replication link (its raw rule's counter); None without the tool."""
+    if module.params["backend"] == "nftables":
+        listing = read_nft_table(module)
+        return replication_heard_nft(listing) if listing is not None else None
     iptables_save = module.get_bin_path("iptables-save")
     if iptables_save is None:
         return None
@@ -453,6 +482,8 @@ def read_kernel_flows(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            backend=dict(type="str", choices=["iptables", "nftables"], default="iptables"),
+            owner_chain=dict(type="str", default="mangle_FWCLUSTER-OWN"),
             vips=dict(type="list", elements="str", default=[]),
             replication_interface=dict(type="str"),
             resync_gate=dict(type="path"),

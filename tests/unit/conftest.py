@@ -37,8 +37,14 @@ from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inv
 
 
 def load_example():
-    """(cluster variables, {host: host variables}) of inventories/primary_backup."""
+    """(cluster variables, {host: host variables}) of inventories/primary_backup, on the iptables backend.
+
+    The example runs nftables; the model's tests read the rules in the iptables
+    spelling, which prints each match as written. The nftables spelling has its
+    own tests (plan/backends/test_nftables.py, the golden snapshot, tests/netns).
+    """
     cluster, nodes, _balancers = load_inventory("primary_backup")
+    cluster["fwcluster_backend"] = "iptables"
     return cluster, nodes
 
 

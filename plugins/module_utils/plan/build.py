@@ -12,7 +12,7 @@ programming error, not a plan.
 from __future__ import annotations
 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import rules, stateful, vrrp
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import iptables
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import iptables, nftables
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.errors import PlanError
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.inventory import (
     CONNECTION_VARIABLES,
@@ -31,6 +31,8 @@ __all__ = ["BALANCER_VARIABLES", "CLUSTER_VARIABLES", "CONNECTION_VARIABLES", "N
 
 # The inventory variables the plan reads (the filter cluster_inputs collects exactly these).
 CLUSTER_VARIABLES = cluster_variables(SHARED_CLUSTER_VARIABLES)
+
+BACKENDS = {"iptables": iptables, "nftables": nftables}
 
 # The resync gate (roles/conntrackd/templates/fwcluster-resync-gate.sh.j2) and
 # the file it writes when the peers' flows are in (/run: a boot starts without).
@@ -51,7 +53,7 @@ BASE_SYSCTLS = (
 )
 
 
-def build_plan(cluster, nodes, balancers=None, backend=iptables):
+def build_plan(cluster, nodes, balancers=None):
     """The cluster plan of docs/cluster-plan.md, or PlanError naming host, variable and rule.
 
     cluster: the cluster's group variables; nodes: {host: host variables} of its
@@ -60,9 +62,11 @@ def build_plan(cluster, nodes, balancers=None, backend=iptables):
     """
     model = read_cluster(cluster, nodes, balancers_vars=balancers)
     architecture = model.architecture
+    backend = BACKENDS[model.backend]
     plan = {
         "name": model.name,
         "architecture": architecture.name,
+        "backend": model.backend,
         "segments": dict(
             (segment.name, {
                 "vip": segment.vip.with_prefixlen,
@@ -72,7 +76,7 @@ def build_plan(cluster, nodes, balancers=None, backend=iptables):
                 "vrid": segment.vrid,
             }) for segment in model.segments.values()),
         "vrrp": _vrrp(model),
-        "tracking": _tracking(model),
+        "tracking": _tracking(model, backend),
         "replication": _replication_summary(model),
         "capabilities": _capabilities(model),
         "nodes": dict((node.name, _node_plan(model, node, backend)) for node in model.nodes),
@@ -121,9 +125,12 @@ def _vrrp(cluster):
     return block
 
 
-def _tracking(cluster):
+def _tracking(cluster, backend):
     tracking = dict(cluster.tracking)
     advert_int = cluster.vrrp["advert_int"]
+    if tracking["conntrackd"] or tracking["upstream"]:
+        # The checks read the peers' raw rules' counters (stateful.replication_untracked) with this.
+        tracking["peer_counters_command"] = backend.counters_command("raw", "PREROUTING")
     if tracking["conntrackd"]:
         tracking["answer_timeout"] = vrrp.CONNTRACKD_ANSWER_S
         tracking["peer_wait"] = vrrp.PEER_WAIT_S

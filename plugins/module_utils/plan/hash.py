@@ -37,6 +37,9 @@ CHAIN = "FWCLUSTER-OWN"
 MARK = 0x40000000
 # What the notify hook runs to change the owned ids (installed by the firewall role).
 OWNER_COMMAND = "/usr/local/sbin/fwcluster-hash-owner"
+# Each owner rule says which node id it owns (the hook finds its rules by it).
+OWNER_COMMENT_PREFIX = "fwcluster node id "
+OWNER_COMMENT = OWNER_COMMENT_PREFIX + "%d"
 # A returning node waits this long on its own instance before taking its id
 # back. Its flows are in by then: after a boot keepalived starts only once
 # conntrackd's resync gate has opened (roles/conntrackd, the drop-ins).
@@ -191,42 +194,56 @@ class Hash(Architecture):
             "chain": CHAIN,
             "mark": "0x%x/0x%x" % (MARK, MARK),
             "owner_command": OWNER_COMMAND,
+            # each owner rule's comment: this, then its node id
+            "owner_comment": OWNER_COMMENT_PREFIX,
             "multicast_macs": dict(settings.multicast_macs),
             "vrrp_segment": vrrp_segment(cluster).name,
-            # owner_rules[k]: the rule that owns node id k, as the backend's save command prints it
-            "owner_rules": [backend.rule_line(rule) for rule in owners],
-            # the same without "-A <chain> ": the arguments of iptables -C/-A/-D in the hook
-            "owner_specs": [backend.rule_arguments(rule) for rule in owners],
+            # the chain as the backend's commands name it (nftables: ip fwcluster mangle_FWCLUSTER-OWN)
+            "backend_chain": backend.chain_reference("mangle", CHAIN),
+            # the chain as the backend's listing names it (nftables: mangle_FWCLUSTER-OWN)
+            "listed_chain": backend.chain_name("mangle", CHAIN),
+            # owner_rules[k]: the rule that owns node id k, as the backend lists it
+            "owner_rules": [backend.rule_line(rule, "mangle") for rule in owners],
+            # the same without its chain: iptables -C/-A/-D's arguments, the rule of nft add rule
+            "owner_specs": [backend.rule_arguments(rule, "mangle") for rule in owners],
         }}
 
     def node_fields(self, cluster, node, backend):
         links = []
+        arp = Table("mangle", {}, [], family=ARP)
         for segment in cluster.segments.values():
             interface = node.interfaces[segment.name]
             mac = cluster.settings.multicast_macs[segment.name]
-            arp = Table("mangle", {}, [
+            link_rules = [
                 # ARP from the VIP (replies and requests) carries the cluster MAC,
                 # so every host on the segment sends the VIP's traffic to all nodes.
                 Rule("OUTPUT", [rules.out_interface(interface), rules.source(segment.vip.ip),
                                 rules.arp_hardware_length(6)], rules.arp_source_mac(mac)),
-                # ARP answers addressed to the cluster MAC are this node's too;
-                # OWN_MAC is the interface's own MAC, read on the node.
+                # ARP answers addressed to the cluster MAC are this node's too.
                 Rule("INPUT", [rules.in_interface(interface), rules.arp_hardware_length(6),
-                               rules.arp_destination_mac(mac)], rules.arp_target_mac("OWN_MAC")),
-            ], family=ARP)
+                               rules.arp_destination_mac(mac)], rules.arp_target_mac(own_mac(interface))),
+            ]
+            arp.rules.extend(link_rules)
             links.append({
                 "segment": segment.name,
                 "interface": interface,
                 "vip": segment.vip.with_prefixlen,
                 "multicast_mac": mac,
-                # arptables-restore lines
-                "arptables": backend.arp_lines(arp),
+                # this link's ARP rules, as the backend's tool lists them
+                "arp_rules": [backend.rule_line(rule, arp.name, ARP) for rule in link_rules],
             })
         return {"hash": {
             "cluster_node": node.node_id + 1,  # xt_cluster numbers nodes from 1
             "own_mask": "0x%08x" % (1 << node.node_id),
             "links": links,
+            # every link's ARP rules: the command that loads them and its input
+            "arp": backend.arp_restore(arp),
         }}
+
+
+def own_mac(interface):
+    """Stands for the interface's own MAC, which only the node knows (the links script reads it)."""
+    return "OWN_MAC(%s)" % interface
 
 
 def multicast_mac(segment, label):
@@ -264,7 +281,7 @@ def owner_rule(cluster, node_id):
     the verify step all use this one form.
     """
     return Rule(CHAIN, [rules.cluster_nodes(1 << node_id, len(cluster.nodes), cluster.settings.seed)],
-                rules.set_mark(MARK, MARK))
+                rules.set_mark(MARK, MARK), OWNER_COMMENT % node_id)
 
 
 def marker(segment, owner):

@@ -98,7 +98,12 @@ SHARED_CLUSTER_VARIABLES = (
     "fwcluster_policy",
     "fwcluster_nat",
     "fwcluster_management",
+    "fwcluster_backend",
 )
+# What spells the rules on the nodes (plan/backends/): iptables-restore and
+# arptables, or one nftables table per address family.
+BACKENDS = ("iptables", "nftables")
+DEFAULT_BACKEND = "iptables"
 NODE_VARIABLES = (
     "fwcluster_node_id",
     "fwcluster_addresses",
@@ -610,6 +615,8 @@ def read_cluster(cluster_vars, nodes_vars, balancers_vars=None):
     _read_policy(cluster, cluster_vars)
     _read_nat(cluster, cluster_vars)
     _read_management(cluster, cluster_vars)
+    cluster.backend = read.choice(read.optional(cluster_vars, "fwcluster_backend", DEFAULT_BACKEND), BACKENDS,
+                                  cluster.label, "fwcluster_backend")
     if balancers_vars is not None and not isinstance(balancers_vars, Mapping):
         # The cluster_inputs filter always passes a mapping; any other caller gets a refusal, not a traceback.
         raise PlanError(cluster.label, "fwcluster_balancer_side",

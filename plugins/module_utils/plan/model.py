@@ -91,6 +91,7 @@ class Cluster(object):
         self.policy = []
         self.nat = []
         self.management = {}
+        self.backend = None  # "iptables" or "nftables": which backend spells the rules
         self.settings = None  # what the architecture read of its own keys (its read_own())
 
     def segment_of_address(self, address):

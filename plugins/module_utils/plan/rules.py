@@ -35,19 +35,24 @@ ICMP_REPLY = "echo-reply"
 
 
 class Rule(object):
-    """One rule of a chain: matches in order, then a verdict; the comment names its origin."""
+    """One rule of a chain: matches in order, then a verdict; the comment names its origin.
 
-    def __init__(self, chain, matches=(), verdict=None, comment=None):
+    counted: something reads the rule's packet counter (by its comment). iptables
+    counts every rule; nftables only those written with a counter.
+    """
+
+    def __init__(self, chain, matches=(), verdict=None, comment=None, counted=False):
         self.chain = chain
         self.matches = tuple(match for match in matches if match is not None)
         self.verdict = verdict
         self.comment = comment
+        self.counted = counted
 
     def matches_of(self, kind):
         return [match[1:] for match in self.matches if match[0] == kind]
 
     def __repr__(self):
-        return "Rule(%r, %r, %r, %r)" % (self.chain, self.matches, self.verdict, self.comment)
+        return "Rule(%r, %r, %r, %r, counted=%r)" % (self.chain, self.matches, self.verdict, self.comment, self.counted)
 
 
 class Table(object):

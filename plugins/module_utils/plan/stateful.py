@@ -124,15 +124,15 @@ def replication_untracked(cluster, node):
         # alive; the next, its node.
         found.append(Rule("PREROUTING", [rules.in_interface(interface), rules.source(peer.replication_address.ip),
                                          rules.protocol(proto), rules.destination_ports([replication.port])],
-                          rules.NOTRACK, conntrackd_comment(peer)))
+                          rules.NOTRACK, conntrackd_comment(peer), counted=True))
         if cluster.tracking.get("upstream"):
             # A peer whose upstream hosts answer says so with a ping of its own length on every check.
             found.append(Rule("PREROUTING", [rules.in_interface(interface), rules.source(peer.replication_address.ip),
                                              rules.protocol("icmp"), rules.icmp_type(rules.ICMP_REQUEST),
                                              rules.packet_length(vrrp.UPSTREAM_BEACON_LENGTH)],
-                              rules.NOTRACK, upstream_comment(peer)))
+                              rules.NOTRACK, upstream_comment(peer), counted=True))
         found.append(Rule("PREROUTING", [rules.in_interface(interface), rules.source(peer.replication_address.ip)],
-                          rules.NOTRACK, replication_comment(peer)))
+                          rules.NOTRACK, replication_comment(peer), counted=True))
     found.append(Rule("OUTPUT", [rules.out_interface(interface)], rules.NOTRACK))
     return found
 

@@ -170,6 +170,15 @@ def _sw_routes_no_replication(cluster, nodes, balancers):
     balancers["sw-lbo2"]["fwcluster_interfaces"] = {"front": "ens9"}
 
 
+def _nftables(change=None):
+    """The example (changed by change first, when given) on the nftables backend."""
+    def variant(cluster, nodes, balancers):
+        if change is not None:
+            change(cluster, nodes, balancers)
+        cluster["fwcluster_backend"] = "nftables"
+    return variant
+
+
 VARIANTS = (
     ("primary_backup", "pb-multicast-vrrp-subsecond-preempt", _pb_multicast_vrrp_subsecond_preempt),
     ("primary_backup", "pb-one-segment", _pb_one_segment),
@@ -189,6 +198,11 @@ VARIANTS = (
     ("hash", "hash-macs-delay-dnat", _hash_macs_delay_dnat),
     ("sandwich", "sw-three-firewalls", _sw_three_firewalls),
     ("sandwich", "sw-routes-no-replication", _sw_routes_no_replication),
+    # every architecture's rules on the nftables backend; the richest policy and NAT there too
+    ("primary_backup", "pb-nftables-rich-policy-and-nat", _nftables(_pb_rich_policy_and_nat)),
+    ("multipath", "mp-nftables-drop-reject-firewall", _nftables(_mp_drop_reject_firewall)),
+    ("hash", "hash-nftables-four-nodes", _nftables(_hash_four_nodes)),
+    ("sandwich", "sw-nftables", _nftables()),
 )
 
 

@@ -32,7 +32,7 @@ REFUSALS = "refusals.json"
 def render_host(plan, host):
     """{file name: text} of one host."""
     node = host_part(plan, host)
-    files = dict((template[:-len(".j2")], render(role, template, plan, host)) for role, template in templates_of(node))
+    files = dict((template[:-len(".j2")], render(role, template, plan, host)) for role, template in templates_of(plan, node))
     return files
 
 

@@ -107,16 +107,16 @@ def test_a_changed_plan_is_caught(committed):
 def test_a_changed_byte_a_lost_file_and_a_new_file_are_caught(committed):
     files = _primary_backup_files()
     expected = dict((path, committed[path]) for path in files)
-    rules = "%s/primary_backup/pb-fw1/rules.v4" % snapshot.RENDERED
+    rules = "%s/primary_backup/pb-fw1/rules.nft" % snapshot.RENDERED
     conntrackd = "%s/primary_backup/pb-fw2/conntrackd.conf" % snapshot.RENDERED
-    files[rules] = files[rules].replace("-j DROP", "-j  DROP", 1)
+    files[rules] = files[rules].replace("ct state invalid drop", "ct state invalid  drop", 1)
     files[conntrackd] = files[conntrackd].rstrip("\n")  # only the final newline
     unit = files.pop("%s/primary_backup/pb-fw1/fwcluster-netfilter.service" % snapshot.RENDERED)
     files["%s/primary_backup/pb-fw1/surprise.conf" % snapshot.RENDERED] = unit
     found = snapshot.differences(expected, files)
     assert len(found) == 4, found
     text = "".join(found)
-    assert "+-A INPUT -m conntrack --ctstate INVALID -j  DROP" in text
+    assert "+\t\tct state invalid  drop" in text
     assert "pb-fw1/fwcluster-netfilter.service: in the snapshot, no longer rendered" in text
     assert "pb-fw1/surprise.conf: rendered, not in the snapshot" in text
     assert "--- expected/rendered/primary_backup/pb-fw2/conntrackd.conf" in text

@@ -54,14 +54,17 @@ def host_part(plan, host):
     return plan["nodes"].get(host) or plan["balancers"][host]
 
 
-def templates_of(node):
+def templates_of(plan, node):
     """[(role, template)] the roles write on a host with this part of the plan, in the roles' order.
 
     The conditions are the ``when:`` of the roles' template tasks (roles/*/tasks/), as
     site.yml runs them on every host: firewall, conntrackd, keepalived, balancer.
     """
-    templates = [("firewall", "rules.v4.j2"), ("firewall", "rules.v6.j2"), ("firewall", "sysctl.conf.j2"),
-                 ("firewall", "fwcluster-netfilter.service.j2")]
+    if plan["backend"] == "nftables":
+        templates = [("firewall", "rules.nft.j2")]
+    else:
+        templates = [("firewall", "rules.v4.j2"), ("firewall", "rules.v6.j2")]
+    templates.extend([("firewall", "sysctl.conf.j2"), ("firewall", "fwcluster-netfilter.service.j2")])
     if "hash" in node:  # fwcluster_node.hash is defined
         templates.extend([("firewall", "fwcluster-hash-owner.j2"), ("firewall", "fwcluster-hash-links.j2"),
                           ("firewall", "fwcluster-hash-links.service.j2")])

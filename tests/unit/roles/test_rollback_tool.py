@@ -80,3 +80,26 @@ def test_restore_without_snapshot_fails(tmp_path):
 def test_usage(tmp_path):
     result = subprocess.run(["bash", TOOL, "bogus", str(tmp_path)], capture_output=True, text=True, check=False)
     assert result.returncode == 2 and "usage" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("nft") is None, reason="needs nft")
+def test_restore_puts_back_the_nftables_tables_and_removes_new_ones(netns, tmp_path):
+    snap = tmp_path / "snap"
+    before = sh(netns, "nft 'add table ip fwcluster; add chain ip fwcluster filter_input "
+                       "{ type filter hook input priority 0; policy drop; }; "
+                       "add rule ip fwcluster filter_input tcp dport 22 accept comment \"management\"'; "
+                       "nft add table inet docker")
+    assert before.returncode == 0, before.stderr
+    listed_before = sh(netns, "nft list table ip fwcluster").stdout
+    taken = sh(netns, "bash %s snapshot %s" % (TOOL, snap))
+    assert taken.returncode == 0, taken.stderr
+    # The change: the table rewritten, an ARP table added (a hash cluster's), another tool's table changed.
+    changed = sh(netns, "nft flush chain ip fwcluster filter_input && nft add table arp fwcluster && "
+                        "nft add chain inet docker forward")
+    assert changed.returncode == 0, changed.stderr
+    sh(netns, "bash %s restore %s" % (TOOL, snap))
+    assert "restore finished" in (snap / "restore.log").read_text()
+    assert sh(netns, "nft list table ip fwcluster").stdout == listed_before
+    assert sh(netns, "nft list table arp fwcluster").returncode != 0
+    # other tables are not the collection's: left as they are
+    assert "chain forward" in sh(netns, "nft list table inet docker").stdout

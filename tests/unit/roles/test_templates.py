@@ -15,8 +15,10 @@ import tempfile
 
 import pytest
 
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import nftables
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory
+from ansible_collections.fwcluster.netfilter.tests.unit.golden import cases
 from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import check, check_conntrackd, render
 
 
@@ -300,10 +302,11 @@ def test_hash_scripts_are_valid_shell():
         result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stderr + text
     owner, links, notify = scripts
-    assert '1) echo "-m cluster --cluster-local-nodemask 0x00000002 --cluster-total-nodes 3' in owner
+    assert "1) echo '-m cluster --cluster-local-nodemask 0x00000002 --cluster-total-nodes 3" in owner
     assert 'ids="0 1 2"' in owner
     assert "ip maddress add 01:00:5e:14:01:fe dev eth1" in links
-    assert "--mangle-mac-d $(mac_of eth2)" in links
+    assert "--mangle-mac-d OWN_MAC(eth2)'" in links
+    assert '-e "s/OWN_MAC(eth2)/$(mac_of eth2)/"' in links
     assert "own_id=1" in notify and "conntrackd -C /etc/conntrackd/conntrackd.conf -R" in notify
     unit = render("firewall", "fwcluster-netfilter.service.j2", plan, "hs-fw2")
     assert "ExecStartPost=/usr/local/sbin/fwcluster-hash-owner sync" in unit
@@ -317,3 +320,23 @@ def test_hash_conntrackd_injects_into_the_kernel(tmp_path):
     assert "Mode NOTRACK" in text and "DisableExternalCache On" in text and "StartupResync" not in text
     assert "IPv4_address 225.0.0.51" in text
     check_conntrackd(text, tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("nft") is None or os.geteuid() != 0, reason="needs nft -c (root)")
+@pytest.mark.parametrize("name", ["primary_backup", "multipath", "hash", "sandwich"] + [
+    variant for _example, variant, _change in cases.VARIANTS if "nftables" in variant])
+def test_nftables_rules_are_the_backends_tables_and_pass_nft_check(name, tmp_path):
+    (cluster, nodes, balancers), = [inventory[1:] for inventory in cases.inventories() if inventory[0] == name]
+    plan = build_plan(dict(cluster, fwcluster_backend="nftables"), nodes, balancers or None)
+    hosts = dict(plan["nodes"], **plan.get("balancers", {}))
+    for host, part in hosts.items():
+        text = render("firewall", "rules.nft.j2", plan, host)
+        # the template prints the backend's tables as table_text does: one layout, kept in one place
+        body = "".join(line + "\n" for line in text.splitlines() if not line.startswith("#"))
+        assert body == nftables.table_text(part["ruleset"] + part["ruleset_ipv6"]), host
+        assert "flush ruleset" not in text
+        check(["nft", "-c", "-f"], text, tmp_path)
+        if "hash" in part:
+            # what the owner hook adds at runtime fits the rendered table
+            owned = text + "".join("add rule %s\n" % rule for rule in plan["hash"]["owner_rules"])
+            check(["nft", "-c", "-f"], owned, tmp_path)

@@ -83,7 +83,22 @@ _VERDICTS = {
 }
 
 
-def rule_arguments(rule):
+def counters_command(table, chain, family=None):
+    """What lists a chain's rules with their packet counters: iptables-save -c of its whole table."""
+    return "iptables-save -c -t %s" % table
+
+
+def chain_name(table, chain):
+    """A chain as iptables-save lists it: the same name in every table."""
+    return chain
+
+
+def chain_reference(table, chain, family=None):
+    """A chain as iptables -t TABLE names it."""
+    return chain
+
+
+def rule_arguments(rule, table=None):
     """A rule without its "-A CHAIN": the arguments of iptables -C/-A/-D."""
     parts = [_MATCHES[match[0]](*match[1:]) for match in rule.matches]
     if rule.comment:
@@ -93,7 +108,7 @@ def rule_arguments(rule):
     return " ".join(parts)
 
 
-def rule_line(rule):
+def rule_line(rule, table=None, family=None):
     """A rule as iptables-save prints it (-A CHAIN ...)."""
     arguments = rule_arguments(rule)
     return "-A %s %s" % (rule.chain, arguments) if arguments else "-A %s" % rule.chain
@@ -109,8 +124,13 @@ def ruleset(tables, family=IPV4):
     } for table in tables if table.family == family]
 
 
-def arp_lines(table):
-    """An arp table's rules as arptables-restore lines."""
+def arp_restore(table):
+    """An arp table as the command and input lines that load it (a MAC the node reads left as written).
+
+    arptables has one table, filter; the rules' mangle targets live in it.
+    """
     if table.family != ARP:
         raise ValueError("not an arp table: %s" % table.name)
-    return [rule_line(rule) for rule in table.rules]
+    return {"command": "arptables-restore",
+            "lines": ["*filter", ":INPUT ACCEPT", ":OUTPUT ACCEPT"] + [rule_line(rule) for rule in table.rules]
+            + ["COMMIT"]}

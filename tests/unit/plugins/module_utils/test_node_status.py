@@ -12,11 +12,13 @@ import pytest
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status import (
     StatusParseError,
     cluster_ownership,
+    cluster_ownership_nft,
     conntrackd_flow_keys,
     conntrackd_stats,
     ipv4_addresses,
     keepalived_instances,
     replication_heard,
+    replication_heard_nft,
     resync_gate_state,
 )
 
@@ -245,3 +247,22 @@ def test_resync_gate_state():
     assert resync_gate_state(None) == {"open": False}
     with pytest.raises(StatusParseError, match="does not parse"):
         resync_gate_state("open at 12")
+
+
+@pytest.mark.skipif(shutil.which("nft") is None or os.geteuid() != 0, reason="needs nft and root")
+def test_nftables_ownership_and_heard_from_what_nft_lists_of_the_planned_rules():
+    """The hash example's rules on nftables, owner rules of ids 0 and 2 added as the hook adds them, listed back."""
+    from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import nftables
+    from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
+    from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory
+    cluster, nodes, _balancers = load_inventory("hash")
+    plan = build_plan(dict(cluster, fwcluster_backend="nftables"), nodes)
+    node = plan["nodes"]["hs-fw1"]
+    script = nftables.table_text(node["ruleset"]) + "".join(
+        "add rule %s\n" % plan["hash"]["owner_rules"][node_id] for node_id in (0, 2))
+    listed = subprocess.run(["unshare", "-n", "sh", "-c", "nft -f - && nft list table ip fwcluster"],
+                            input=script, capture_output=True, text=True, check=True).stdout
+    assert cluster_ownership_nft(listed, plan["hash"]["listed_chain"]) == {
+        "total_nodes": 3, "nodemask": "0x00000005", "node_ids": [0, 2]}
+    assert cluster_ownership_nft(listed, "no-such-chain") is None
+    assert replication_heard_nft(listed) == {"192.168.101.2": 0, "192.168.101.3": 0}

@@ -120,3 +120,82 @@ def test_the_live_namespace_is_never_touched(live, rules_file, run_module):
     run_module(live_ruleset_info.main, {"rules": rules_file, "rules_ipv6": rules_file.replace("v4", "v6")})
     assert [line for line in live("iptables-save").stdout.decode().splitlines() if not line.startswith("#")] \
         == [line for line in before.decode().splitlines() if not line.startswith("#")]
+
+
+# The nftables backend: its own tables in one file; other tables are not the module's business.
+NFT_RULES = """table ip fwcluster
+delete table ip fwcluster
+table ip fwcluster {
+    chain mangle_prerouting {
+        type filter hook prerouting priority -150; policy accept;
+        iifname "eth1" jump mangle_FWCLUSTER-OWN
+    }
+    chain mangle_FWCLUSTER-OWN {
+    }
+    chain filter_input {
+        type filter hook input priority 0; policy drop;
+        iifname "lo" accept
+        iifname "eth3" ip saddr 192.168.100.2 counter accept comment "fwcluster replication from pb-fw2"
+        meta l4proto tcp tcp dport 22 accept comment "management"
+    }
+}
+table ip6 fwcluster
+delete table ip6 fwcluster
+table ip6 fwcluster {
+    chain filter_forward {
+        type filter hook forward priority 0; policy drop;
+    }
+}
+"""
+
+
+@pytest.fixture
+def nft_live(live, tmp_path):
+    if shutil.which("nft") is None:
+        pytest.skip("nftables is not installed")
+    path = tmp_path / "rules.nft"
+    # live, the counted rule has counted (the file's own rule starts at 0)
+    path.write_text(NFT_RULES.replace("counter accept", "counter packets 7 bytes 420 accept"))
+    live("nft", "-f", str(path))
+    path.write_text(NFT_RULES)
+    return live, str(path)
+
+
+def test_nftables_rules_as_loaded_are_no_drift_whatever_other_tables_hold(nft_live, run_module):
+    live, path = nft_live
+    live("nft", "add table inet docker; add chain inet docker forward { type filter hook forward priority 0; }")
+    ok, result = run_module(live_ruleset_info.main, {"rules": path, "backend": "nftables"}, check_mode=True)
+    assert ok and result["drift"] is False, result
+    assert sorted(result["families"]) == ["ipv4", "ipv6"]
+    assert result["families"]["ipv4"]["rendered_digest"] == result["families"]["ipv4"]["live_digest"]
+
+
+def test_nftables_a_rule_added_by_hand_is_drift_and_named(nft_live, run_module):
+    live, path = nft_live
+    live("nft", "insert rule ip fwcluster filter_input ip saddr 192.0.2.7 accept")
+    ok, result = run_module(live_ruleset_info.main, {"rules": path, "backend": "nftables"})
+    assert ok and result["drift"] is True
+    assert result["families"]["ipv4"]["differences"] == ["+ip fwcluster: filter_input: ip saddr 192.0.2.7 accept"]
+    assert result["families"]["ipv6"]["drift"] is False
+
+
+def test_nftables_a_deleted_table_is_drift(nft_live, run_module):
+    live, path = nft_live
+    live("nft", "delete table ip6 fwcluster")
+    ok, result = run_module(live_ruleset_info.main, {"rules": path, "backend": "nftables"})
+    assert ok and result["families"]["ipv6"]["drift"] is True and result["families"]["ipv4"]["drift"] is False
+
+
+def test_nftables_the_owner_chain_may_change_its_rules(nft_live, run_module):
+    live, path = nft_live
+    live("nft", "add rule ip fwcluster mangle_FWCLUSTER-OWN meta mark set 0x1")
+    ok, result = run_module(live_ruleset_info.main, {"rules": path, "backend": "nftables"})
+    assert ok and result["drift"] is True
+    ok, result = run_module(live_ruleset_info.main, {"rules": path, "backend": "nftables",
+                                                     "dynamic_chains": ["mangle_FWCLUSTER-OWN"]})
+    assert ok and result["drift"] is False
+
+
+def test_nftables_a_missing_file_is_drift(live, tmp_path, run_module):
+    ok, result = run_module(live_ruleset_info.main, {"rules": str(tmp_path / "rules.nft"), "backend": "nftables"})
+    assert ok and result["drift"] is True and result["families"]["ipv4"]["rendered_digest"] is None

@@ -48,8 +48,9 @@ def node_inputs(count, transport="multicast"):
 
 def test_example_plan_top_level(example):
     plan = build_plan(*example)
-    assert sorted(plan) == ["architecture", "capabilities", "name", "nodes", "replication", "segments", "tracking",
-                            "vrrp"]
+    assert sorted(plan) == ["architecture", "backend", "capabilities", "name", "nodes", "replication", "segments",
+                            "tracking", "vrrp"]
+    assert plan["backend"] == "iptables"  # the default
     assert plan["name"] == "edge"
     assert plan["architecture"] == "primary_backup"
     assert plan["segments"]["inside"] == {"vip": "10.10.1.254/24", "vip_address": "10.10.1.254",

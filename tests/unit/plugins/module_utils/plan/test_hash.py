@@ -14,14 +14,35 @@ def test_example_plan(hash_example):
     assert plan["hash"]["seed_hex"] == "0x5eed1234"
     # 01:00:5e + the VIP's low 23 bits: 10.20.1.254 and 198.51.100.254.
     assert plan["hash"]["multicast_macs"] == {"inside": "01:00:5e:14:01:fe", "outside": "01:00:5e:33:64:fe"}
-    # Node id k is xt_cluster node k+1, mask bit k, printed as iptables-save prints it.
+    # Node id k is xt_cluster node k+1, mask bit k, printed as iptables-save prints it; the comment names it.
     assert plan["hash"]["owner_rules"][2] == (
         "-A FWCLUSTER-OWN -m cluster --cluster-local-nodemask 0x00000004 --cluster-total-nodes 3 "
-        "--cluster-hash-seed 0x5eed1234 -j MARK --set-xmark 0x40000000/0x40000000")
+        '--cluster-hash-seed 0x5eed1234 -m comment --comment "fwcluster node id 2" '
+        "-j MARK --set-xmark 0x40000000/0x40000000")
     assert plan["hash"]["owner_specs"][0].startswith("-m cluster --cluster-local-nodemask 0x00000001 ")
+    assert plan["hash"]["backend_chain"] == "FWCLUSTER-OWN"
+    assert plan["hash"]["owner_comment"] == "fwcluster node id "
     assert [plan["nodes"][h]["hash"]["cluster_node"] for h in ("hs-fw1", "hs-fw2", "hs-fw3")] == [1, 2, 3]
     assert plan["nodes"]["hs-fw3"]["hash"]["own_mask"] == "0x00000004"
     assert plan["vrrp"]["preempt"] is True and plan["vrrp"]["preempt_delay"] == 1.0
+
+
+def test_example_plan_on_nftables(hash_example):
+    cluster, nodes = hash_example[:2]
+    plan = build_plan(dict(cluster, fwcluster_backend="nftables"), nodes)
+    # Node id k is jhash's value k (tests/netns proves it against xt_cluster in the kernel).
+    assert plan["hash"]["backend_chain"] == "ip fwcluster mangle_FWCLUSTER-OWN"
+    assert plan["hash"]["owner_specs"][2] == (
+        "jhash ct original ip saddr mod 3 seed 0x5eed1234 2 meta pkttype set host "
+        'meta mark set meta mark & 0xbfffffff ^ 0x40000000 comment "fwcluster node id 2"')
+    assert plan["hash"]["owner_rules"][2] == "ip fwcluster mangle_FWCLUSTER-OWN " + plan["hash"]["owner_specs"][2]
+    links = plan["nodes"]["hs-fw1"]["hash"]
+    assert links["arp"]["command"] == "nft -f -"
+    assert links["links"][0]["arp_rules"] == [
+        'arp fwcluster mangle_output oifname "eth1" arp saddr ip 10.20.1.254 arp hlen 6 '
+        "arp saddr ether set 01:00:5e:14:01:fe",
+        'arp fwcluster mangle_input iifname "eth1" arp hlen 6 arp daddr ether 01:00:5e:14:01:fe '
+        "arp daddr ether set OWN_MAC(eth1)"]
 
 
 def test_one_instance_per_node_id(hash_example):

@@ -64,7 +64,10 @@ def _check(cluster, nodes, balancers=None):
     json.dumps(plan)
     for node in plan["nodes"].values():
         for table in node["ruleset"]:
-            assert all("\n" not in rule and rule.startswith("-A ") for rule in table["rules"])
+            if plan["backend"] == "nftables":
+                assert all("\n" not in rule for chain in table["chains"] for rule in chain["rules"])
+            else:
+                assert all("\n" not in rule and rule.startswith("-A ") for rule in table["rules"])
 
 
 @pytest.mark.parametrize("name", ["primary_backup", "multipath", "hash", "sandwich"])

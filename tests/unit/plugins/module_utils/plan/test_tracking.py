@@ -53,15 +53,17 @@ def test_upstream_hosts_are_tracked_beside_conntrackd_through_each_nodes_interfa
                                                                                 "fwcluster_upstream"]
         for instance in node["keepalived"]["instances"]:
             assert instance["track_scripts"] == ["fwcluster_conntrackd", "fwcluster_upstream"]
-    # each node counts its peer's beacons (128-byte pings) on the replication link
-    raw = plan["nodes"]["pb-fw1"]["ruleset"][0]
+    # each node counts its peer's beacons (128-byte pings) on the replication link (the example runs nftables)
+    assert plan["tracking"]["peer_counters_command"] == "nft list chain ip fwcluster raw_prerouting"
+    raw = plan["nodes"]["pb-fw1"]["ruleset"][0]["chains"][0]
     beacon = [rule for rule in raw["rules"] if "fwcluster upstream from pb-fw2" in rule]
-    assert beacon == ['-A PREROUTING -i eth3 -s 192.168.100.2 -p icmp --icmp-type echo-request -m length --length 128 '
-                      '-m comment --comment "fwcluster upstream from pb-fw2" -j CT --notrack']
+    assert beacon == ['iifname "eth3" ip saddr 192.168.100.2 meta l4proto icmp icmp type echo-request ip length 128 '
+                      'counter notrack comment "fwcluster upstream from pb-fw2"']
     # switched off: no check, no counting rule
     plan = _plan("primary_backup", upstream=[])
     assert plan["nodes"]["pb-fw1"]["upstream"] == []
-    assert not [rule for rule in plan["nodes"]["pb-fw1"]["ruleset"][0]["rules"] if "fwcluster upstream" in rule]
+    assert not [rule for rule in plan["nodes"]["pb-fw1"]["ruleset"][0]["chains"][0]["rules"]
+                if "fwcluster upstream" in rule]
 
 
 def test_upstream_tracking_alone_leaves_conntrackd_untracked():

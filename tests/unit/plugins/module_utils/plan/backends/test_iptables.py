@@ -81,9 +81,13 @@ def test_ruleset_keeps_the_ipv4_tables_only():
         {"table": "filter", "chains": rules.FILTER_POLICIES, "user_chains": [], "rules": ["-A INPUT -i lo -j ACCEPT"]},
         {"table": "mangle", "chains": rules.MANGLE_POLICIES, "user_chains": ["OWN"], "rules": []},
     ]
-    assert iptables.arp_lines(tables[1]) == ["-A OUTPUT --h-length 6 -j mangle --mangle-mac-s x"]
+    assert iptables.arp_restore(tables[1]) == {
+        "command": "arptables-restore",
+        "lines": ["*filter", ":INPUT ACCEPT", ":OUTPUT ACCEPT", "-A OUTPUT --h-length 6 -j mangle --mangle-mac-s x",
+                  "COMMIT"],
+    }
     with pytest.raises(ValueError):
-        iptables.arp_lines(tables[0])
+        iptables.arp_restore(tables[0])
 
 
 def test_a_kind_the_backend_cannot_spell_is_a_programming_error():
