@@ -17,6 +17,9 @@
 #                 of the tracked and untracked-not-ignored files
 #   build         ansible-galaxy collection build; install the tarball into a
 #                 scratch path; ansible-doc every module and role from it
+#   netns         pytest tests/netns: each architecture's packet cases sent
+#                 through a node's rules of both backends (iptables,
+#                 nftables) in network namespaces; the same verdicts
 #   molecule      molecule test -s NAME for every scenario in molecule/
 #                 (one step per scenario, named molecule:NAME); each ends
 #                 with the scenario's ten slowest tasks
@@ -78,7 +81,7 @@ for f in molecule/*/molecule.yml; do
     [[ $name == shared || $name == "$bench_scenario" ]] || scenarios+=("$name")
 done
 [[ -f molecule/$bench_scenario/molecule.yml ]] && scenarios+=("$bench_scenario")
-all_steps=(unit yamllint lint sanity build)
+all_steps=(unit yamllint lint sanity build netns)
 if ((${#scenarios[@]})); then
     for s in "${scenarios[@]}"; do all_steps+=("molecule:$s"); done
 else
@@ -272,6 +275,12 @@ step_unit() {
         echo "pytest collected no test in tests/unit: that is a failure here"
     fi
     return "$rc"
+}
+
+step_netns() {
+    # Alone, not beside the CPU-bound steps: its probes wait for answers with short timeouts.
+    PYTHONPATH="$root/build/collections${PYTHONPATH:+:$PYTHONPATH}" \
+        timeout -k 30 "$2" pytest -o cache_dir="$root/build/pytest-cache" tests/netns
 }
 
 step_yamllint() {

@@ -1,0 +1,133 @@
+"""The hosts' side of the kernel tests: run inside a network namespace (ip netns exec NS python3 agent.py ...).
+
+    agent.py serve TCP_PORTS UDP_PORTS   answer every TCP connection and UDP datagram with the
+                                         peer address it came from ("seen as"), and print one line
+                                         per bare TCP ACK that reaches this host ("ack SRC SPORT DPORT")
+    agent.py probe JSON                  run the probes (a list of {source, to, proto, port}) at
+                                         once, print their outcomes as a JSON list
+
+A probe's outcome: "accepted as ADDRESS" (the address the other end saw),
+"accepted" (ping), "rejected" (a reset or port unreachable), "dropped" (no
+answer in time), "sent" (a bare ACK or a lone datagram: whether it arrived
+is the far side's to say).
+Standard library only: the namespaces run the test machine's python3.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import socket
+import struct
+import subprocess
+import sys
+import threading
+
+TIMEOUT = 1.0
+ETH_P_IP = 0x0800
+
+
+def serve(tcp_ports, udp_ports):
+    for port in tcp_ports:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("0.0.0.0", port))
+        listener.listen(128)
+        threading.Thread(target=_answer_tcp, args=(listener,), daemon=True).start()
+    for port in udp_ports:
+        endpoint = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        endpoint.bind(("0.0.0.0", port))
+        threading.Thread(target=_answer_udp, args=(endpoint,), daemon=True).start()
+    sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+    print("ready", flush=True)
+    while True:
+        packet = sniffer.recv(65535)
+        if len(packet) < 40 or packet[9] != socket.IPPROTO_TCP:
+            continue
+        header = (packet[0] & 0x0F) * 4
+        sport, dport = struct.unpack("!HH", packet[header:header + 4])
+        flags = packet[header + 13]
+        if flags == 0x10:  # ACK alone: no connection of ours sends one without data first
+            print("ack %s %d %d" % (socket.inet_ntoa(packet[12:16]), sport, dport), flush=True)
+
+
+def _answer_tcp(listener):
+    while True:
+        connection, peer = listener.accept()
+        with connection:
+            connection.sendall(peer[0].encode())
+
+
+def _answer_udp(endpoint):
+    while True:
+        _data, peer = endpoint.recvfrom(2048)
+        endpoint.sendto(peer[0].encode(), peer)
+
+
+def probe(case):
+    proto = case["proto"]
+    try:
+        if proto == "tcp":
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as conn:
+                conn.settimeout(TIMEOUT)
+                conn.bind((case["source"], 0))
+                conn.connect((case["to"], case["port"]))
+                return "accepted as " + conn.recv(64).decode()
+        if proto == "udp":
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as conn:
+                conn.settimeout(TIMEOUT)
+                conn.bind((case["source"], 0))
+                conn.connect((case["to"], case["port"]))
+                conn.send(b"probe")
+                return "accepted as " + conn.recv(64).decode()
+        if proto == "icmp":
+            done = subprocess.run(["ping", "-n", "-q", "-c", "1", "-W", str(int(TIMEOUT)), "-I", case["source"],
+                                   case["to"]], capture_output=True, check=False)
+            return "accepted" if done.returncode == 0 else "dropped"
+        if proto == "udp-send":  # one datagram, no answer awaited (a balancer only passes it on)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as conn:
+                conn.bind((case["source"], 0))
+                conn.sendto(b"probe", (case["to"], case["port"]))
+            return "sent"
+        if proto == "ack":
+            _send_bare_ack(case["source"], case["to"], case.get("source_port", 40000), case["port"])
+            return "sent"
+    except (ConnectionRefusedError, ConnectionResetError):
+        return "rejected"
+    except socket.timeout:
+        return "dropped"
+    raise ValueError("unknown probe protocol %r" % proto)
+
+
+def _send_bare_ack(source, to, sport, dport):
+    """A TCP ACK that belongs to no connection (the kernel writes the IP header)."""
+    header = struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 5 << 4, 0x10, 65535, 0, 0)
+    pseudo = socket.inet_aton(source) + socket.inet_aton(to) + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(header))
+    checksum = _checksum(pseudo + header)
+    header = header[:16] + struct.pack("!H", checksum) + header[18:]
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP) as raw:
+        raw.bind((source, 0))
+        raw.sendto(header, (to, 0))
+
+
+def _checksum(data):
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def main(argv):
+    if argv[0] == "serve":
+        ports = [[int(port) for port in text.split(",") if port] for text in argv[1:3]]
+        serve(*ports)
+    elif argv[0] == "probe":
+        cases = json.loads(argv[1])
+        with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
+            print(json.dumps(list(pool.map(probe, cases))))
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

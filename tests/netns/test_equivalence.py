@@ -1,0 +1,314 @@
+"""One table of packet cases per architecture, run in the kernel against both backends: the same verdicts.
+
+Each test builds the example inventory's plan twice (fwcluster_backend
+iptables, then nftables), loads one node's rules as its role does (the role
+templates, iptables-restore or nft -f; the hash cluster's links script and
+owner hook) into a network namespace between host namespaces, and sends
+real packets: TCP connections, UDP datagrams, pings, and bare TCP ACKs that
+belong to no connection. A case's expected outcome is written in its table;
+both backends must produce exactly those outcomes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import hash_node_ids
+from ansible_collections.fwcluster.netfilter.tests.netns import netns
+from ansible_collections.fwcluster.netfilter.tests.netns.netns import BACKENDS, load_rules, run
+
+
+def case(source, to, proto, port=None, **extra):
+    found = {"source": source, "to": to, "proto": proto, "port": port}
+    found.update(extra)
+    return found
+
+
+def cases_of(table):
+    """The cases of a table of (case, expected outcome)."""
+    return [entry for entry, _expected in table]
+
+
+def outcomes(lab, namespace, cases, seen=None):
+    """{(source, to, proto, port): outcome}; a bare ACK's outcome is whether the far agent saw it."""
+    results = lab.probe(namespace, cases)
+    if seen is not None and any(entry["proto"] == "ack" for entry in cases):
+        time.sleep(0.5)  # the far agent's sniffer prints what reached it
+    found = {}
+    for entry, result in zip(cases, results):
+        if entry["proto"] == "ack":
+            arrived = any(line[:4] == ["ack", entry["source"], str(entry.get("source_port", 40000)), str(entry["port"])]
+                          for line in seen or [])
+            result = "arrived" if arrived else "dropped"
+        found[(entry["source"], entry["to"], entry["proto"], entry["port"])] = result
+    return found
+
+
+def assert_table(results, table):
+    """results: {backend: outcomes}; table: [(case, expected)]. Every backend gives every expected outcome."""
+    expected = dict(((entry["source"], entry["to"], entry["proto"], entry["port"]), want) for entry, want in table)
+    wrong = ["%-9s %s -> %s %s %s: expected %r, got %r" % (backend, key[0], key[1], key[2], key[3] or "",
+                                                           expected[key], got[key])
+             for backend, got in results.items() for key in expected if got[key] != expected[key]]
+    assert not wrong, "\n".join(wrong)
+    assert set(results) == set(BACKENDS)
+
+
+# --------------------------------------------------------------------------
+# primary_backup: the primary (pb-fw1) holding the VIPs, stateful policy, masquerade
+# --------------------------------------------------------------------------
+
+PB_CLIENT, PB_SERVER = "10.10.1.10", "203.0.113.10"
+
+
+def pb_published_and_refused(cluster, nodes):
+    """The example, plus a published service (DNAT) and a refused one (REJECT)."""
+    cluster["fwcluster_nat"].append({"type": "dnat", "in": "outside", "port": 443, "to": PB_CLIENT + ":8080",
+                                     "name": "publish web"})
+    cluster["fwcluster_policy"].append({"name": "no telnet", "from": "inside", "to": "outside", "proto": "tcp",
+                                        "ports": [23], "action": "reject"})
+
+
+PB_CASES = [
+    # the policy: web and ping from inside, out as the outside VIP
+    (case(PB_CLIENT, PB_SERVER, "tcp", 8080), "accepted as 203.0.113.254"),
+    (case(PB_CLIENT, PB_SERVER, "icmp"), "accepted"),
+    (case(PB_CLIENT, PB_SERVER, "tcp", 8081), "dropped"),
+    (case(PB_CLIENT, PB_SERVER, "udp", 8080), "dropped"),
+    (case(PB_CLIENT, PB_SERVER, "tcp", 23), "rejected"),
+    # a packet of no known flow is not adopted mid-stream
+    (case(PB_CLIENT, PB_SERVER, "ack", 8080), "dropped"),
+    # the node itself: management from anywhere, nothing else
+    (case(PB_CLIENT, "10.10.1.254", "tcp", 22), "accepted as 10.10.1.10"),
+    (case(PB_CLIENT, "10.10.1.254", "tcp", 8080), "dropped"),
+]
+PB_INBOUND = [
+    (case(PB_SERVER, PB_CLIENT, "tcp", 8080), "dropped"),
+    # the published service: the outside VIP's port 443 is the inside host's 8080, the client seen as itself
+    (case(PB_SERVER, "203.0.113.254", "tcp", 443), "accepted as 203.0.113.10"),
+    (case(PB_SERVER, "203.0.113.254", "tcp", 22), "accepted as 203.0.113.10"),
+]
+
+
+def test_primary_backup(lab):
+    results = {}
+    for backend in BACKENDS:
+        plan = netns.plan_of("primary_backup", backend, pb_published_and_refused)
+        fw = lab.namespace("pb-fw-" + backend[:3])
+        client = lab.host("pb-in-" + backend[:3], fw, "eth1", ["10.10.1.10/24"], [("default", "10.10.1.254")])
+        server = lab.host("pb-out-" + backend[:3], fw, "eth2", ["203.0.113.10/24"], [("default", "203.0.113.254")])
+        for interface, address in (("eth1", "10.10.1.1/24"), ("eth2", "203.0.113.1/24"),
+                                   ("eth1", "10.10.1.254/24"), ("eth2", "203.0.113.254/24")):
+            run(fw, "ip", "address", "add", address, "dev", interface)  # the primary holds the VIPs
+        load_rules(lab, fw, plan, "pb-fw1")
+        seen = lab.serve(server, tcp_ports=[8080, 8081, 23], udp_ports=[8080])
+        lab.serve(client, tcp_ports=[8080])
+        lab.serve(fw, tcp_ports=[22, 8080])
+        results[backend] = outcomes(lab, client, cases_of(PB_CASES), seen)
+        results[backend].update(outcomes(lab, server, cases_of(PB_INBOUND)))
+    assert_table(results, PB_CASES + PB_INBOUND)
+
+
+# --------------------------------------------------------------------------
+# multipath: stateless pairs (a request rule and a reply rule per entry), nothing tracked
+# --------------------------------------------------------------------------
+
+MP_CLIENT, MP_SERVER = "10.30.1.10", "10.30.2.10"
+MP_CASES = [
+    (case(MP_CLIENT, MP_SERVER, "tcp", 8080), "accepted as 10.30.1.10"),
+    (case(MP_CLIENT, MP_SERVER, "tcp", 8443), "accepted as 10.30.1.10"),
+    (case(MP_CLIENT, MP_SERVER, "udp", 123), "accepted as 10.30.1.10"),
+    (case(MP_CLIENT, MP_SERVER, "icmp"), "accepted"),
+    (case(MP_CLIENT, MP_SERVER, "tcp", 22), "dropped"),
+    (case(MP_CLIENT, MP_SERVER, "udp", 124), "dropped"),
+]
+MP_INBOUND = [
+    # no connection is opened from outside...
+    (case(MP_SERVER, MP_CLIENT, "tcp", 8080), "dropped"),
+    # ...but a reply-shaped packet passes without any state: the paper's stateless verdict
+    (case(MP_SERVER, MP_CLIENT, "ack", 40001, source_port=8080), "arrived"),
+    (case(MP_SERVER, MP_CLIENT, "ack", 40002, source_port=9999), "dropped"),
+]
+
+
+def test_multipath(lab):
+    results = {}
+    for backend in BACKENDS:
+        plan = netns.plan_of("multipath", backend)
+        fw = lab.namespace("mp-fw-" + backend[:3])
+        client = lab.host("mp-in-" + backend[:3], fw, "eth1", ["10.30.1.10/24"], [("default", "10.30.1.254")])
+        server = lab.host("mp-out-" + backend[:3], fw, "eth2", ["10.30.2.10/24"], [("default", "10.30.2.254")])
+        for interface, address in (("eth1", "10.30.1.1/24"), ("eth2", "10.30.2.1/24"),
+                                   ("eth1", "10.30.1.254/24"), ("eth2", "10.30.2.254/24")):
+            run(fw, "ip", "address", "add", address, "dev", interface)  # the survivor of a failure holds both VIPs
+        load_rules(lab, fw, plan, "mp-fw1")
+        server_seen = lab.serve(server, tcp_ports=[8080, 8443, 22], udp_ports=[123, 124])
+        client_seen = lab.serve(client, tcp_ports=[8080])
+        results[backend] = outcomes(lab, client, cases_of(MP_CASES), server_seen)
+        results[backend].update(outcomes(lab, server, cases_of(MP_INBOUND), client_seen))
+    assert_table(results, MP_CASES + MP_INBOUND)
+
+
+# --------------------------------------------------------------------------
+# hash: hs-fw1 owning node ids through the owner hook, the segments' multicast MACs through the links script
+# --------------------------------------------------------------------------
+
+HS_SEED, HS_NODES = 0x5eed1234, 3
+HS_SERVER = "198.51.100.10"
+HS_CLIENTS = netns.addresses("10.20.1.0/24", 10, 24)
+INSIDE_MAC, OUTSIDE_MAC = "01:00:5e:14:01:fe", "01:00:5e:33:64:fe"
+
+
+def hash_cases(owned):
+    """Each client's flow: forwarded by this node exactly when the kernel's hash of its address is an owned id."""
+    owner = hash_node_ids(HS_CLIENTS, HS_SEED, HS_NODES)
+    table = [(case(client, HS_SERVER, "tcp", 8080), "accepted as %s" % client if owner[client] in owned else "dropped")
+             for client in HS_CLIENTS]
+    # whatever the owner: no mid-stream adoption
+    table.append((case(HS_CLIENTS[0], HS_SERVER, "ack", 8080), "dropped"))
+    return table
+
+
+HS_INBOUND = [
+    # a reply-shaped NEW UDP packet (its flow's first packet missed) is not taken for a new flow
+    (case(HS_SERVER, HS_CLIENTS[0], "udp", 7000), "dropped"),
+]
+
+
+@pytest.mark.parametrize("owned", [(0,), (0, 2), ()], ids=["own-0", "own-0-2", "own-none"])
+def test_hash(lab, owned):
+    results = {}
+    for backend in BACKENDS:
+        plan = netns.plan_of("hash", backend)
+        fw = lab.namespace("hs-fw-" + backend[:3])
+        client = lab.host("hs-in-" + backend[:3], fw, "eth1", [address + "/24" for address in HS_CLIENTS],
+                          [("default", "10.20.1.254")])
+        server = lab.host("hs-out-" + backend[:3], fw, "eth2", ["198.51.100.10/24"],
+                          [("10.20.1.0/24", "198.51.100.254")])
+        for interface, address in (("eth1", "10.20.1.1/24"), ("eth2", "198.51.100.1/24")):
+            run(fw, "ip", "address", "add", address, "dev", interface)
+        load_rules(lab, fw, plan, "hs-fw1")
+        owner = netns.hash_scripts(lab, fw, plan, "hs-fw1")  # every VIP, its multicast MAC, the ARP rules
+        for node_id in owned:
+            run(fw, owner, "take", str(node_id))
+        assert run(fw, owner, "show").split() == [str(node_id) for node_id in owned]
+        seen = lab.serve(server, tcp_ports=[8080], udp_ports=[7000])
+        lab.serve(client, udp_ports=[7000])
+        table = hash_cases(owned)
+        results[backend] = outcomes(lab, client, cases_of(table), seen)
+        results[backend].update(outcomes(lab, server, cases_of(HS_INBOUND)))
+        if owned:
+            # the hosts sent their packets to the segment's cluster MAC (the ARP rules), which the node
+            # forwarded as its own (xt_cluster's packet type change, nftables' pkttype set host)
+            results[backend]["macs"] = (netns.neighbour_mac(client, "10.20.1.254"),
+                                        netns.neighbour_mac(server, "198.51.100.254"))
+        run(fw, owner, "release-all")
+        assert run(fw, owner, "show").split() == []
+    expected = hash_cases(owned) + HS_INBOUND
+    if owned:
+        expected.append(({"source": "macs", "to": None, "proto": None, "port": None}, (INSIDE_MAC, OUTSIDE_MAC)))
+        for backend in BACKENDS:
+            results[backend][("macs", None, None, None)] = results[backend].pop("macs")
+    assert_table(results, expected)
+
+
+# --------------------------------------------------------------------------
+# sandwich: a firewall (sw-fw1) between the balancers' links, and the balancers' symmetric hash
+# --------------------------------------------------------------------------
+
+SW_CLIENT, SW_SERVER = "10.40.1.10", "10.40.4.10"
+SW_CASES = [
+    # the policy, out as the cluster's SNAT address
+    (case(SW_CLIENT, SW_SERVER, "tcp", 8080), "accepted as 10.40.3.100"),
+    (case(SW_CLIENT, SW_SERVER, "icmp"), "accepted"),
+    (case(SW_CLIENT, SW_SERVER, "tcp", 8081), "dropped"),
+    (case(SW_CLIENT, SW_SERVER, "ack", 8080), "dropped"),
+    # a balancer's health probe through the firewall to the far side's balancer link
+    (case("10.40.2.50", "10.40.3.50", "icmp"), "accepted"),
+]
+SW_INBOUND = [
+    (case(SW_SERVER, SW_CLIENT, "tcp", 8080), "dropped"),
+]
+
+
+def test_sandwich_firewall(lab):
+    results = {}
+    for backend in BACKENDS:
+        plan = netns.plan_of("sandwich", backend)
+        fw = lab.namespace("sw-fw-" + backend[:3])
+        # each side's balancer link, the hosts behind it routed through it (the balancers' job)
+        inside = lab.host("sw-in-" + backend[:3], fw, "eth1", ["10.40.2.50/24", SW_CLIENT + "/32"],
+                          [("default", "10.40.2.1")])
+        outside = lab.host("sw-out-" + backend[:3], fw, "eth2", ["10.40.3.50/24", SW_SERVER + "/32"],
+                           [("10.40.3.100/32", "10.40.3.1"), ("10.40.1.0/24", "10.40.3.1")])
+        for interface, address in (("eth1", "10.40.2.1/24"), ("eth2", "10.40.3.1/24")):
+            run(fw, "ip", "address", "add", address, "dev", interface)
+        run(fw, "ip", "route", "add", "10.40.1.0/24", "via", "10.40.2.50")
+        run(fw, "ip", "route", "add", "10.40.4.0/24", "via", "10.40.3.50")
+        load_rules(lab, fw, plan, "sw-fw1")
+        seen = lab.serve(outside, tcp_ports=[8080, 8081])
+        lab.serve(inside, tcp_ports=[8080])
+        results[backend] = outcomes(lab, inside, cases_of(SW_CASES), seen)
+        results[backend].update(outcomes(lab, outside, cases_of(SW_INBOUND)))
+    assert_table(results, SW_CASES + SW_INBOUND)
+
+
+SW_SERVERS = netns.addresses("10.40.4.0/24", 100, 32)  # clear of the balancers' .21, .22
+# What the probe table of each balancer keeps: the marks its rules gave (set after mangle, read before routing).
+MARKS_TABLE = """
+table ip fwq {
+    set seen { type ipv4_addr . ipv4_addr . mark; flags dynamic; size 1024; }
+    chain record {
+        type filter hook prerouting priority -140; policy accept;
+        meta l4proto udp udp dport 9 add @seen { ip saddr . ip daddr . meta mark }
+    }
+}
+"""
+
+
+def _marks(namespace, key):
+    """{server address: mark} of the UDP packets the balancer saw; key: the element's field holding the server."""
+    listed = run(namespace, "nft", "-j", "list", "set", "ip", "fwq", "seen")
+    found = {}
+    for item in netns.json.loads(listed)["nftables"]:
+        for element in item.get("set", {}).get("elem", []):
+            fields = element["concat"] if "concat" in element else element["elem"]["val"]["concat"]
+            found[fields[key]] = fields[2]
+    return found
+
+
+def test_sandwich_balancers_pick_one_firewall_for_both_directions(lab):
+    """A flow's packets out (inside balancer, hashed on the destination) and back (outside balancer, on the
+    source) carry the same bucket mark: the same server address, the same firewall, whichever backend."""
+    buckets = {}
+    for backend in BACKENDS:
+        plan = netns.plan_of("sandwich", backend)
+        inner = lab.namespace("sw-lbi-" + backend[:3])
+        outer = lab.namespace("sw-lbo-" + backend[:3])
+        front_in = lab.host("sw-fin-" + backend[:3], inner, "eth2", ["10.40.1.10/24"], [("default", "10.40.1.11")])
+        front_out = lab.host("sw-fout-" + backend[:3], outer, "eth1",
+                             ["10.40.4.9/24"] + [address + "/32" for address in SW_SERVERS], [("default", "10.40.4.21")])
+        lab.link(inner, "eth1", lab.namespace("sw-fwl-" + backend[:3]), "eth0")
+        lab.link(outer, "eth2", lab.namespace("sw-fwr-" + backend[:3]), "eth0")
+        for namespace, interface, address in ((inner, "eth2", "10.40.1.11/24"), (inner, "eth1", "10.40.2.11/24"),
+                                              (outer, "eth1", "10.40.4.21/24"), (outer, "eth2", "10.40.3.21/24")):
+            run(namespace, "ip", "address", "add", address, "dev", interface)
+        for balancer, host in ((inner, "sw-lbi1"), (outer, "sw-lbo1")):
+            load_rules(lab, balancer, plan, host)
+            run(balancer, "nft", "-f", "-", stdin=MARKS_TABLE)
+        # out: client -> every server; back: every server -> the cluster's SNAT address
+        lab.probe(front_in, [case("10.40.1.10", server, "udp-send", 9) for server in SW_SERVERS])
+        lab.probe(front_out, [case(server, "10.40.3.100", "udp-send", 9) for server in SW_SERVERS])
+        # the datagrams were sent; wait until both balancers have seen them all
+        netns.wait_for(lambda: len(_marks(inner, 1)) == len(_marks(outer, 0)) == len(SW_SERVERS))
+        out = _marks(inner, 1)
+        back = _marks(outer, 0)
+        assert sorted(out) == sorted(back) == sorted(SW_SERVERS), (backend, out, back)
+        assert out == back, backend
+        marks = set(out.values())
+        assert marks <= set(range(0x100, 0x110)), (backend, marks)  # the plan's 16 buckets from 0x100
+        assert len(marks) >= 8, (backend, marks)  # spread over the buckets, not one
+        buckets[backend] = out
+    assert set(buckets) == set(BACKENDS)
