@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build the lab's node image: Debian bookworm from debootstrap, imported into
-# podman. No container registry is reachable, so the image is made locally.
+# Build a lab node image: Debian from debootstrap, imported into podman. No
+# container registry is reachable, so the image is made locally. The image's
+# tag names the release: localhost/fwcluster-node:bookworm (Debian 12, the
+# default) or localhost/fwcluster-node:trixie (Debian 13).
 # Reused when it exists and was built by this very script (the image's
 # fwcluster.recipe label holds the script's digest); FWCLUSTER_REBUILD_IMAGE=1
 # forces a rebuild.
@@ -8,6 +10,11 @@ set -euo pipefail
 
 image=${FWCLUSTER_IMAGE:-localhost/fwcluster-node:bookworm}
 mirror=${FWCLUSTER_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+suite=${image##*:}
+case $suite in
+bookworm | trixie) ;;
+*) echo "build.sh: the image tag names the Debian release (bookworm or trixie), not '$suite'" >&2; exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/../containers.conf}
 
@@ -26,16 +33,16 @@ fi
 # Ansible, and the small tools the scenarios use to push traffic.
 packages=(
     systemd systemd-sysv dbus openssh-server iproute2 iputils-ping procps python3 python3-apt
-    iptables arptables keepalived conntrackd conntrack
+    iptables arptables nftables keepalived conntrackd conntrack
     netcat-openbsd tcpdump
 )
 
 rootfs=$(mktemp -d /var/tmp/fwcluster-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
 
-echo "debootstrap bookworm into $rootfs"
+echo "debootstrap $suite into $rootfs"
 debootstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" \
-    bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
+    "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
     tail -n 30 "$rootfs.log" >&2
     exit 1
 }
