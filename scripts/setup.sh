@@ -11,12 +11,13 @@
 #   3. ansible-test's pip bootstrap script, which it would download from a host
 #      these machines cannot reach (see scripts/lib/get_pip_standin.py).
 #   4. build/collections/ansible_collections/fwcluster/netfilter -> this repo.
-#   5. The lab's node image (molecule/shared/image/build.sh reuses it).
+#   5. The lab's node images, Debian 12 (bookworm) and Debian 13 (trixie)
+#      (molecule/shared/image/build.sh reuses each).
 #
 # Usage: scripts/setup.sh [--no-image]
 #   --no-image   skip step 5 (nothing that needs the lab will run)
 # Environment: FWCLUSTER_PYTHON (default /usr/bin/python3), and those of
-# molecule/shared/image/build.sh (FWCLUSTER_IMAGE, FWCLUSTER_REBUILD_IMAGE).
+# molecule/shared/image/build.sh (FWCLUSTER_REBUILD_IMAGE).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -144,6 +145,8 @@ fi
 if ((build_image)); then
     # shellcheck source=scripts/env.sh
     . "$root/scripts/env.sh"
-    molecule/shared/image/build.sh
+    for release in bookworm trixie; do
+        FWCLUSTER_IMAGE=localhost/fwcluster-node:$release molecule/shared/image/build.sh
+    done
 fi
 say "done"
