@@ -78,14 +78,20 @@ def test_every_peers_messages_are_counted_by_its_raw_rule(host, plan, link):
 
 
 def _errors(node):
-    """The error counters of conntrackd -s that say the link fails: send, receive, malformed, lost.
-
-    Lost messages too, with any number of peers: conntrackd follows one
-    message sequence per link, so where several peers send, their
-    interleaved sequences count as lost (the status does not judge them
-    there); an idle cluster sends nothing, so even those stay at zero.
-    """
+    """The error counters of conntrackd -s: send, receive, malformed, lost."""
     return conntrackd_stats(node.check_output("conntrackd -s"))["errors"]
+
+
+def _judged(errors, link):
+    """The counters that say the link fails, as the status judges them (plugins/module_utils/cluster_health.py).
+
+    conntrackd follows one message sequence per link: where several peers
+    send (multicast to two or more), their interleaved sequences count as
+    lost whenever two of them send close together, which a cluster does
+    while it is "idle" too (flows of earlier traffic expiring, the
+    heartbeat's pushes). So "lost" counts only with one peer.
+    """
+    return dict((kind, count) for kind, count in errors.items() if kind != "lost" or len(link["peers"]) <= 1)
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +131,8 @@ def test_every_peer_is_heard_within_seconds_on_an_idle_cluster(idle_samples, nam
 
 
 def test_an_idle_node_counts_no_replication_error(idle_samples, name, link):
-    no_error = {"send": 0, "recv": 0, "malformed": 0, "lost": 0}
-    first, last = idle_samples[name]["errors"]
+    first, last = (_judged(errors, link) for errors in idle_samples[name]["errors"])
+    no_error = dict((kind, 0) for kind in first)
     assert last == first  # nothing grows while the cluster is idle
     if link["transport"] == "tcp":
         # Over TCP the first send on a connection whose peer restarted (the
