@@ -5,9 +5,8 @@
 # It installs what it needs (scripts/setup.sh), clears leftovers of earlier
 # labs (scripts/lab-cleanup.sh), then runs the steps below in order, each
 # timed under its own header, and stops at the first failure (exit 1). unit,
-# lint and sanity run at once when more than one is selected (each is one
-# CPU-bound process and they share nothing; their logs are printed one after
-# the other).
+# lint, sanity and netns run at once when more than one is selected (they
+# share nothing; their logs are printed one after the other).
 #
 # Steps:
 #   unit          pytest tests/unit (no test collected counts as a failure)
@@ -170,11 +169,12 @@ summary() {
         printf '%d passed, %d failed\n' "$passed" "$failed"
     fi
     # What failed, last: a CI page shows the end of a long log. A lab step's
-    # failed tasks (their first lines), or the end of another step's log.
+    # failed tasks or Ansible's errors (a playbook that does not parse), their
+    # first lines; or the end of another step's log.
     if [[ -n $failed_step && -f $failed_log ]]; then
         echo "What failed in $failed_step:"
-        if grep -qE '^(fatal|failed): ' "$failed_log"; then
-            grep -E -A20 '^(fatal|failed): ' "$failed_log" | head -40
+        if grep -qE '^(fatal|failed): |^\[ERROR\]: ' "$failed_log"; then
+            grep -E -A20 '^(fatal|failed): |^\[ERROR\]: ' "$failed_log" | head -40
         else
             tail -n 20 "$failed_log"
         fi
@@ -278,7 +278,8 @@ step_unit() {
 }
 
 step_netns() {
-    # Alone, not beside the CPU-bound steps: its probes wait for answers with short timeouts.
+    # Beside the CPU-bound steps: its probes wait up to 2 s for an answer that
+    # a namespace gives in well under a millisecond.
     PYTHONPATH="$root/build/collections${PYTHONPATH:+:$PYTHONPATH}" \
         timeout -k 30 "$2" pytest -o cache_dir="$root/build/pytest-cache" tests/netns
 }
@@ -402,11 +403,11 @@ run_step setup "$step_timeout" step_setup
 . "$root/scripts/env.sh"
 # The CPU-bound steps without a lab run at once, where more than one is selected.
 together=()
-for s in unit lint sanity; do selected "$s" && together+=("$s"); done
+for s in unit lint sanity netns; do selected "$s" && together+=("$s"); done
 for s in "${steps[@]:1}"; do
     case $s in
         molecule*) run_step "$s" "$molecule_timeout" step_molecule ;;
-        unit | lint | sanity)
+        unit | lint | sanity | netns)
             if ((${#together[@]} < 2)); then
                 run_step "$s" "$step_timeout" "step_$s"
             elif [[ $s == "${together[0]}" ]]; then

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 
-TIMEOUT = 1.0
+TIMEOUT = 2.0  # seconds; an answer through namespaces takes well under a millisecond
 ETH_P_IP = 0x0800
 
 
