@@ -65,7 +65,8 @@ ublast --to HOST:PORT --source ADDR [--source ADDR ...] --run ID
     every echo came back exactly once, 1 otherwise.
 
 maskwait --bit K --out FILE [--poll 0.01] [--timeout 60]
-    Run on a hash-cluster node: poll ``iptables-save -t mangle`` and write
+    Run on a hash-cluster node: poll its owner rules (``nft list chain``
+    of the nftables backend's owner chain, else ``iptables-save -t mangle``) and write
     FILE with the wall-clock time at which the node's cluster-match rules
     first covered node id K (bit K of --cluster-local-nodemask). Exit 0
     when seen, 2 on timeout.
@@ -91,6 +92,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import socketserver
@@ -567,6 +569,15 @@ def cmd_ublast(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ maskwait
 def owned_mask() -> int:
+    """The node ids the owner rules cover: nftables' jhash values, or iptables' cluster-match node masks."""
+    listed = subprocess.run(["nft", "list", "chain", "ip", "fwcluster", "mangle_FWCLUSTER-OWN"],
+                            capture_output=True, text=True, check=False)
+    if listed.returncode == 0:  # the nftables backend's chain
+        mask = 0
+        for match in re.finditer(r"jhash ct original ip saddr mod \d+ seed 0x[0-9a-f]+ (\{[^}]*\}|\d+) ", listed.stdout):
+            for node_id in re.findall(r"\d+", match.group(1)):
+                mask |= 1 << int(node_id)
+        return mask
     out = subprocess.run(["iptables-save", "-t", "mangle"], check=True, capture_output=True, text=True).stdout
     mask = 0
     for line in out.splitlines():

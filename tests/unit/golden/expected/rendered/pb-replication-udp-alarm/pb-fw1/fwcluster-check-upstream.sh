@@ -17,7 +17,7 @@ set -u
 failed_at=/run/fwcluster/upstream-failed-at
 
 peer_beacons() {
-	nft list chain ip fwcluster raw_prerouting 2>/dev/null | grep -F 'fwcluster upstream from '
+	iptables-save -c -t raw 2>/dev/null | grep -F 'fwcluster upstream from '
 }
 
 before=$(peer_beacons)
