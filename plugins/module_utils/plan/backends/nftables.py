@@ -20,8 +20,11 @@ packet in tests/netns/):
   the value k. xt_cluster also turns a packet sent to the cluster's multicast
   MAC into a host packet (or the stack would not forward it); here the owned
   packets get "meta pkttype set host" (the others are dropped anyway).
-  xt_cluster hashes a RELATED flow on its master connection; nftables has no
-  expression for the master, so a related flow is hashed on its own source.
+  An ICMP error is attached to the flow it is about: the same hash in both.
+  xt_cluster hashes an expected connection (FTP data) on its master;
+  nftables has no expression for the master, so it is hashed on its own
+  source. Expected connections need a conntrack helper, which no rule of
+  the plan assigns.
 - hash_mark: HMARK's hash is its own; "jhash" of the one address the plan
   names (ip saddr or ip daddr, each the same four bytes) is as symmetric and
   as NAT-proof, but picks other buckets: all balancers of a cluster must use
@@ -69,7 +72,6 @@ _ICMPV6_TYPES = {
     "router-advertisement": "nd-router-advert",
     "router-solicitation": "nd-router-solicit",
 }
-_PROTOCOLS = {"ipv6-icmp": "ipv6-icmp"}
 _PORT_PROTOCOLS = ("tcp", "udp")
 _CT_STATUS = {"DNAT": "dnat", "SNAT": "snat"}
 
@@ -145,7 +147,7 @@ def _match(family, rule, match):
     if kind == "destination":
         return _address(family, "daddr", values[0])
     if kind == "protocol":
-        return "meta l4proto %s" % _PROTOCOLS.get(values[0], values[0])
+        return "meta l4proto %s" % values[0]
     if kind == "tcp_not_syn":
         return "tcp flags & (fin|syn|rst|ack) != syn"
     if kind == "destination_ports":
