@@ -104,6 +104,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import nftables
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.rules import IPV4, IPV6
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.ruleset_drift import (
     differences,
     digest,
@@ -112,9 +114,9 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.ruleset_drift 
 )
 
 FAMILIES = (("ipv4", "rules", "iptables"), ("ipv6", "rules_ipv6", "ip6tables"))
-# nftables table families -> the families reported; the tables the nftables backend writes.
-NFT_FAMILIES = {"ip": "ipv4", "ip6": "ipv6"}
-NFT_TABLES = ("ip fwcluster", "ip6 fwcluster")
+# nftables table families -> the families reported ("ip" -> "ipv4"); the tables the backend writes.
+NFT_FAMILIES = dict((nft_family, family) for family, nft_family in nftables.FAMILIES.items())
+NFT_TABLES = tuple("%s %s" % (nftables.FAMILIES[family], nftables.TABLE) for family in (IPV4, IPV6))
 
 
 def _run(module, argv, what):

@@ -340,10 +340,10 @@ def read_nft_table(module):
     return out if rc == 0 else None
 
 
-def read_cluster(module):
+def read_cluster(module, nft_listing):
+    """The node ids owned; nft_listing: read_nft_table()'s, read once for this and read_heard (nftables)."""
     if module.params["backend"] == "nftables":
-        listing = read_nft_table(module)
-        return cluster_ownership_nft(listing, module.params["owner_chain"]) if listing is not None else None
+        return cluster_ownership_nft(nft_listing, module.params["owner_chain"]) if nft_listing is not None else None
     iptables_save = module.get_bin_path("iptables-save")
     if iptables_save is None:
         return None
@@ -351,11 +351,10 @@ def read_cluster(module):
     return cluster_ownership(out) if rc == 0 else None
 
 
-def read_heard(module):
+def read_heard(module, nft_listing):
     """Packets received from each peer on the replication link (its raw rule's counter); None without the tool."""
     if module.params["backend"] == "nftables":
-        listing = read_nft_table(module)
-        return replication_heard_nft(listing) if listing is not None else None
+        return replication_heard_nft(nft_listing) if nft_listing is not None else None
     iptables_save = module.get_bin_path("iptables-save")
     if iptables_save is None:
         return None
@@ -505,6 +504,8 @@ def main():
     addresses = read_addresses(module)
     held = set(address.split("/")[0] for entries in addresses.values() for address in entries)
     interface = module.params["replication_interface"]
+    # One listing of the nftables table serves the ownership and the counters.
+    nft_listing = read_nft_table(module) if module.params["backend"] == "nftables" else None
     extra = {}
     if module.params["kernel_flows"]:
         extra["kernel_flows"] = read_kernel_flows(module)
@@ -513,10 +514,10 @@ def main():
         keepalived=read_keepalived(module),
         addresses=addresses,
         vips_held=[vip for vip in module.params["vips"] if vip in held],
-        cluster=read_cluster(module),
+        cluster=read_cluster(module, nft_listing),
         conntrackd=read_conntrackd(module),
         replication_link=read_link(interface) if interface else None,
-        replication_heard=read_heard(module) if interface else None,
+        replication_heard=read_heard(module, nft_listing) if interface else None,
         upstream=read_upstream(module),
         resync_gate=read_resync_gate(module.params["resync_gate"]) if module.params["resync_gate"] else None,
         **extra
