@@ -278,10 +278,11 @@ def owner_rule(cluster, node_id):
 
     iptables-save prints --cluster-local-nodemask even where a rule was written
     with --cluster-local-node, so the plan, the hook's iptables -C checks and
-    the verify step all use this one form.
+    the verify step all use this one form. Counted: the packets each node
+    took are its share of the traffic (nftables counts only where asked).
     """
     return Rule(CHAIN, [rules.cluster_nodes(1 << node_id, len(cluster.nodes), cluster.settings.seed)],
-                rules.set_mark(MARK, MARK), OWNER_COMMENT % node_id)
+                rules.set_mark(MARK, MARK), OWNER_COMMENT % node_id, counted=True)
 
 
 def marker(segment, owner):

@@ -126,7 +126,11 @@ class Multipath(Architecture):
 
 
 def entry_rule(node, entry, chain, verdict, reply):
-    """An entry as a request (the direction it names) or as a reply (its mirror)."""
+    """An entry as a request (the direction it names) or as a reply (its mirror).
+
+    Counted: which node carries which direction is read from these rules'
+    packet counters (nftables counts only the rules that ask for it).
+    """
     from_interface = stateful.segment_interface(node, entry.source_segment)
     to_interface = stateful.segment_interface(node, entry.target_segment)
     accepted = entry.action == "accept"
@@ -146,7 +150,7 @@ def entry_rule(node, entry, chain, verdict, reply):
             rules.tcp_not_syn() if entry.proto == "tcp" and accepted else None,
             rules.source_ports(ports),
             rules.icmp_type(icmp_type) if entry.proto == "icmp" else None,
-        ], verdict, "%s (reply)" % entry.name)
+        ], verdict, "%s (reply)" % entry.name, counted=True)
     return Rule(chain, [
         rules.in_interface(from_interface),
         rules.out_interface(to_interface),
@@ -155,7 +159,7 @@ def entry_rule(node, entry, chain, verdict, reply):
         rules.protocol(entry.proto),
         rules.destination_ports(ports),
         rules.icmp_type(icmp_type) if entry.proto == "icmp" else None,
-    ], verdict, entry.name)
+    ], verdict, entry.name, counted=True)
 
 
 def forward_rules(cluster, node):
