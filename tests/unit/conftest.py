@@ -64,8 +64,8 @@ def example_source():
 
 
 _SANDWICH = load_inventory("sandwich")
-_SANDWICH[0]["fwcluster_backend"] = "iptables"  # the example runs nftables; see load_example()
 _MULTIPATH = load_inventory("multipath")[:2]
+_MULTIPATH[0]["fwcluster_backend"] = "iptables"  # the example runs nftables; see load_example()
 _HASH = load_inventory("hash")[:2]
 
 

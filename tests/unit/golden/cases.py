@@ -210,7 +210,7 @@ def inventories():
     """[(case name, cluster, nodes, balancers)]: every example as written, then every variant.
 
     A variant runs the iptables backend unless its name says nftables (the
-    primary_backup and sandwich examples run nftables): the snapshot holds both
+    primary_backup and multipath examples run nftables): the snapshot holds both
     backends' files of every architecture.
     """
     cases = [(name, ) + _example(name) for name in EXAMPLES]

@@ -51,8 +51,12 @@ def plans(example):
 
 
 def multipath_plans():
-    """The multipath example, unicast with sub-second adverts, and a policy that drops and rejects."""
+    """The multipath example, unicast with sub-second adverts, and a policy that drops and rejects.
+
+    On the iptables backend (the example runs nftables): these tests read rules.v4.
+    """
     cluster, nodes, _balancers = load_inventory("multipath")
+    cluster["fwcluster_backend"] = "iptables"
     yield "multipath", build_plan(cluster, nodes)
     unicast = dict(cluster, fwcluster_vrrp={"advert_int": 0.2, "unicast": True})
     yield "multipath-unicast", build_plan(unicast, nodes)
