@@ -3,10 +3,13 @@
 Every node runs keepalived, conntrackd and the two boot units, has
 nf_conntrack_tcp_loose=0, holds every VIP, listens to every segment's multicast
 MAC, and its live mangle table is the plan's plus exactly its own id's rule, as
-iptables-save prints it.
+iptables-save prints it (nftables: its owner chain holds exactly its own id's
+rule; the status compares the rest of its tables with rules.nft).
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -36,6 +39,10 @@ def test_every_segment_interface_listens_to_its_multicast_mac(host, plan, name):
 
 def test_the_live_mangle_table_is_the_plans_with_exactly_this_nodes_id_rule(host, plan, name):
     node = plan["nodes"][name]
+    if plan["backend"] == "nftables":
+        listing = host.check_output("nft list chain ip fwcluster %s", plan["hash"]["listed_chain"])
+        assert re.findall(r'comment "%s([0-9]+)"' % plan["hash"]["owner_comment"], listing) == [str(node["node_id"])]
+        return
     rendered = [table for table in node["ruleset"] if table["table"] == "mangle"][0]["rules"]
     live = [line for line in host.check_output("iptables-save -t mangle").splitlines() if line.startswith("-A")]
     assert live == rendered + [plan["hash"]["owner_rules"][node["node_id"]]]
