@@ -33,7 +33,7 @@ def test_example_plan_on_nftables(hash_example):
     # Node id k is jhash's value k (tests/netns proves it against xt_cluster in the kernel).
     assert plan["hash"]["backend_chain"] == "ip fwcluster mangle_FWCLUSTER-OWN"
     assert plan["hash"]["owner_specs"][2] == (
-        "jhash ct original ip saddr mod 3 seed 0x5eed1234 2 meta pkttype set host "
+        "jhash ct original ip saddr mod 3 seed 0x5eed1234 2 meta pkttype set host counter "
         'meta mark set meta mark & 0xbfffffff ^ 0x40000000 comment "fwcluster node id 2"')
     assert plan["hash"]["owner_rules"][2] == "ip fwcluster mangle_FWCLUSTER-OWN " + plan["hash"]["owner_specs"][2]
     links = plan["nodes"]["hs-fw1"]["hash"]
