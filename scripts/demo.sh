@@ -46,10 +46,12 @@ nodes='' vips='' client='' server='' server_ip='' port=''
 eval "$(python3 - "$scenario" <<'PY'
 import pathlib, shlex, sys
 import yaml
+sys.path.insert(0, "scripts/lib")
+from lab_scenario import inventory_links, molecule_config
 
 scenario = sys.argv[1]
 sdir = pathlib.Path("molecule") / scenario
-mol = yaml.safe_load((sdir / "molecule.yml").read_text())
+mol = molecule_config(sdir)
 platforms = mol.get("platforms", [])
 lab = [p for p in platforms if "lab" in (p.get("groups") or [])]
 nodes = [p["name"] for p in platforms if p not in lab]
@@ -57,10 +59,9 @@ client = next((p for p in lab if "client" in p["name"]), None)
 server = next((p for p in lab if "server" in p["name"]), None)
 
 vips = []
-links = (mol.get("provisioner", {}).get("inventory", {}) or {}).get("links", {}) or {}
-gv = links.get("group_vars")
+gv = inventory_links(sdir).get("group_vars")
 if gv:
-    for f in sorted((sdir / gv).rglob("*.yml")):
+    for f in sorted(gv.rglob("*.yml")):
         data = yaml.safe_load(f.read_text()) or {}
         for seg, spec in (data.get("fwcluster_segments") or {}).items():
             if isinstance(spec, dict) and spec.get("vip"):

@@ -27,12 +27,25 @@
 #                 molecule:primary_backup leaves running for it (a new lab
 #                 when that step did not run); its results, plots and
 #                 summary go to build/test-logs/bench-smoke/
+#   molecule:NAME@BACKEND-RELEASE  (--matrix only) scenario NAME with every
+#                 node on BACKEND (iptables, nftables: a copy of the example
+#                 inventories with that fwcluster_backend) and RELEASE
+#                 (bookworm, trixie: every lab host's image)
 #
 # Options:
 #   --only STEP   run only STEP (repeatable, or comma separated); a scenario
 #                 can be named alone: --only molecule:primary_backup
 #   --skip STEP   do not run STEP (repeatable, or comma separated)
 #   --keep-lab    do not run scripts/lab-cleanup.sh when the run ends
+#   --keep-going  go on after a failed step (the summary lists every step's
+#                 result; the run still exits 1)
+#   --matrix      also run the rest of the cross product architecture x
+#                 backend x release: after the steps above, every scenario
+#                 in every cell the default steps do not prove (a scenario
+#                 whose molecule.yml names no image proves its example's
+#                 backend on bookworm; primary_backup mixes releases, so
+#                 it proves no single cell): 13 more scenario runs, about
+#                 80 min
 #   --list        print the steps that would run, and exit
 #   -h, --help    print this help
 #
@@ -54,6 +67,8 @@ only=()
 skip=()
 keep_lab=0
 list_only=0
+matrix=0
+keep_going=0
 while (($#)); do
     case $1 in
         --only) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; IFS=, read -ra v <<<"$2"; only+=("${v[@]}"); shift 2 ;;
@@ -61,6 +76,8 @@ while (($#)); do
         --skip) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; IFS=, read -ra v <<<"$2"; skip+=("${v[@]}"); shift 2 ;;
         --skip=*) IFS=, read -ra v <<<"${1#*=}"; skip+=("${v[@]}"); shift ;;
         --keep-lab) keep_lab=1; shift ;;
+        --matrix) matrix=1; shift ;;
+        --keep-going) keep_going=1; shift ;;
         --list) list_only=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "test.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -88,6 +105,28 @@ else
 fi
 all_steps+=(bench)
 
+# The cross product's cells (--matrix): scenario@backend-release for every
+# cell the default steps do not prove.
+matrix_backends=(iptables nftables)
+matrix_releases=(bookworm trixie)
+example_backend() {  # example_backend NAME: the fwcluster_backend line of inventories/NAME
+    local b
+    b=$(sed -n 's/^fwcluster_backend: *\([a-z]*\).*/\1/p' inventories/"$1"/group_vars/*.yml)
+    echo "${b:-iptables}"
+}
+if ((matrix)); then
+    for s in "${scenarios[@]}"; do
+        for b in "${matrix_backends[@]}"; do
+            for r in "${matrix_releases[@]}"; do
+                if ! grep -q '^ *image:' "molecule/$s/molecule.yml" && [[ $b == "$(example_backend "$s")" && $r == bookworm ]]; then
+                    continue
+                fi
+                all_steps+=("molecule:$s@$b-$r")
+            done
+        done
+    done
+fi
+
 known() {
     local s
     for s in "${all_steps[@]}"; do
@@ -96,6 +135,7 @@ known() {
     return 1
 }
 for s in "${only[@]}" "${skip[@]}"; do
+    if [[ $s == *@* ]] && ((!matrix)); then echo "test.sh: '$s' is a cell of the cross product: add --matrix" >&2; exit 2; fi
     known "$s" || { echo "test.sh: unknown step '$s'; steps: ${all_steps[*]}" >&2; exit 2; }
 done
 selected() {  # selected STEP: is STEP chosen by --only/--skip?
@@ -238,7 +278,8 @@ run_together() {
     ((ok)) || { summary; exit 1; }
 }
 
-# record NAME RC SECONDS LOG: count the step's result and print it; 1 when it failed.
+# record NAME RC SECONDS LOG: count the step's result and print it; 1 when it
+# failed (0 with --keep-going: the run goes on).
 record() {
     local name=$1 rc=$2 secs=$3 log=$4
     if ((rc == 0)); then
@@ -252,7 +293,7 @@ record() {
             "$bold" "$name" "$rc" "$(fmt_dur "$secs")" "${log#"$root"/}" "$reset"
         failed_step=$name
         failed_log=$log
-        return 1
+        ((keep_going)) || return 1
     fi
 }
 
@@ -375,13 +416,37 @@ step_build() {
     echo "ansible-doc resolved $n modules and $roles roles from the installed tarball"
 }
 
+# matrix_inventories BACKEND: a copy of inventories/ whose clusters all run
+# BACKEND (each example's one fwcluster_backend line rewritten), printed.
+matrix_inventories() {
+    local dir=$root/build/lab-inventories/$1 f
+    rm -rf "$dir"
+    mkdir -p "$(dirname "$dir")"
+    cp -r inventories "$dir"
+    for f in "$dir"/*/group_vars/*.yml "$dir"/*/group_vars/*/*.yml; do
+        [[ -f $f ]] && sed -i "s/^fwcluster_backend: .*/fwcluster_backend: $1/" "$f"
+    done
+    for f in "$dir"/*/; do
+        [[ $(cat "$f"group_vars/*.yml "$f"group_vars/*/*.yml 2>/dev/null | grep -c "^fwcluster_backend: $1\$") == 1 ]] ||
+            { echo "test.sh: ${f#"$root"/} must name fwcluster_backend once in its group_vars" >&2; return 1; }
+    done
+    echo "$dir"
+}
+
 step_molecule() {
-    local name=${1#molecule:} rc=0 args=() log
+    local name=${1#molecule:} rc=0 args=() log cell backend release
     [[ $name != molecule ]] || { echo "no Molecule scenario (molecule/*/molecule.yml) found"; return 1; }
     # The bench step reuses this lab: leave it standing for it (bench.py
     # destroys it; on_exit's lab cleanup catches any run that stops before).
     if [[ $name == "$bench_scenario" ]] && selected bench; then args+=(--destroy never); fi
-    log=$logs/molecule-$name.out
+    log=$logs/molecule-${name//@/_}.out
+    if [[ $name == *@* ]]; then  # a cell of the cross product: the molecule.yml links and vars.yml read these
+        cell=${name#*@} name=${name%@*}
+        backend=${cell%-*} release=${cell#*-}
+        FWCLUSTER_LAB_INVENTORY=$(matrix_inventories "$backend") || return 1
+        export FWCLUSTER_LAB_INVENTORY FWCLUSTER_LAB_RELEASE=$release
+        echo "cell: $name with every node on $backend, every lab host on $release ($FWCLUSTER_LAB_INVENTORY)"
+    fi
     timeout -k 60 "$2" molecule test -s "$name" "${args[@]}" 2>&1 | tee "$log" || rc=$?
     echo
     python3 scripts/lib/slowest_tasks.py --top 10 "$log" || true
@@ -418,3 +483,4 @@ for s in "${steps[@]:1}"; do
     esac
 done
 summary
+((failed == 0))

@@ -6,6 +6,9 @@ import pytest
 
 testinfra_hosts = ["ansible://edge"]
 
+# The major version in /etc/debian_version of each release the lab builds an image of.
+DEBIAN_RELEASES = {"bookworm": "12", "trixie": "13"}
+
 
 @pytest.mark.parametrize("unit", ["keepalived.service", "conntrackd.service", "fwcluster-netfilter.service"])
 def test_the_daemons_and_the_rules_unit_are_active(unit_state, unit):
@@ -19,17 +22,19 @@ def test_exactly_the_preferred_primary_holds_every_vip(plan, name, addresses):
     assert held == (vips if name == primary else []), "%s holds %s (preferred primary: %s)" % (name, held, primary)
 
 
-def test_the_cluster_runs_two_debian_releases_side_by_side(lab_hosts, plan):
-    """A rolling distribution upgrade caught halfway (molecule.yml: pb-fw1 bookworm, pb-fw2 trixie).
-
-    failover.yml then moves a flow from the Debian 12 node to the Debian 13 one and back.
+def test_each_node_runs_the_debian_release_of_its_image(lab_hosts, plan, images):
+    """molecule.yml gives pb-fw1 Debian 12 and pb-fw2 Debian 13: a rolling distribution upgrade caught
+    halfway (failover.yml then moves a flow from the Debian 12 node to the Debian 13 one and back); the
+    test command's cross product gives both nodes one release (FWCLUSTER_LAB_RELEASE).
     """
-    found = {}
+    found, expected = {}, {}
     for node in sorted(plan["nodes"]):
         found[node] = lab_hosts[node].check_output(
             "cut -d. -f1 /etc/debian_version; keepalived --version 2>&1 | head -n 1 | cut -d' ' -f2; "
             "conntrackd -v | head -n 1 | sed -n 's/.*daemon v\\([0-9.]*[0-9]\\).*/\\1/p'").split()
-    assert sorted(release for release, _keepalived, _conntrackd in found.values()) == ["12", "13"], found
-    # the daemons differ too: keepalived 2.2.7 / 2.3.3, conntrackd 1.4.7 / 1.4.8
-    assert len(set(versions[1] for versions in found.values())) == 2, found
-    assert len(set(versions[2] for versions in found.values())) == 2, found
+        expected[node] = DEBIAN_RELEASES[images[node].rsplit(":", 1)[1]]
+    assert dict((node, versions[0]) for node, versions in found.items()) == expected, found
+    if len(set(expected.values())) > 1:
+        # two releases, two versions of each daemon: keepalived 2.2.7 / 2.3.3, conntrackd 1.4.7 / 1.4.8
+        assert len(set(versions[1] for versions in found.values())) == 2, found
+        assert len(set(versions[2] for versions in found.values())) == 2, found

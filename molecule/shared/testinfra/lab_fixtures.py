@@ -5,7 +5,8 @@ and testinfra's ansible backend over Molecule's inventory: each test reaches its
 node over SSH as Ansible does (the inventory's address, the lab run's key, the
 lab's known_hosts with StrictHostKeyChecking=yes). The expectation is the
 cluster plan, which that playbook computes and writes as JSON
-(FWCLUSTER_LAB_PLAN).
+(FWCLUSTER_LAB_PLAN), and the image each lab host was created from
+(FWCLUSTER_LAB_IMAGES).
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ def plan():
     """The cluster plan (the plan role's fwcluster_plan)."""
     with open(os.environ["FWCLUSTER_LAB_PLAN"]) as handle:
         return json.load(handle)
+
+
+@pytest.fixture(scope="session")
+def images():
+    """{lab host: the image it was created from} (localhost/fwcluster-node:RELEASE)."""
+    return json.loads(os.environ["FWCLUSTER_LAB_IMAGES"])
 
 
 @pytest.fixture(scope="module")
