@@ -17,7 +17,10 @@ and measures with benchmark/loadgen.py on the lab's client and server:
    size; the time from the kill to the first packet of the victim's flows a
    survivor forwards; the longest gap of a long-lived flow;
 3. the same kill with a sub-second failover configuration;
-4. the flows each firewall forwarded (SYNs seen leaving each node).
+4. the flows each firewall forwarded (SYNs seen leaving each node);
+5. the session rate (on and off) and the default kill again on the other
+   backend (iptables, nftables) than the inventory's, redeployed on the same
+   lab: both backends side by side in one run.
 
 Which firewall carried a flow is read from the wire: every firewall node runs
 tcpdump on its outgoing packets (``-Q out``), so the node that forwards a
@@ -45,6 +48,9 @@ import time
 
 import yaml
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts" / "lib"))
+import lab_scenario  # noqa: E402  pylint: disable=wrong-import-position
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LOADGEN = "/usr/local/bin/fwcluster-loadgen"
 ARCHITECTURES = ("primary_backup", "multipath", "hash", "sandwich")
@@ -63,6 +69,10 @@ SMOKE = dict(FULL, rate_duration_s=2, rate_repeats=2, rate_sizes=[1024], recover
 # against it: ALARM resends every flow every RefreshTime (15 s) instead of on
 # each event, the periodic replication the paper finds short flows suffer from.
 OTHER_MODES = {"primary_backup": "alarm"}
+# The rules backends (fwcluster_backend); the inventory names one, step 5 measures the other.
+BACKENDS = ("iptables", "nftables")
+# A hash node's owner hook (the plan's hash.owner_command): "show" prints the node ids it owns.
+HASH_OWNER_COMMAND = "/usr/local/sbin/fwcluster-hash-owner"
 BALANCER_STATE = "/run/fwcluster/balancer-health.json"   # the balancer role's fwcluster_balancer_state_file
 SOURCES = 64            # client source addresses: host .100 to .163 of the client's subnet
 SYN_OUT = "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn and dst port %d"
@@ -136,10 +146,9 @@ class Lab:
     def __init__(self, scenario):
         self.scenario = scenario
         sdir = ROOT / "molecule" / scenario
-        molecule = yaml.safe_load((sdir / "molecule.yml").read_text())
+        molecule = lab_scenario.molecule_config(sdir)
         lab = yaml.safe_load((sdir / "lab.yml").read_text())
-        links = molecule["provisioner"]["inventory"]["links"]
-        self.inventory = str((sdir / links["hosts"]).resolve().parent)
+        self.inventory = str(lab_scenario.inventory_links(sdir)["hosts"].parent)
         hostvars = json.loads(run(["ansible-inventory", "-i", self.inventory, "--list"]).stdout)
         self.hostvars = hostvars["_meta"]["hostvars"]
         self.client, self.server, self.port = lab["lab_client"], lab["lab_server"], int(lab["lab_echo_port"])
@@ -159,6 +168,7 @@ class Lab:
         self.replication = first.get("fwcluster_replication")
         self.vrrp = first.get("fwcluster_vrrp") or {}
         self.balancers = first.get("fwcluster_balancers")
+        self.backend = first.get("fwcluster_backend", "iptables")
         # The extra vars of the last deploy, which the status checks read too.
         self.extra_vars = ROOT / "build" / "bench" / ("extra-%s.json" % scenario)
 
@@ -426,23 +436,26 @@ def power_off(host):
 
 def node_states(lab):
     """What each firewall holds just before a kill, kept as evidence: the
-    addresses on its segments (VIPs), its owned cluster-match masks (hash),
-    nf_conntrack_tcp_loose, and whether conntrackd runs."""
-    script = ("ip -4 -o addr show | awk '$2 != \"lo\" {print $4}' | tr '\\n' ' '; echo; "
-              "iptables-save -t mangle | grep -o 'cluster-local-nodemask 0x[0-9a-f]*' | cut -d' ' -f2 | tr '\\n' ' '; echo; "
-              "sysctl -n net.netfilter.nf_conntrack_tcp_loose; "
-              "systemctl is-active conntrackd keepalived | tr '\\n' ' '")
+    addresses on its segments (VIPs), the node ids it owns (hash: its owner
+    hook's answer, either backend), nf_conntrack_tcp_loose, and whether
+    conntrackd runs."""
+    script = "; ".join([
+        "ip -4 -o addr show | awk '$2 != \"lo\" {print $4}' | tr '\\n' ' '; echo",
+        "%s show 2>/dev/null | tr '\\n' ' '; echo" % HASH_OWNER_COMMAND,
+        "sysctl -n net.netfilter.nf_conntrack_tcp_loose",
+        "systemctl is-active conntrackd keepalived | tr '\\n' ' '"])
     states = {}
     for node in lab.firewalls:
         lines = (pexec(node, script, check=False).stdout.splitlines() + ["", "", "", ""])[:4]
-        states[node] = {"addresses": lines[0].split(), "owned_masks": lines[1].split(),
+        states[node] = {"addresses": lines[0].split(), "owned_ids": lines[1].split(),
                         "tcp_loose": lines[2].strip(), "conntrackd_keepalived": lines[3].split()}
     return states
 
 
-def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None):
+def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None, backend=None):
     """Kill the firewall carrying the most flows while they run; see the module docstring.
-    MODE: the conntrackd mode deployed when it is not the inventory's."""
+    MODE: the conntrackd mode deployed when it is not the inventory's; BACKEND
+    likewise the rules backend."""
     log("kill test: %s" % label)
     sizes, per_size = settings["recovery_sizes"], settings["recovery_clients_per_size"]
     slots = len(sizes) * per_size
@@ -506,7 +519,7 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None
     if replication:
         mode = mode or lab.replication.get("mode", "ftfw")
     result = {"label": label, "replication": replication, "replication_mode": mode if replication else None,
-              "advert_int": advert_int, "victim": victim,
+              "advert_int": advert_int, "backend": backend or lab.backend, "victim": victim,
               "survivors": survivors, "victim_flows": len(victim_pairs), "flows": len(set(pairs)),
               "first_forward_ms": first_ms, "bound_ms": bound_ms + (rewrite_ms or 0),
               "bound_rewrite_ms": rewrite_ms, "balancer_transitions": transitions,
@@ -556,8 +569,10 @@ def bound_ms(lab, advert_int, health=None):
 
 def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False):
     result = {"scenario": lab.scenario, "nodes": lab.firewalls, "replication": bool(lab.replication),
-              "replication_mode": (lab.replication or {}).get("mode"),
-              "rate": {"on": None, "off": None}, "share": None, "kills": [], "notes": []}
+              "replication_mode": (lab.replication or {}).get("mode"), "backend": lab.backend,
+              "rate": {"on": None, "off": None}, "share": None, "kills": [], "notes": [],
+              # {backend: {"rate": {"on", "off"}, "kill": label of its default kill}}, the inventory's first
+              "backends": {}}
     default_int = float(lab.vrrp.get("advert_int", 1))
     if reuse_lab and lab.running():
         log("reusing the running %s lab" % lab.scenario)
@@ -578,8 +593,21 @@ def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False):
             result["share"] = share
         result["kills"].append(kill_test(lab, settings, "%s, advert_int %g" % (on, default_int),
                                          bool(lab.replication), default_int, bound_ms(lab, default_int)))
+        result["backends"][lab.backend] = {"rate": result["rate"], "kill": result["kills"][-1]["label"]}
         if smoke:
             return result
+        for backend in (b for b in BACKENDS if b != lab.backend):
+            label = "%s, advert_int %g, %s" % (on, default_int, backend)
+            refusal = lab.deploy({"fwcluster_backend": backend}, "backend %s" % backend)
+            if refusal:
+                result["notes"].append(refusal)
+                continue
+            lab.settle()
+            rates, _share = measure_rates(lab, settings)
+            lab.settle()
+            result["kills"].append(kill_test(lab, settings, label, bool(lab.replication), default_int,
+                                             bound_ms(lab, default_int), backend=backend))
+            result["backends"][backend] = {"rate": rates, "kill": label}
         if lab.replication:
             refusal = lab.deploy({"fwcluster_replication": dict(lab.replication, enabled=False)}, "replication off")
             if refusal:

@@ -168,8 +168,11 @@ def kills(arch):
 
 
 def find_kill(arch, replication, advert_int):
-    """The first kill of arch with this replication (True/False) at this advert_int, or None."""
+    """The first kill of arch with this replication (True/False) at this advert_int, or None;
+    on the inventory's backend (a kill on the other one is in backend_table)."""
     for kill in kills(arch):
+        if kill.get("backend") != arch.get("backend"):
+            continue
         if kill.get("replication") is replication and _num(kill.get("advert_int")) == advert_int:
             return kill
     return None
@@ -374,6 +377,31 @@ def failover_table(results):
                   "Bound (ms)", "Within bound"], rows)
 
 
+def backend_table(results):
+    """Each architecture on each rules backend, measured in the same run: session rate with
+    replication on and off (objects <= 5 KiB), their ratio, and the default kill."""
+    rows = []
+    for name, arch in architectures(results):
+        by_label = dict((kill.get("label"), kill) for kill in kills(arch))
+        for backend, measured in sorted(_dict(arch.get("backends")).items(),
+                                        key=lambda item: item[0] != arch.get("backend")):
+            measured = _dict(measured)
+            rated = {"rate": measured.get("rate")}
+            kill = by_label.get(measured.get("kill")) or {}
+            first = _num(kill.get("first_forward_ms"))
+            long_lived = _sum_recovery(recovery(kill), lambda size: size >= LONG_LIVED)
+            off = _mean(_num(entry.get("sessions_per_s")) for size, entry in rate_series(rated, "off").items()
+                        if size <= SMALL_OBJECT)
+            rows.append([name, backend + (" (inventory)" if backend == arch.get("backend") else ""),
+                         fmt_int(small_object_rate(rated)), fmt_int(off) if off is not None else NA,
+                         fmt_ratio(small_object_ratio(rated)), fmt_int(first) if first is not None else NA,
+                         fmt_share(*long_lived) if long_lived[1] else NA])
+    if not rows:
+        rows.append([NA] * 7)
+    return table(["Architecture", "Backend", "Sessions/s on", "Sessions/s off", "On/off", "First forward (ms)",
+                  "Long-lived flows recovered"], rows)
+
+
 def share_table(results):
     rows = []
     for name, arch in architectures(results):
@@ -479,6 +507,9 @@ def summary_markdown(results):
          "3 x advert_int + skew, at most 4 x advert_int, for VRRP; fall x interval + timeout of the balancers' health "
          "probes, plus the rewrite of their rules as they measured it, for the sandwich's firewalls):", failover_table(results)),
         ("**Flow share** (flows forwarded per node during the rate test):", share_table(results)),
+        ("**Backends side by side** (each architecture redeployed on the other rules backend in the same lab: "
+         "session rate, objects <= 5 KiB, replication on and off, and the default kill, replication on):",
+         backend_table(results)),
         ("**Targets** (each measured in this run, as a ratio):",
          table(["Target", "Architecture", "Measured", "Required", "Verdict"], targets(results) or [[NA] * 5])),
     ]

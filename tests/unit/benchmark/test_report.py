@@ -373,3 +373,30 @@ def test_cli_before_writes_the_comparison(tmp_path):
     assert done.returncode == 0, done.stderr
     assert ["primary_backup", "Session rate on/off, objects <= 5 KiB", "1.00", "1.00"] in rows(
         (tmp_path / "comparison.md").read_text(encoding="utf-8"), "primary_backup")
+
+
+def test_the_other_backend_is_shown_side_by_side_and_judged_as_a_kill_of_its_own():
+    results = full_results()
+    pb = results["architectures"]["primary_backup"]
+    pb["backend"] = "iptables"
+    for each in pb["kills"]:
+        each["backend"] = "iptables"
+    nft = kill(True, 1.0, "pb-fw1", ["pb-fw2"], 2900.0, [1, 1, 2, 3])
+    nft.update(label="replication on, advert_int 1, nftables", backend="nftables")
+    pb["kills"].insert(0, nft)   # first: the default kill must still be the inventory's
+    pb["backends"] = {"nftables": {"rate": {"on": rate(1200), "off": rate(1500)}, "kill": nft["label"]},
+                      "iptables": {"rate": pb["rate"], "kill": pb["kills"][1]["label"]}}
+    summary = report.summary_markdown(results)
+    # every kill with replication is judged, the other backend's too
+    assert [[row[0]] + row[2:] for row in target(summary, "Recovered long-lived", "primary_backup")] == [
+        ["Recovered long-lived flows (>= 100 KiB), replication on, advert_int 1, nftables", "0.16 (5/32)", "= 1.00",
+         "FAIL"],
+        ["Recovered long-lived flows (>= 100 KiB), replication on, advert_int 1", "1.00 (32/32)", "= 1.00", "pass"],
+        ["Recovered long-lived flows (>= 100 KiB), replication on, advert_int 0.2", "1.00 (32/32)", "= 1.00", "pass"]]
+    # the default kill (recovered flows, before/after) stays the inventory's
+    assert report.find_kill(pb, True, 1.0)["backend"] == "iptables"
+    backends = [row for row in rows(summary, "primary_backup") if row[1] in ("iptables (inventory)", "nftables")]
+    assert backends == [
+        ["primary_backup", "iptables (inventory)", "1500", "1500", "1.00", "3120", "32/32 (100 %)"],
+        ["primary_backup", "nftables", "1200", "1500", "0.80", "2900", "5/32 (16 %)"],
+    ]
