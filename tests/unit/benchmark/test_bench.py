@@ -154,3 +154,58 @@ def test_balancer_transitions_read_each_balancers_drop_of_the_victim(monkeypatch
         {"balancer": "sw-lb-in", "detected_ms": 750.0, "applied_ms": 790.0}]
     # VRRP architectures have no balancers: nothing is read.
     assert bench.balancer_transitions(types.SimpleNamespace(members=["a", "b"], firewalls=["a", "b"]), "a", kill_at) == []
+
+
+class FakeLab:
+    """A lab whose deploys, settles and measures are recorded, not run."""
+
+    def __init__(self, backend="iptables", replication=None):
+        self.scenario, self.architecture, self.backend = "multipath", "multipath", backend
+        self.firewalls, self.replication, self.vrrp, self.balancers = ["fw1", "fw2"], replication, {}, None
+        self.deployed = []
+
+    def running(self):
+        return True
+
+    def deploy(self, overrides, label):
+        self.deployed.append(overrides.get("fwcluster_backend", self.backend))
+        return None
+
+    def settle(self):
+        pass
+
+    def prepare_load(self):
+        pass
+
+    def molecule(self, action):
+        pass
+
+
+def test_a_full_run_measures_the_other_backend_on_the_same_lab_then_returns(monkeypatch):
+    lab_ = FakeLab(backend="nftables")
+    measured = []
+
+    def rates(lab, _settings):
+        measured.append(lab.deployed[-1])
+        return {"on": [{"size": 0, "sessions_per_s": len(measured)}], "off": None}, {}
+
+    def kill(lab, _settings, label, *_args, **kwargs):
+        return {"label": label, "backend": kwargs.get("backend") or lab.backend, "deployed": lab.deployed[-1]}
+
+    monkeypatch.setattr(bench, "measure_rates", rates)
+    monkeypatch.setattr(bench, "kill_test", kill)
+    monkeypatch.setattr(bench, "machine", lambda _host: {})
+    result = bench.bench_architecture(lab_, dict(bench.FULL), smoke=False, keep_lab=True, reuse_lab=True)
+    # the inventory's backend, the other one, then back for the sub-second kill
+    assert lab_.deployed == ["nftables", "iptables", "nftables"]
+    assert measured == ["nftables", "iptables"]
+    assert [(k["backend"], k["deployed"]) for k in result["kills"]] == [
+        ("nftables", "nftables"), ("iptables", "iptables"), ("nftables", "nftables")]
+    assert result["backend"] == "nftables"
+    assert result["backends"]["iptables"] == {"rate": {"on": [{"size": 0, "sessions_per_s": 2}], "off": None},
+                                              "kill": result["kills"][1]["label"]}
+    assert result["backends"]["nftables"]["kill"] == result["kills"][0]["label"]
+    # a smoke run stays on the inventory's backend
+    lab_ = FakeLab(backend="iptables")
+    result = bench.bench_architecture(lab_, dict(bench.SMOKE), smoke=True, keep_lab=True, reuse_lab=True)
+    assert lab_.deployed == ["iptables"] and list(result["backends"]) == ["iptables"]
