@@ -2,6 +2,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The build: one cluster's inventory in, its plan (docs/cluster-plan.md) out.
 
+build_plan() is the package's entry point; docs/cluster-plan.md maps its files
+(backends/: one module per tool that spells the rules of rules.py in its own
+syntax). Stdlib only and Python 3.8 syntax: validate_node_ids ships this
+package to the host it runs on. (The package's __init__.py files stay empty,
+as ansible-test's empty-init wants of module_utils.)
+
 The shared reader checks the inventory, the cluster's architecture reads and
 checks its own keys; then each part of the plan is built once: the shared
 fields here, the architecture's contributions beside them, the rules spelled
