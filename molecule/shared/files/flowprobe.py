@@ -313,9 +313,11 @@ class Hold:
         self.on_term = on_term
         host, port = self.args.to
         bind = getattr(self.args, "bind", None)
+        source_port = getattr(self.args, "source_port", 0) or 0
         try:
             self.sock = socket.create_connection((host, port), timeout=self.args.connect_timeout,
-                                                 source_address=(bind, 0) if bind else None)
+                                                 source_address=(bind or "", source_port)
+                                                 if bind or source_port else None)
         except OSError as exc:
             self.fail(f"connect failed: {exc}")
             self.save()
@@ -679,6 +681,8 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--dead-after", type=float, default=60.0)
     h.add_argument("--connect-timeout", type=float, default=5.0)
     h.add_argument("--bind", help="source address of the connection")
+    h.add_argument("--source-port", type=int, default=0,
+                   help="leave from this local port (flows told apart by their local port)")
     h.set_defaults(func=cmd_hold)
 
     m = sub.add_parser("holdmany", help="one long-lived flow per source address")
