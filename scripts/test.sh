@@ -15,7 +15,10 @@
 #   sanity        ansible-test sanity --requirements --python 3.11 on a copy
 #                 of the tracked and untracked-not-ignored files
 #   build         ansible-galaxy collection build; install the tarball into a
-#                 scratch path; ansible-doc every module and role from it
+#                 scratch path; ansible-doc every module and role from it;
+#                 ansible-builder reads its controller dependencies and makes
+#                 the build context of ee/execution-environment.yml;
+#                 antsibull-changelog writes the release notes of its version
 #   netns         pytest tests/netns: each architecture's packet cases sent
 #                 through a node's rules of both backends (iptables,
 #                 nftables) in network namespaces; the same verdicts
@@ -27,6 +30,9 @@
 #                 molecule:primary_backup leaves running for it (a new lab
 #                 when that step did not run); its results, plots and
 #                 summary go to build/test-logs/bench-smoke/
+#   core:VERSION  (--cores only) the unit tests, ansible-test sanity and a
+#                 syntax check of every playbook with every example inventory,
+#                 on that ansible-core (build/venv-core-VERSION)
 #   molecule:NAME@BACKEND-RELEASE  (--matrix only) scenario NAME with every
 #                 node on BACKEND (iptables, nftables: a copy of the example
 #                 inventories with that fwcluster_backend) and RELEASE
@@ -37,6 +43,10 @@
 #                 can be named alone: --only molecule:primary_backup
 #   --skip STEP   do not run STEP (repeatable, or comma separated)
 #   --keep-lab    do not run scripts/lab-cleanup.sh when the run ends
+#   --cores       also test the older ansible-core lines requires_ansible
+#                 claims (meta/runtime.yml) that run on Python 3.11: the
+#                 steps core:VERSION, after the steps above; the rest of the
+#                 command runs the ansible-core of requirements.txt
 #   --keep-going  go on after a failed step (the summary lists every step's
 #                 result; the run still exits 1)
 #   --matrix      also run the rest of the cross product architecture x
@@ -44,8 +54,7 @@
 #                 in every cell the default steps do not prove (a scenario
 #                 whose molecule.yml names no image proves its example's
 #                 backend on bookworm; primary_backup mixes releases, so
-#                 it proves no single cell): 13 more scenario runs, about
-#                 80 min
+#                 it proves no single cell): 13 more scenario runs, about 82 min
 #   --list        print the steps that would run, and exit
 #   -h, --help    print this help
 #
@@ -68,6 +77,7 @@ skip=()
 keep_lab=0
 list_only=0
 matrix=0
+cores=0
 keep_going=0
 while (($#)); do
     case $1 in
@@ -77,6 +87,7 @@ while (($#)); do
         --skip=*) IFS=, read -ra v <<<"${1#*=}"; skip+=("${v[@]}"); shift ;;
         --keep-lab) keep_lab=1; shift ;;
         --matrix) matrix=1; shift ;;
+        --cores) cores=1; shift ;;
         --keep-going) keep_going=1; shift ;;
         --list) list_only=1; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -104,6 +115,14 @@ else
     all_steps+=(molecule)   # fails: there must be scenarios
 fi
 all_steps+=(bench)
+
+# The older ansible-core lines (--cores): the newest release of each line
+# from 2.16 (meta/runtime.yml's requires_ansible) that runs on Python 3.11,
+# below the line requirements.txt pins.
+core_versions=(2.16.19 2.17.14 2.18.19)
+if ((cores)); then
+    for v in "${core_versions[@]}"; do all_steps+=("core:$v"); done
+fi
 
 # The cross product's cells (--matrix): scenario@backend-release for every
 # cell the default steps do not prove.
@@ -136,6 +155,7 @@ known() {
 }
 for s in "${only[@]}" "${skip[@]}"; do
     if [[ $s == *@* ]] && ((!matrix)); then echo "test.sh: '$s' is a cell of the cross product: add --matrix" >&2; exit 2; fi
+    if [[ $s == core:* ]] && ((!cores)); then echo "test.sh: '$s' needs --cores" >&2; exit 2; fi
     known "$s" || { echo "test.sh: unknown step '$s'; steps: ${all_steps[*]}" >&2; exit 2; }
 done
 selected() {  # selected STEP: is STEP chosen by --only/--skip?
@@ -333,8 +353,10 @@ step_lint() {
     timeout -k 30 "$2" ansible-lint --profile production
 }
 
-step_sanity() {
-    local dest=$root/build/ansible-test/ansible_collections/fwcluster/netfilter f
+# sanity_copy DEST: what git would commit, copied to DEST (a collection's
+# directory for ansible-test), as a repository of its own.
+sanity_copy() {
+    local dest=$1 f
     rm -rf "$dest"
     mkdir -p "$dest"
     # What git would commit: tracked files still present, plus untracked files
@@ -347,8 +369,52 @@ step_sanity() {
     echo "copied $(find "$dest" -type f | wc -l) files to ${dest#"$root"/}"
     # ansible-test lists a collection's files with git when it is in a repo.
     (cd "$dest" && git init -q . && git add -A)
+}
+
+step_sanity() {
+    local dest=$root/build/ansible-test/ansible_collections/fwcluster/netfilter
+    sanity_copy "$dest"
     cd "$dest"
     timeout -k 30 "$2" ansible-test sanity --requirements --python 3.11 --color "$([[ -t 1 ]] && echo yes || echo no)"
+}
+
+# An older ansible-core: its own venv with the unit tests' packages (the pins of
+# requirements.txt); the unit tests (not the benchmark's: they use no Ansible),
+# ansible-test sanity, and ansible-playbook --syntax-check of every playbook with
+# every example inventory (ansible.posix from the project venv's ansible package).
+step_core() {
+    local version=${1#core:} venv pin pins=() dest p i rc=0
+    venv=$root/build/venv-core-$version
+    if [[ ! -x $venv/bin/ansible-test ]] || [[ $("$venv/bin/python" -c 'import ansible.release as r; print(r.__version__)') != "$version" ]]; then
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+    fi
+    for pin in pytest hypothesis; do pins+=("$(grep -i "^$pin==" requirements.txt)"); done
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile \
+        "ansible-core==$version" "${pins[@]}" 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
+    # ansible-test's pip bootstrap for this version, as scripts/setup.sh places it for the project venv
+    pip_version=$("$venv/bin/python" -c 'import re, pathlib, ansible_test
+print(re.search(r"pip=.([0-9.]+).", (pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py").read_text()).group(1))')
+    p=${HOME:-/root}/.ansible/test/cache/get_pip_${pip_version//./_}.py
+    [[ -f $p ]] || install -D -m 0644 scripts/lib/get_pip_standin.py "$p"
+    echo "== unit tests, ansible-core $version"
+    PYTHONPATH="$root/build/collections" timeout -k 30 "$2" "$venv/bin/python" -m pytest -q \
+        -o cache_dir="$root/build/pytest-cache-core" tests/unit --ignore tests/unit/benchmark || rc=1
+    echo "== playbooks' syntax, ansible-core $version"
+    for p in playbooks/*.yml; do
+        for i in inventories/*/; do
+            ANSIBLE_COLLECTIONS_PATH="$root/build/collections:$root/.venv/lib/python3.11/site-packages" \
+                "$venv/bin/ansible-playbook" --syntax-check -i "$i" "$p" >/dev/null ||
+                { echo "syntax check failed: $p with $i"; rc=1; }
+        done
+    done
+    local playbooks=(playbooks/*.yml) inventories=(inventories/*/)
+    echo "syntax checked ${#playbooks[@]} playbooks with ${#inventories[@]} inventories"
+    echo "== ansible-test sanity, ansible-core $version"
+    dest=$root/build/ansible-test-core/ansible_collections/fwcluster/netfilter
+    sanity_copy "$dest"
+    (cd "$dest" && timeout -k 30 "$2" "$venv/bin/ansible-test" sanity --requirements --python 3.11 --color no) || rc=1
+    return "$rc"
 }
 
 doc_head() {  # doc_head CMD...: run an ansible-doc command, show its first lines
@@ -414,6 +480,43 @@ step_build() {
     ((roles)) || { echo "the collection has no role"; return 1; }
     [[ -d $coll/roles/firewall ]] || { echo "missing required role: firewall"; return 1; }
     echo "ansible-doc resolved $n modules and $roles roles from the installed tarball"
+    # The execution environment: ansible-builder finds the collection's
+    # controller dependencies (meta/execution-environment.yml) in the
+    # installed artifact and makes the build context of ee/ (no image: no
+    # container registry is reachable from here).
+    local ee=$root/build/ee deps
+    deps=$(ansible-builder introspect --sanitize "$inst" 2>/dev/null)
+    echo "$deps"
+    grep -qF "openssh-client [platform:dpkg]  # from collection fwcluster.netfilter" <<<"$deps" || {
+        echo "ansible-builder does not see meta/execution-environment.yml's dependencies in the installed artifact"
+        return 1
+    }
+    rm -rf "$ee"
+    mkdir -p "$ee"
+    cp "$root/ee/execution-environment.yml" "$tarball" "$ee/"
+    (cd "$ee" && timeout -k 30 "$2" ansible-builder create -f execution-environment.yml -c context)
+    [[ -f $ee/context/Containerfile && -f $ee/context/_build/collection/$(basename "$tarball") ]] || {
+        echo "no build context with $(basename "$tarball") (does ee/execution-environment.yml name another version?)"
+        return 1
+    }
+    echo "execution environment build context: ${ee#"$root"/}/context"
+    # The release notes: antsibull-changelog writes them from the fragments,
+    # as at a release of galaxy.yml's version, in a copy of the install.
+    local notes=$root/build/release-notes version
+    version=$(sed -n 's/^version: *//p' "$root/galaxy.yml")
+    rm -rf "$notes"
+    mkdir -p "$notes/ansible_collections/fwcluster"
+    cp -r "$coll" "$notes/ansible_collections/fwcluster/netfilter"
+    # galaxy.yml marks the copy as the collection's root (else antsibull-changelog
+    # looks for it in the directories above, and would release the checkout)
+    cp "$root/galaxy.yml" "$notes/ansible_collections/fwcluster/netfilter/"
+    (cd "$notes/ansible_collections/fwcluster/netfilter" && antsibull-changelog lint &&
+        ANSIBLE_COLLECTIONS_PATH=$notes antsibull-changelog release --version "$version")
+    grep -qxF "## v${version//./\\.}" "$notes/ansible_collections/fwcluster/netfilter/CHANGELOG.md" || {
+        echo "antsibull-changelog release wrote no section for $version"
+        return 1
+    }
+    echo "release notes of $version: ${notes#"$root"/}/ansible_collections/fwcluster/netfilter/CHANGELOG.md"
 }
 
 # matrix_inventories BACKEND: a copy of inventories/ whose clusters all run
@@ -472,6 +575,7 @@ for s in unit lint sanity netns; do selected "$s" && together+=("$s"); done
 for s in "${steps[@]:1}"; do
     case $s in
         molecule*) run_step "$s" "$molecule_timeout" step_molecule ;;
+        core:*) run_step "$s" "$step_timeout" step_core ;;
         unit | lint | sanity | netns)
             if ((${#together[@]} < 2)); then
                 run_step "$s" "$step_timeout" "step_$s"
