@@ -18,23 +18,56 @@ def check_plans_together(plans):
     a VIP claimed by both is one address with two owners. Each cluster was checked alone
     first; the later cluster (by name) is refused, naming the earlier one.
     """
-    vrids = []  # (vrid, network, cluster, variable) of the clusters seen so far
+    vrids = {}  # vrid -> _Networks of the clusters seen so far
     vips = {}  # VIP address -> (cluster, variable)
     for name in sorted(plans, key=str):
         label = "cluster %s" % name
-        for vrid, network, variable, what in _vrid_claims(plans[name]):
-            for other_vrid, other_network, other_name, other_variable in vrids:
-                if other_name != name and vrid == other_vrid and network.overlaps(other_network):
-                    raise _together_error(name, label, variable, "%s on network %s is already used by cluster %s on "
-                                          "network %s (%s); clusters that share a network need VRIDs of their own"
-                                          % (what, network, other_name, other_network, other_variable))
-            vrids.append((vrid, network, name, variable))
+        claims = _vrid_claims(plans[name])
+        # Against the clusters before this one only: a cluster's own instances may share a network.
+        for vrid, network, variable, what in claims:
+            earlier = vrids[vrid].overlapping(network) if vrid in vrids else None
+            if earlier is not None:
+                other_network, other_name, other_variable = earlier
+                raise _together_error(name, label, variable, "%s on network %s is already used by cluster %s on "
+                                      "network %s (%s); clusters that share a network need VRIDs of their own"
+                                      % (what, network, other_name, other_network, other_variable))
+        for vrid, network, variable, what in claims:
+            vrids.setdefault(vrid, _Networks()).add(network, (network, name, variable))
         for vip, variable in _vip_claims(plans[name]):
             if vip in vips:
                 other_name, other_variable = vips[vip]
                 raise _together_error(name, label, variable, "%s is already a VIP of cluster %s (%s); an address "
                                       "has one owner on a network" % (vip, other_name, other_variable))
             vips[vip] = (name, variable)
+
+
+class _Networks(object):
+    """Networks with what claimed each, searched for overlaps in time linear in the prefix length.
+
+    Two CIDR networks overlap when one holds the other: a new network overlaps
+    one seen before that lies inside it (found among the supernets recorded for
+    every network added) or one of its own supernets (looked up one by one), so
+    a fleet of clusters is checked in time linear in its size.
+    """
+
+    def __init__(self):
+        self.exact = {}  # network -> its first claim
+        self.inside = {}  # network -> the first claim of a network it holds (itself included)
+
+    def add(self, network, claim):
+        self.exact.setdefault(network, claim)
+        for prefix in range(network.prefixlen + 1):
+            self.inside.setdefault(network.supernet(new_prefix=prefix), claim)
+
+    def overlapping(self, network):
+        """The claim of a network that overlaps network, or None."""
+        if network in self.inside:
+            return self.inside[network]
+        for prefix in range(network.prefixlen):
+            claim = self.exact.get(network.supernet(new_prefix=prefix))
+            if claim is not None:
+                return claim
+        return None
 
 
 def _together_error(name, label, variable, rule):

@@ -135,6 +135,21 @@ def test_same_vrid_on_overlapping_networks_is_refused(example, duo):
     assert "already used by cluster duo on network 203.0.113.128/25" in error.rule
 
 
+def test_same_vrid_on_a_wider_earlier_network_is_refused(example, duo):
+    # duo (checked first) holds edge's outside network inside its /23: found among edge's supernets.
+    error = refusal(together(example, move_outside(duo, "203.0.113.253/23", 52)))
+    assert "already used by cluster duo on network 203.0.112.0/23" in error.rule
+
+
+def test_same_vrid_on_disjoint_networks_is_accepted(example, duo):
+    # 203.0.113.0/25 and 203.0.113.128/25: one address apart, no overlap, so VRID 52 twice is fine.
+    example[0]["fwcluster_segments"]["outside"]["vip"] = "203.0.113.126/25"
+    for index, host in enumerate(sorted(example[1])):
+        example[1][host]["fwcluster_addresses"]["outside"] = "203.0.113.%d/25" % (1 + index)
+    example[0]["fwcluster_tracking"]["upstream"] = []
+    build_plans(together(example, move_outside(duo, "203.0.113.253/25", 52)))
+
+
 def test_same_vip_is_refused(example, duo):
     error = refusal(together(example, move_outside(duo, "203.0.113.254/24", 63)))
     assert (error.host, error.variable) == ("cluster edge", "fwcluster_segments.outside.vip")
