@@ -10,15 +10,20 @@ cluster_health(hostvars, hosts, first, second, rules=None, configs=None)
     from live_ruleset_info (drift is then a problem); configs, if given, the
     one holding {daemon file: whether it differs from the rendered one}.
 
+fleet_table(assessments)
+    The lines of one table with a row per cluster (state, nodes up, problems,
+    warnings, rules digest) from cluster_health's result.
+
 Example:
     report: "{{ hostvars | fwcluster.netfilter.cluster_health(ansible_play_hosts_all, 'sample1', 'sample2') }}"
+    lines: "{{ report | fwcluster.netfilter.fleet_table }}"
 """
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_health import assess
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_health import assess, fleet
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plain import plain
 
 
@@ -48,6 +53,13 @@ def cluster_health(hostvars, hosts, first, second, rules=None, configs=None):
                 for name, plan in plans.items())
 
 
+def fleet_table(assessments):
+    """Text lines: a header, then one row per cluster of cluster_health's result."""
+    if not hasattr(assessments, "items"):
+        raise AnsibleFilterError("fleet_table: expects cluster_health's result, {cluster name: assessment}")
+    return fleet(plain(assessments))
+
+
 class FilterModule(object):
     def filters(self):
-        return {"cluster_health": cluster_health}
+        return {"cluster_health": cluster_health, "fleet_table": fleet_table}

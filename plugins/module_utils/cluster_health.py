@@ -425,12 +425,41 @@ COLUMNS = (
 )
 
 
-def table(rows):
+FLEET_COLUMNS = (
+    ("cluster", "cluster"), ("architecture", "architecture"), ("nodes_up", "nodes up"), ("state", "state"),
+    ("problems", "problems"), ("warnings", "warnings"), ("rules_digest", "rules digest"),
+)
+
+
+def table(rows, columns=COLUMNS):
     """Fixed-width text lines of the rows, a header first."""
-    cells = [[label for key, label in COLUMNS]]
-    cells.extend([str(row.get(key, "")) for key, label in COLUMNS] for row in rows)
-    widths = [max(len(line[index]) for line in cells) for index in range(len(COLUMNS))]
+    cells = [[label for key, label in columns]]
+    cells.extend([str(row.get(key, "")) for key, label in columns] for row in rows)
+    widths = [max(len(line[index]) for line in cells) for index in range(len(columns))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells]
+
+
+def fleet(assessments):
+    """One line per cluster, a header first, from {cluster name: assess() result}: the fleet at a glance.
+
+    A cluster is INCONSISTENT with a problem, degraded when it has none but a
+    member did not answer (its survivors carry its work), consistent otherwise.
+    """
+    rows = []
+    for name in sorted(assessments):
+        assessment = assessments[name]
+        up = sum(1 for row in assessment["rows"] if row["up"])
+        if not assessment["healthy"]:
+            state = "INCONSISTENT"
+        elif up < len(assessment["rows"]):
+            state = "degraded"
+        else:
+            state = "consistent"
+        rows.append({"cluster": name, "architecture": assessment["architecture"],
+                     "nodes_up": "%d/%d" % (up, len(assessment["rows"])), "state": state,
+                     "problems": len(assessment["problems"]), "warnings": len(assessment["warnings"]),
+                     "rules_digest": assessment["rules_digest"] or "-"})
+    return table(rows, FLEET_COLUMNS)
 
 
 def _check_configs(configs, current, problems):

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_health import assess
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_health import assess, fleet
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 
 
@@ -470,3 +470,23 @@ def test_a_pending_resync_gate_is_a_problem():
     never = copy.deepcopy(sample)
     never["fw1"]["resync_gate"] = {"pending": False, "open": False}
     assert assess(plan, sample, never)["healthy"]
+
+
+def test_the_fleet_table_has_a_row_per_cluster_with_its_state(plan):
+    healthy = assess(plan, *healthy_samples())
+    first, second = healthy_samples()
+    second["pb-fw1"] = {"unreachable": True, "msg": "Failed to connect"}
+    second["pb-fw2"] = status(PRIMARY, VIPS)
+    degraded = assess(plan, first, second)
+    broken = assess(plan, {}, {})
+    lines = fleet({"edge": healthy, "branch": degraded, "core": broken})
+    assert lines[0].split() == ["cluster", "architecture", "nodes", "up", "state", "problems", "warnings", "rules",
+                                "digest"]
+    # sorted by cluster name, cells aligned under their headers
+    assert [line.split() for line in lines[1:]] == [
+        ["branch", "primary_backup", "1/2", "degraded", "0", "1", "-"],
+        ["core", "primary_backup", "0/2", "INCONSISTENT", "1", "2", "-"],
+        ["edge", "primary_backup", "2/2", "consistent", "0", "0", "-"],
+    ]
+    assert all(line[lines[0].index("state"):].split()[0] in ("state", "degraded", "INCONSISTENT", "consistent")
+               for line in lines)
