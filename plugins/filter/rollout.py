@@ -26,6 +26,13 @@ carried_traffic(hostvars, host, sample)
     none of whose hosts did held no gateway address, so no flow crossed it:
     a new deployment, or one whose every host is down.
 
+rollout_report(hostvars, hosts, failed, check_mode=False)
+    One line per cluster among hosts (by their fwcluster_plan), saying what
+    site.yml did to it: the hosts it changed, nothing to change, or where a
+    failure stopped it (the host, the step it failed: its checks, its dry run
+    or its change) and the hosts that change left unchanged. failed: the
+    hosts that failed in the run. In check mode, the hosts it would change.
+
 Example:
     waves: "{{ hostvars | fwcluster.netfilter.rollout_waves(ansible_play_hosts_all, 'sample') }}"
 """
@@ -96,6 +103,58 @@ def rollout_waves(hostvars, hosts, sample):
     return waves + alone
 
 
+# The facts site.yml sets on a host as it passes each step.
+STEP_FACTS = ("__fwcluster_checked", "__fwcluster_dry_run_done", "fwcluster_change_pending", "__fwcluster_deployed")
+
+
+def _step_facts(hostvars, host):
+    """Only the step facts of a host (its other variables are not templated)."""
+    host_vars = hostvars[host] if host in hostvars else {}
+    return dict((name, plain(host_vars.get(name))) for name in STEP_FACTS)
+
+
+def _failed_step(host_vars):
+    """Which step of site.yml a failed host failed, from the facts each step sets when it ends."""
+    if not host_vars.get("__fwcluster_checked"):
+        return "its checks"
+    if not host_vars.get("__fwcluster_dry_run_done"):
+        return "its dry run"
+    return "its change"
+
+
+def rollout_report(hostvars, hosts, failed, check_mode=False):
+    """[line per cluster]: what site.yml changed, or where a failure stopped it; see the module docstring."""
+    if isinstance(hosts, str) or isinstance(failed, str):
+        raise AnsibleFilterError("rollout_report: hosts and failed must be lists of host names")
+    clusters = {}
+    for host in hosts:
+        plan = plain((hostvars[host] if host in hostvars else {}).get("fwcluster_plan"))
+        if isinstance(plan, dict) and plan.get("name"):
+            clusters.setdefault(plan["name"], plan)
+    lines = []
+    for name in sorted(clusters):
+        plan = clusters[name]
+        members = sorted(host for host in list(plan.get("nodes") or []) + list(plan.get("balancers") or [])
+                         if host in hosts)
+        facts = dict((host, _step_facts(hostvars, host)) for host in members)
+        pending = [host for host in members if facts[host].get("fwcluster_change_pending")]
+        changed = [host for host in members if facts[host].get("__fwcluster_deployed")]
+        broken = [host for host in members if host in failed]
+        head = "%s (%s): " % (name, plan.get("architecture", "?"))
+        if broken:
+            untouched = [host for host in pending if host not in changed and host not in broken]
+            lines.append(head + "STOPPED: " + "; ".join("%s failed %s" % (host, _failed_step(facts[host]))
+                                                         for host in broken)
+                         + ("; changed: %s" % ", ".join(changed) if changed else "")
+                         + ("; left unchanged: %s" % ", ".join(untouched) if untouched else ""))
+        elif check_mode:
+            lines.append(head + ("would change %s" % ", ".join(pending) if pending else "nothing to change"))
+        else:
+            lines.append(head + ("changed %s" % ", ".join(changed) if changed else "nothing to change"))
+    return lines
+
+
 class FilterModule(object):
     def filters(self):
-        return {"rollout_order": rollout_order, "rollout_waves": rollout_waves, "carried_traffic": carried_traffic}
+        return {"rollout_order": rollout_order, "rollout_waves": rollout_waves, "carried_traffic": carried_traffic,
+                "rollout_report": rollout_report}

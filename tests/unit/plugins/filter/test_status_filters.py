@@ -6,8 +6,13 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fwcluster.netfilter.plugins.filter.rollout import carried_traffic, rollout_order, rollout_waves
-from ansible_collections.fwcluster.netfilter.plugins.filter.status import cluster_health
+from ansible_collections.fwcluster.netfilter.plugins.filter.rollout import (
+    carried_traffic,
+    rollout_order,
+    rollout_report,
+    rollout_waves,
+)
+from ansible_collections.fwcluster.netfilter.plugins.filter.status import cluster_health, fleet_table
 
 
 def live(*states):
@@ -124,3 +129,64 @@ def test_hosts_must_be_a_list():
 def test_cluster_health_needs_the_plan():
     with pytest.raises(AnsibleFilterError, match="run the fwcluster.netfilter.plan role first"):
         cluster_health(hostvars(), ["fw-a"], "sample", "sample")
+
+
+def test_fleet_table_takes_cluster_health_and_refuses_anything_else():
+    assessment = {"architecture": "multipath", "healthy": True, "problems": [], "warnings": [],
+                  "rows": [{"up": True}, {"up": True}], "rules_digest": "3f2a9c0d11be"}
+    lines = fleet_table({"duo": assessment})
+    assert lines[1].split() == ["duo", "multipath", "2/2", "consistent", "0", "0", "3f2a9c0d11be"]
+    with pytest.raises(AnsibleFilterError, match="cluster_health's result"):
+        fleet_table(["duo"])
+
+
+def fleet_hostvars():
+    """Three clusters after a run: edge changed, branch stopped at br-fw2's change, duo with nothing to change."""
+    def host(cluster, architecture, members, **facts):
+        plan = {"name": cluster, "architecture": architecture, "nodes": dict.fromkeys(members, {})}
+        return dict({"fwcluster_plan": plan, "__fwcluster_checked": True, "__fwcluster_dry_run_done": True,
+                     "fwcluster_change_pending": False}, **facts)
+    edge, branch, duo = ["pb-fw1", "pb-fw2"], ["br-fw1", "br-fw2", "br-fw3"], ["mp-fw1", "mp-fw2"]
+    return {
+        "pb-fw1": host("edge", "primary_backup", edge, fwcluster_change_pending=True, __fwcluster_deployed=True),
+        "pb-fw2": host("edge", "primary_backup", edge, fwcluster_change_pending=True, __fwcluster_deployed=True),
+        "br-fw1": host("branch", "primary_backup", branch, fwcluster_change_pending=True, __fwcluster_stopped_by=["br-fw2"]),
+        "br-fw2": host("branch", "primary_backup", branch, fwcluster_change_pending=True),
+        "br-fw3": host("branch", "primary_backup", branch, fwcluster_change_pending=True, __fwcluster_deployed=True),
+        "mp-fw1": host("duo", "multipath", duo),
+        "mp-fw2": host("duo", "multipath", duo),
+    }
+
+
+def test_rollout_report_says_per_cluster_what_was_done_and_where_a_failure_stopped_it():
+    hv = fleet_hostvars()
+    assert rollout_report(hv, sorted(hv), ["br-fw2"]) == [
+        "branch (primary_backup): STOPPED: br-fw2 failed its change; changed: br-fw3; left unchanged: br-fw1",
+        "duo (multipath): nothing to change",
+        "edge (primary_backup): changed pb-fw1, pb-fw2",
+    ]
+
+
+def test_rollout_report_names_the_step_a_host_failed():
+    hv = fleet_hostvars()
+    del hv["br-fw2"]["__fwcluster_dry_run_done"]
+    assert rollout_report(hv, sorted(hv), ["br-fw2"])[0].startswith("branch (primary_backup): STOPPED: br-fw2 "
+                                                                      "failed its dry run;")
+    del hv["br-fw2"]["__fwcluster_checked"]
+    assert "br-fw2 failed its checks" in rollout_report(hv, sorted(hv), ["br-fw2"])[0]
+
+
+def test_rollout_report_in_check_mode_says_what_would_change():
+    hv = fleet_hostvars()
+    for host in hv:
+        hv[host].pop("__fwcluster_deployed", None)
+    assert rollout_report(hv, sorted(hv), [], True) == [
+        "branch (primary_backup): would change br-fw1, br-fw2, br-fw3",
+        "duo (multipath): nothing to change",
+        "edge (primary_backup): would change pb-fw1, pb-fw2",
+    ]
+
+
+def test_rollout_report_wants_lists():
+    with pytest.raises(AnsibleFilterError, match="lists of host names"):
+        rollout_report({}, "pb-fw1", [])
