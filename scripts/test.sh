@@ -19,6 +19,9 @@
 #                 ansible-builder reads its controller dependencies and makes
 #                 the build context of ee/execution-environment.yml;
 #                 antsibull-changelog writes the release notes of its version
+#   docs          the collection's documentation site built with
+#                 antsibull-docs and Sphinx, warnings as errors
+#                 (tests/docsite/build.py, in build/venv-docs)
 #   netns         pytest tests/netns: each architecture's packet cases sent
 #                 through a node's rules of both backends (iptables,
 #                 nftables) in network namespaces; the same verdicts
@@ -108,7 +111,7 @@ for f in molecule/*/molecule.yml; do
     [[ $name == shared || $name == "$bench_scenario" ]] || scenarios+=("$name")
 done
 [[ -f molecule/$bench_scenario/molecule.yml ]] && scenarios+=("$bench_scenario")
-all_steps=(unit yamllint lint sanity build netns)
+all_steps=(unit yamllint lint sanity build docs netns)
 if ((${#scenarios[@]})); then
     for s in "${scenarios[@]}"; do all_steps+=("molecule:$s"); done
 else
@@ -423,6 +426,21 @@ doc_head() {  # doc_head CMD...: run an ansible-doc command, show its first line
     out=$("$@") || { printf '%s\n' "$out"; return 1; }
     [[ -n $out ]] || { echo "(no output)"; return 1; }
     printf '%s\n' "$out" | sed -n '1,4s/^/    /p'
+}
+
+# The documentation site's builder has a venv of its own (Sphinx wants an
+# older docutils than the project venv's rstcheck), made again when
+# tests/docsite/requirements.txt changes.
+step_docs() {
+    local venv=$root/build/venv-docs
+    if ! cmp -s tests/docsite/requirements.txt "$venv/requirements.txt" 2>/dev/null; then
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile \
+            -r tests/docsite/requirements.txt
+        cp tests/docsite/requirements.txt "$venv/requirements.txt"
+    fi
+    PATH=$venv/bin:$PATH timeout -k 30 "$2" python3 tests/docsite/build.py "$root/build/docsite"
 }
 
 step_build() {
