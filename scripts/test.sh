@@ -451,7 +451,8 @@ step_build() {
     tarball=$(ls "$dist"/fwcluster-netfilter-*.tar.gz)
     echo "built ${tarball#"$root"/} ($(du -h "$tarball" | cut -f1), $(tar -tzf "$tarball" | wc -l) entries)"
     # Nothing of the checkout's machinery may be packed.
-    if tar -tzf "$tarball" | grep -E '^(\./)?(\.venv|build|\.git|\.ci|tests/output|\.ansible)/|/\.cache/|__pycache__'; then
+    # Nor the lab's: Molecule's config, the example inventories' lab connection, tests of scripts/.
+    if tar -tzf "$tarball" | grep -E '^(\./)?(\.venv|build|\.git|\.ci|tests/output|\.ansible|\.config|molecule|tests/unit/scripts)/|/\.cache/|__pycache__|group_vars/all/lab\.yml'; then
         echo "the tarball holds the paths above: extend build_ignore in galaxy.yml"
         return 1
     fi
