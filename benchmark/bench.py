@@ -166,6 +166,7 @@ class Lab:
         first = self.hostvars[self.firewalls[0]]
         self.architecture = first["fwcluster_architecture"]
         self.replication = first.get("fwcluster_replication")
+        self.tracking = first.get("fwcluster_tracking") or {}
         self.vrrp = first.get("fwcluster_vrrp") or {}
         self.balancers = first.get("fwcluster_balancers")
         self.backend = first.get("fwcluster_backend", "iptables")
@@ -567,6 +568,16 @@ def bound_ms(lab, advert_int, health=None):
     return round(4 * advert_int * 1000)
 
 
+def replication_off(replication, tracking):
+    """The extra vars of the counter-test's deploy: replication disabled, and the health tracking
+    that needs the replication link (the conntrackd check, upstream hosts) left out with it."""
+    overrides = {"fwcluster_replication": dict(replication, enabled=False)}
+    if tracking:
+        overrides["fwcluster_tracking"] = dict((key, value) for key, value in tracking.items()
+                                               if key not in ("conntrackd", "upstream", "hold_down"))
+    return overrides
+
+
 def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False):
     result = {"scenario": lab.scenario, "nodes": lab.firewalls, "replication": bool(lab.replication),
               "replication_mode": (lab.replication or {}).get("mode"), "backend": lab.backend,
@@ -609,7 +620,7 @@ def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False):
                                              bound_ms(lab, default_int), backend=backend))
             result["backends"][backend] = {"rate": rates, "kill": label}
         if lab.replication:
-            refusal = lab.deploy({"fwcluster_replication": dict(lab.replication, enabled=False)}, "replication off")
+            refusal = lab.deploy(replication_off(lab.replication, lab.tracking), "replication off")
             if refusal:
                 result["notes"].append(refusal)
             else:

@@ -209,3 +209,14 @@ def test_a_full_run_measures_the_other_backend_on_the_same_lab_then_returns(monk
     lab_ = FakeLab(backend="iptables")
     result = bench.bench_architecture(lab_, dict(bench.SMOKE), smoke=True, keep_lab=True, reuse_lab=True)
     assert lab_.deployed == ["iptables"] and list(result["backends"]) == ["iptables"]
+
+
+def test_replication_off_leaves_out_the_tracking_that_needs_the_link():
+    # The primary_backup example tracks an upstream host, which the model refuses without replication.
+    overrides = bench.replication_off({"interface": "eth3", "mode": "ftfw"},
+                                      {"upstream": [{"host": "203.0.113.10", "segment": "outside"}], "hold_down": 5,
+                                       "interval": 2})
+    assert overrides == {"fwcluster_replication": {"interface": "eth3", "mode": "ftfw", "enabled": False},
+                         "fwcluster_tracking": {"interval": 2}}
+    assert bench.replication_off({"mode": "notrack"}, {}) == {"fwcluster_replication": {"mode": "notrack",
+                                                                                        "enabled": False}}
