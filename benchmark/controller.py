@@ -1,0 +1,220 @@
+"""controller: how the controller's share of a run grows with the number of clusters.
+
+    python3 benchmark/controller.py [--clusters 1 10 100 500] [--repeat 3] [--out DIR]
+
+Run it from the project's environment (``. scripts/env.sh``); it needs no lab
+and contacts no host. For each count N it writes an inventory of N clusters
+(the example inventories in turn: primary_backup, multipath, hash with three
+nodes, hash with four, sandwich with its four load balancers; every cluster
+renamed, its hosts too) and measures, best of --repeat:
+
+1. build: ``build_plans()`` in this process, from the variables as the
+   inventory holds them: every cluster's plan (the model, the rules, what the
+   templates print) and the check of the clusters together (no VRID or VIP
+   twice on a shared network);
+2. plan role: ``ansible-playbook benchmark/controller-plan.yml``, the first
+   step of validate.yml and site.yml (the plan role: ``cluster_inputs`` over
+   hostvars, the ``validate_node_ids`` module on the controller, each host's
+   ``fwcluster_plan`` and ``fwcluster_node`` facts), wall time of the whole
+   command and of the validation task alone (from ansible.posix's
+   ``profile_tasks`` callback).
+
+It writes DIR/controller.json and DIR/controller.md (default DIR:
+build/bench/controller). The committed figures in docs/controller-benchmark.md
+come from ``python3 benchmark/controller.py --out docs/benchmark`` (its controller.json and controller.md).
+"""
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import pathlib
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PLAYBOOK = ROOT / "benchmark" / "controller-plan.yml"
+# Which example each cluster copies, in turn; hash_4 is the hash example with a fourth node.
+KINDS = ("primary_backup", "multipath", "hash", "hash_4", "sandwich")
+IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b")
+TASK_TIME = re.compile(r"^(?P<task>.+?) -+ (?P<seconds>\d+\.\d+)s$")
+VALIDATION_TASK = "Validate the inventory and compute the cluster plan"
+
+
+def example(architecture):
+    """(cluster group variables, {host: host variables}, [balancer hosts]) of an example inventory."""
+    base = ROOT / "inventories" / architecture
+    hosts = yaml.safe_load((base / "hosts.yml").read_text())
+    (group, spec), = hosts["all"]["children"]["fwcluster"]["children"].items()
+    cluster_vars = yaml.safe_load((base / "group_vars" / ("%s.yml" % group)).read_text())
+    members = dict(spec.get("hosts") or {})
+    balancers = []
+    for child in (spec.get("children") or {}).values():
+        members.update(child["hosts"])
+        balancers.extend(child["hosts"])
+    nodes = {}
+    for host, connection in members.items():
+        host_vars = yaml.safe_load((base / "host_vars" / ("%s.yml" % host)).read_text())
+        host_vars.update(connection or {})
+        nodes[host] = host_vars
+    return cluster_vars, nodes, balancers
+
+
+def with_fourth_node(cluster_vars, nodes, balancers):
+    """The hash example with one node more: id 3, the next address on every segment."""
+    last = max(nodes, key=lambda host: nodes[host]["fwcluster_node_id"])
+    added = copy.deepcopy(nodes[last])
+    added["fwcluster_node_id"] += 1
+
+    def bump(address):
+        ip, prefix = address.split("/")
+        head, tail = ip.rsplit(".", 1)
+        return "%s.%d/%s" % (head, int(tail) + 1, prefix)
+
+    added["fwcluster_addresses"] = {segment: bump(value) for segment, value in added["fwcluster_addresses"].items()}
+    added["fwcluster_replication_address"] = bump(added["fwcluster_replication_address"])
+    nodes = dict(nodes)
+    nodes[last[:-1] + str(added["fwcluster_node_id"] + 1)] = added
+    return cluster_vars, nodes, balancers
+
+
+def relocate(value, index):
+    """value with every unicast IPv4 address moved to networks of cluster index's own.
+
+    Clusters that share a network must not share a VRID or a VIP (plan/together.py):
+    each copy's A.B.x.x networks become 10.N.x.x / 11.N.x.x..., N counted per cluster.
+    """
+    spaces = {}
+
+    def move(match):
+        first, second, third, fourth = (int(part) for part in match.groups())
+        if first in (0, 127) or first >= 224:
+            return match.group(0)
+        number = index * 16 + spaces.setdefault((first, second), len(spaces))
+        return "%d.%d.%d.%d" % (10 + number // 256, number % 256, third, fourth)
+
+    return yaml.safe_load(IPV4.sub(move, yaml.safe_dump(value)))
+
+
+def fleet(count):
+    """{cluster name: (group variables, {host: host variables}, [balancer hosts])} of count clusters."""
+    examples = {kind: example(kind) for kind in KINDS if kind != "hash_4"}
+    examples["hash_4"] = list(with_fourth_node(*examples["hash"]))
+    examples = {kind: list(value) for kind, value in examples.items()}
+    clusters = {}
+    for index in range(count):
+        kind = KINDS[index % len(KINDS)]
+        cluster_vars, nodes, balancers = relocate(examples[kind], index)
+        name = "c%04d_%s" % (index, cluster_vars["fwcluster_name"])
+        cluster_vars["fwcluster_name"] = name
+        prefix = "c%04d-" % index
+        clusters[name] = (cluster_vars, {prefix + host: host_vars for host, host_vars in nodes.items()},
+                          [prefix + host for host in balancers])
+    return clusters
+
+
+def write_inventory(clusters, path):
+    """One YAML inventory: group fwcluster, a child group per cluster with its variables."""
+    children = {}
+    for name, (cluster_vars, nodes, balancers) in clusters.items():
+        group = {"vars": cluster_vars, "hosts": {host: nodes[host] for host in nodes if host not in balancers}}
+        if balancers:
+            group["children"] = {name + "_balancers": {"hosts": {host: nodes[host] for host in balancers}}}
+        children[name] = group
+    path.write_text(yaml.safe_dump({"all": {"children": {"fwcluster": {"children": children}}}}, sort_keys=False))
+
+
+def time_build(clusters, repeat):
+    """Seconds, best of repeat, to build every cluster's plan and check them together, in this process."""
+    sys.path.insert(0, str(ROOT / "build" / "collections"))
+    from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plans
+
+    inputs = {}
+    for name, (cluster_vars, nodes, balancers) in clusters.items():
+        inputs[name] = {"cluster": cluster_vars,
+                        "nodes": {host: host_vars for host, host_vars in nodes.items() if host not in balancers},
+                        "balancers": {host: nodes[host] for host in balancers}}
+    best = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        build_plans(copy.deepcopy(inputs))
+        elapsed = time.perf_counter() - start
+        best = elapsed if best is None else min(best, elapsed)
+    return best
+
+
+def time_play(inventory, repeat):
+    """(wall seconds, validation task seconds), each the best of repeat runs of the plan role."""
+    env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+               PROFILE_TASKS_TASK_OUTPUT_LIMIT="all", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    best_wall = best_task = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run = subprocess.run(["ansible-playbook", "-i", str(inventory), str(PLAYBOOK)], env=env, cwd=ROOT,
+                             capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - start
+        if run.returncode != 0:
+            sys.exit("controller: ansible-playbook failed (rc %d):\n%s%s" % (run.returncode, run.stdout[-4000:],
+                                                                             run.stderr[-4000:]))
+        task = None
+        for line in run.stdout.splitlines():
+            match = TASK_TIME.match(line.strip())
+            if match and match.group("task").endswith(VALIDATION_TASK):
+                task = float(match.group("seconds"))
+        if task is None:
+            sys.exit("controller: profile_tasks printed no time for %r" % VALIDATION_TASK)
+        best_wall = wall if best_wall is None else min(best_wall, wall)
+        best_task = task if best_task is None else min(best_task, task)
+    return best_wall, best_task
+
+
+def summary(results):
+    lines = [
+        "| clusters | hosts | build (s) | per cluster (ms) | validation task (s) | plan role, whole command (s) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results["runs"]:
+        lines.append("| %d | %d | %.3f | %.2f | %.2f | %.2f |" % (
+            row["clusters"], row["hosts"], row["build_s"], 1000 * row["build_s"] / row["clusters"],
+            row["validation_task_s"], row["play_s"]))
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clusters", type=int, nargs="+", default=[1, 10, 100, 500])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=pathlib.Path, default=ROOT / "build" / "bench" / "controller")
+    args = parser.parse_args()
+    results = {
+        "command": "python3 benchmark/controller.py " + " ".join(sys.argv[1:]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()},
+        "runs": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="fwcluster-fleet-") as work:
+        for count in args.clusters:
+            clusters = fleet(count)
+            inventory = pathlib.Path(work) / ("fleet-%d.yml" % count)
+            write_inventory(clusters, inventory)
+            build = time_build(clusters, args.repeat)
+            play, task = time_play(inventory, args.repeat)
+            row = {"clusters": count, "hosts": sum(len(nodes) for _, nodes, _ in clusters.values()),
+                   "build_s": round(build, 4), "validation_task_s": task, "play_s": round(play, 2)}
+            results["runs"].append(row)
+            print("%(clusters)d clusters, %(hosts)d hosts: build %(build_s).3f s, validation task "
+                  "%(validation_task_s).2f s, plan role %(play_s).2f s" % row, flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "controller.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "controller.md").write_text(summary(results))
+
+
+if __name__ == "__main__":
+    main()

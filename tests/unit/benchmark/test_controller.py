@@ -1,0 +1,51 @@
+"""benchmark/controller.py's fleet: the inventory it times must be a valid one, as big as it says."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "benchmark"))
+import controller  # noqa: E402  pylint: disable=wrong-import-position
+
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plans  # noqa: E402
+
+
+def inputs(clusters):
+    return {name: {"cluster": cluster_vars,
+                   "nodes": {host: host_vars for host, host_vars in nodes.items() if host not in balancers},
+                   "balancers": {host: nodes[host] for host in balancers}}
+            for name, (cluster_vars, nodes, balancers) in clusters.items()}
+
+
+def test_a_fleet_builds_and_holds_every_kind():
+    clusters = controller.fleet(2 * len(controller.KINDS))
+    plans = build_plans(inputs(clusters))  # together.py refuses shared VRIDs or VIPs: relocation keeps them apart
+    architectures = [plan["architecture"] for plan in plans.values()]
+    assert sorted(set(architectures)) == ["hash", "multipath", "primary_backup", "sandwich"]
+    assert sorted(len(plan["nodes"]) for plan in plans.values() if plan["architecture"] == "hash") == [3, 3, 4, 4]
+    assert sum(len(plan.get("balancers") or {}) for plan in plans.values()) == 8
+    hosts = [host for _, nodes, _ in clusters.values() for host in nodes]
+    assert len(hosts) == len(set(hosts)) == 2 * (2 + 2 + 3 + 4 + 6)
+
+
+def test_relocation_moves_unicast_and_keeps_multicast_and_any():
+    moved = controller.relocate({"vip": "203.0.113.254/24", "group": "225.0.0.51", "any": "0.0.0.0/0",
+                                 "node": "203.0.113.1/24", "other": "10.10.1.254/24"}, 3)
+    assert moved == {"vip": "10.48.113.254/24", "group": "225.0.0.51", "any": "0.0.0.0/0",
+                     "node": "10.48.113.1/24", "other": "10.49.1.254/24"}
+
+
+def test_the_inventory_file_reads_back_as_written(tmp_path):
+    clusters = controller.fleet(len(controller.KINDS))
+    path = tmp_path / "fleet.yml"
+    controller.write_inventory(clusters, path)
+    listed = json.loads(subprocess.run(["ansible-inventory", "-i", str(path), "--list"], check=True,
+                                       capture_output=True, text=True).stdout)
+    hostvars = listed["_meta"]["hostvars"]
+    for name, (cluster_vars, nodes, balancers) in clusters.items():
+        assert name in listed["fwcluster"]["children"]
+        for host, host_vars in nodes.items():
+            assert hostvars[host]["fwcluster_name"] == name
+            assert hostvars[host]["fwcluster_segments"] == cluster_vars["fwcluster_segments"]
+            assert ("fwcluster_balancer_side" in hostvars[host]) == (host in balancers)
