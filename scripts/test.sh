@@ -26,8 +26,8 @@
 #                 through a node's rules of both backends (iptables,
 #                 nftables) in network namespaces; the same verdicts
 #   molecule      molecule test -s NAME for every scenario in molecule/
-#                 (one step per scenario, named molecule:NAME); each ends
-#                 with the scenario's ten slowest tasks
+#                 but fleet (one step per scenario, named molecule:NAME);
+#                 each ends with the scenario's ten slowest tasks
 #   bench         the short run of the failover benchmark (scripts/bench.sh
 #                 --smoke): one object size, one kill, in the lab that
 #                 molecule:primary_backup leaves running for it (a new lab
@@ -36,6 +36,10 @@
 #   core:VERSION  (--cores only) the unit tests, ansible-test sanity and a
 #                 syntax check of every playbook with every example inventory,
 #                 on that ansible-core (build/venv-core-VERSION)
+#   molecule:fleet  (--fleet only) the fleet scenario: three clusters of
+#                 inventories/fleet deployed by one run of site.yml, a
+#                 failure that stops one cluster only, status.yml's table of
+#                 every cluster (about 8 min)
 #   molecule:NAME@BACKEND-RELEASE  (--matrix only) scenario NAME with every
 #                 node on BACKEND (iptables, nftables: a copy of the example
 #                 inventories with that fwcluster_backend) and RELEASE
@@ -50,6 +54,8 @@
 #                 claims (meta/runtime.yml) that run on Python 3.11: the
 #                 steps core:VERSION, after the steps above; the rest of the
 #                 command runs the ansible-core of requirements.txt
+#   --fleet       also run the fleet scenario (molecule:fleet), before
+#                 molecule:primary_backup
 #   --keep-going  go on after a failed step (the summary lists every step's
 #                 result; the run still exits 1)
 #   --matrix      also run the rest of the cross product architecture x
@@ -81,6 +87,7 @@ keep_lab=0
 list_only=0
 matrix=0
 cores=0
+fleet=0
 keep_going=0
 while (($#)); do
     case $1 in
@@ -91,6 +98,7 @@ while (($#)); do
         --keep-lab) keep_lab=1; shift ;;
         --matrix) matrix=1; shift ;;
         --cores) cores=1; shift ;;
+        --fleet) fleet=1; shift ;;
         --keep-going) keep_going=1; shift ;;
         --list) list_only=1; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -102,18 +110,26 @@ done
 # scenarios and leaves its lab standing for the bench step.
 bench_scenario=primary_backup
 
+# The scenario of several clusters at once (--fleet): not an architecture's,
+# outside the cross product.
+fleet_scenario=fleet
+
 # The steps, in order. Molecule scenarios: every directory of molecule/ with
-# a molecule.yml, except shared/; the bench's scenario last.
+# a molecule.yml, except shared/ and the fleet; the bench's scenario last.
 scenarios=()
 for f in molecule/*/molecule.yml; do
     [[ -f $f ]] || continue
     name=$(basename "$(dirname "$f")")
-    [[ $name == shared || $name == "$bench_scenario" ]] || scenarios+=("$name")
+    [[ $name == shared || $name == "$bench_scenario" || $name == "$fleet_scenario" ]] || scenarios+=("$name")
 done
 [[ -f molecule/$bench_scenario/molecule.yml ]] && scenarios+=("$bench_scenario")
 all_steps=(unit yamllint lint sanity build docs netns)
 if ((${#scenarios[@]})); then
-    for s in "${scenarios[@]}"; do all_steps+=("molecule:$s"); done
+    for s in "${scenarios[@]}"; do
+        # the fleet's lab before the one the bench step reuses
+        if [[ $s == "$bench_scenario" ]] && ((fleet)); then all_steps+=("molecule:$fleet_scenario"); fi
+        all_steps+=("molecule:$s")
+    done
 else
     all_steps+=(molecule)   # fails: there must be scenarios
 fi
@@ -159,6 +175,7 @@ known() {
 for s in "${only[@]}" "${skip[@]}"; do
     if [[ $s == *@* ]] && ((!matrix)); then echo "test.sh: '$s' is a cell of the cross product: add --matrix" >&2; exit 2; fi
     if [[ $s == core:* ]] && ((!cores)); then echo "test.sh: '$s' needs --cores" >&2; exit 2; fi
+    if [[ $s == "molecule:$fleet_scenario" ]] && ((!fleet)); then echo "test.sh: '$s' needs --fleet" >&2; exit 2; fi
     known "$s" || { echo "test.sh: unknown step '$s'; steps: ${all_steps[*]}" >&2; exit 2; }
 done
 selected() {  # selected STEP: is STEP chosen by --only/--skip?
@@ -539,7 +556,7 @@ step_build() {
 }
 
 # matrix_inventories BACKEND: a copy of inventories/ whose clusters all run
-# BACKEND (each example's one fwcluster_backend line rewritten), printed.
+# BACKEND (every fwcluster_backend line rewritten), printed.
 matrix_inventories() {
     local dir=$root/build/lab-inventories/$1 f
     rm -rf "$dir"
@@ -549,8 +566,8 @@ matrix_inventories() {
         [[ -f $f ]] && sed -i "s/^fwcluster_backend: .*/fwcluster_backend: $1/" "$f"
     done
     for f in "$dir"/*/; do
-        [[ $(cat "$f"group_vars/*.yml "$f"group_vars/*/*.yml 2>/dev/null | grep -c "^fwcluster_backend: $1\$") == 1 ]] ||
-            { echo "test.sh: ${f#"$root"/} must name fwcluster_backend once in its group_vars" >&2; return 1; }
+        [[ $(cat "$f"group_vars/*.yml "$f"group_vars/*/*.yml 2>/dev/null | grep -c "^fwcluster_backend: $1\$") -ge 1 ]] ||
+            { echo "test.sh: ${f#"$root"/} must name fwcluster_backend in its cluster's group_vars" >&2; return 1; }
     done
     echo "$dir"
 }
