@@ -142,7 +142,7 @@ def time_build(clusters, repeat):
                         "nodes": {host: host_vars for host, host_vars in nodes.items() if host not in balancers},
                         "balancers": {host: nodes[host] for host in balancers}}
     best = None
-    for _ in range(repeat):
+    for _attempt in range(repeat):
         start = time.perf_counter()
         build_plans(copy.deepcopy(inputs))
         elapsed = time.perf_counter() - start
@@ -155,7 +155,7 @@ def time_play(inventory, repeat):
     env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
                PROFILE_TASKS_TASK_OUTPUT_LIMIT="all", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     best_wall = best_task = None
-    for _ in range(repeat):
+    for _attempt in range(repeat):
         start = time.perf_counter()
         run = subprocess.run(["ansible-playbook", "-i", str(inventory), str(PLAYBOOK)], env=env, cwd=ROOT,
                              capture_output=True, text=True, check=False)
@@ -206,7 +206,7 @@ def main():
             write_inventory(clusters, inventory)
             build = time_build(clusters, args.repeat)
             play, task = time_play(inventory, args.repeat)
-            row = {"clusters": count, "hosts": sum(len(nodes) for _, nodes, _ in clusters.values()),
+            row = {"clusters": count, "hosts": sum(len(entry[1]) for entry in clusters.values()),
                    "build_s": round(build, 4), "validation_task_s": task, "play_s": round(play, 2)}
             results["runs"].append(row)
             print("%(clusters)d clusters, %(hosts)d hosts: build %(build_s).3f s, validation task "

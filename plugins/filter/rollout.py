@@ -143,8 +143,8 @@ def rollout_report(hostvars, hosts, failed, check_mode=False):
         head = "%s (%s): " % (name, plan.get("architecture", "?"))
         if broken:
             untouched = [host for host in pending if host not in changed and host not in broken]
-            lines.append(head + "STOPPED: " + "; ".join("%s failed %s" % (host, _failed_step(facts[host]))
-                                                         for host in broken)
+            failures = "; ".join("%s failed %s" % (host, _failed_step(facts[host])) for host in broken)
+            lines.append(head + "STOPPED: " + failures
                          + ("; changed: %s" % ", ".join(changed) if changed else "")
                          + ("; left unchanged: %s" % ", ".join(untouched) if untouched else ""))
         elif check_mode:

@@ -25,7 +25,7 @@ def test_a_fleet_builds_and_holds_every_kind():
     assert sorted(set(architectures)) == ["hash", "multipath", "primary_backup", "sandwich"]
     assert sorted(len(plan["nodes"]) for plan in plans.values() if plan["architecture"] == "hash") == [3, 3, 4, 4]
     assert sum(len(plan.get("balancers") or {}) for plan in plans.values()) == 8
-    hosts = [host for _, nodes, _ in clusters.values() for host in nodes]
+    hosts = [host for entry in clusters.values() for host in entry[1]]
     assert len(hosts) == len(set(hosts)) == 2 * (2 + 2 + 3 + 4 + 6)
 
 

@@ -170,8 +170,8 @@ def test_rollout_report_says_per_cluster_what_was_done_and_where_a_failure_stopp
 def test_rollout_report_names_the_step_a_host_failed():
     hv = fleet_hostvars()
     del hv["br-fw2"]["__fwcluster_dry_run_done"]
-    assert rollout_report(hv, sorted(hv), ["br-fw2"])[0].startswith("branch (primary_backup): STOPPED: br-fw2 "
-                                                                      "failed its dry run;")
+    line = rollout_report(hv, sorted(hv), ["br-fw2"])[0]
+    assert line.startswith("branch (primary_backup): STOPPED: br-fw2 failed its dry run;")
     del hv["br-fw2"]["__fwcluster_checked"]
     assert "br-fw2 failed its checks" in rollout_report(hv, sorted(hv), ["br-fw2"])[0]
 
