@@ -40,31 +40,18 @@ import time
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# This checkout as fwcluster.netfilter (scripts/setup.sh makes the link): the plan and the examples' reader.
+sys.path.insert(0, str(ROOT / "build" / "collections"))
+# pylint: disable=wrong-import-position
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plans  # noqa: E402
+from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory  # noqa: E402
+
 PLAYBOOK = ROOT / "benchmark" / "controller-plan.yml"
 # Which example each cluster copies, in turn; hash_4 is the hash example with a fourth node.
 KINDS = ("primary_backup", "multipath", "hash", "hash_4", "sandwich")
 IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b")
 TASK_TIME = re.compile(r"^(?P<task>.+?) -+ (?P<seconds>\d+\.\d+)s$")
 VALIDATION_TASK = "Validate the inventory and compute the cluster plan"
-
-
-def example(architecture):
-    """(cluster group variables, {host: host variables}, [balancer hosts]) of an example inventory."""
-    base = ROOT / "inventories" / architecture
-    hosts = yaml.safe_load((base / "hosts.yml").read_text())
-    (group, spec), = hosts["all"]["children"]["fwcluster"]["children"].items()
-    cluster_vars = yaml.safe_load((base / "group_vars" / ("%s.yml" % group)).read_text())
-    members = dict(spec.get("hosts") or {})
-    balancers = []
-    for child in (spec.get("children") or {}).values():
-        members.update(child["hosts"])
-        balancers.extend(child["hosts"])
-    nodes = {}
-    for host, connection in members.items():
-        host_vars = yaml.safe_load((base / "host_vars" / ("%s.yml" % host)).read_text())
-        host_vars.update(connection or {})
-        nodes[host] = host_vars
-    return cluster_vars, nodes, balancers
 
 
 def with_fourth_node(cluster_vars, nodes, balancers):
@@ -104,10 +91,9 @@ def relocate(value, index):
 
 
 def fleet(count):
-    """{cluster name: (group variables, {host: host variables}, [balancer hosts])} of count clusters."""
-    examples = {kind: example(kind) for kind in KINDS if kind != "hash_4"}
+    """{cluster name: (group variables, {node: host variables}, {balancer: host variables})} of count clusters."""
+    examples = {kind: list(load_inventory(kind)) for kind in KINDS if kind != "hash_4"}
     examples["hash_4"] = list(with_fourth_node(*examples["hash"]))
-    examples = {kind: list(value) for kind, value in examples.items()}
     clusters = {}
     for index in range(count):
         kind = KINDS[index % len(KINDS)]
@@ -116,31 +102,35 @@ def fleet(count):
         cluster_vars["fwcluster_name"] = name
         prefix = "c%04d-" % index
         clusters[name] = (cluster_vars, {prefix + host: host_vars for host, host_vars in nodes.items()},
-                          [prefix + host for host in balancers])
+                          {prefix + host: host_vars for host, host_vars in balancers.items()})
     return clusters
+
+
+def hosts_of(clusters):
+    """Every host of the fleet: nodes and balancers."""
+    return [host for _vars, nodes, balancers in clusters.values() for host in list(nodes) + list(balancers)]
+
+
+def plan_inputs(clusters):
+    """The fleet as build_plans() takes it (what the cluster_inputs filter returns)."""
+    return dict((name, {"cluster": cluster_vars, "nodes": nodes, "balancers": balancers})
+                for name, (cluster_vars, nodes, balancers) in clusters.items())
 
 
 def write_inventory(clusters, path):
     """One YAML inventory: group fwcluster, a child group per cluster with its variables."""
     children = {}
     for name, (cluster_vars, nodes, balancers) in clusters.items():
-        group = {"vars": cluster_vars, "hosts": {host: nodes[host] for host in nodes if host not in balancers}}
+        group = {"vars": cluster_vars, "hosts": nodes}
         if balancers:
-            group["children"] = {name + "_balancers": {"hosts": {host: nodes[host] for host in balancers}}}
+            group["children"] = {name + "_balancers": {"hosts": balancers}}
         children[name] = group
     path.write_text(yaml.safe_dump({"all": {"children": {"fwcluster": {"children": children}}}}, sort_keys=False))
 
 
 def time_build(clusters, repeat):
     """Seconds, best of repeat, to build every cluster's plan and check them together, in this process."""
-    sys.path.insert(0, str(ROOT / "build" / "collections"))
-    from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plans
-
-    inputs = {}
-    for name, (cluster_vars, nodes, balancers) in clusters.items():
-        inputs[name] = {"cluster": cluster_vars,
-                        "nodes": {host: host_vars for host, host_vars in nodes.items() if host not in balancers},
-                        "balancers": {host: nodes[host] for host in balancers}}
+    inputs = plan_inputs(clusters)
     best = None
     for _attempt in range(repeat):
         start = time.perf_counter()
@@ -206,7 +196,7 @@ def main():
             write_inventory(clusters, inventory)
             build = time_build(clusters, args.repeat)
             play, task = time_play(inventory, args.repeat)
-            row = {"clusters": count, "hosts": sum(len(entry[1]) for entry in clusters.values()),
+            row = {"clusters": count, "hosts": len(hosts_of(clusters)),
                    "build_s": round(build, 4), "validation_task_s": task, "play_s": round(play, 2)}
             results["runs"].append(row)
             print("%(clusters)d clusters, %(hosts)d hosts: build %(build_s).3f s, validation task "

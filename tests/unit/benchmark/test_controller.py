@@ -11,21 +11,15 @@ import controller  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plans  # noqa: E402
 
 
-def inputs(clusters):
-    return {name: {"cluster": cluster_vars,
-                   "nodes": {host: host_vars for host, host_vars in nodes.items() if host not in balancers},
-                   "balancers": {host: nodes[host] for host in balancers}}
-            for name, (cluster_vars, nodes, balancers) in clusters.items()}
-
-
 def test_a_fleet_builds_and_holds_every_kind():
     clusters = controller.fleet(2 * len(controller.KINDS))
-    plans = build_plans(inputs(clusters))  # together.py refuses shared VRIDs or VIPs: relocation keeps them apart
+    # together.py refuses shared VRIDs or VIPs: the relocation keeps the copies apart
+    plans = build_plans(controller.plan_inputs(clusters))
     architectures = [plan["architecture"] for plan in plans.values()]
     assert sorted(set(architectures)) == ["hash", "multipath", "primary_backup", "sandwich"]
     assert sorted(len(plan["nodes"]) for plan in plans.values() if plan["architecture"] == "hash") == [3, 3, 4, 4]
     assert sum(len(plan.get("balancers") or {}) for plan in plans.values()) == 8
-    hosts = [host for entry in clusters.values() for host in entry[1]]
+    hosts = controller.hosts_of(clusters)
     assert len(hosts) == len(set(hosts)) == 2 * (2 + 2 + 3 + 4 + 6)
 
 
@@ -45,7 +39,7 @@ def test_the_inventory_file_reads_back_as_written(tmp_path):
     hostvars = listed["_meta"]["hostvars"]
     for name, (cluster_vars, nodes, balancers) in clusters.items():
         assert name in listed["fwcluster"]["children"]
-        for host, host_vars in nodes.items():
+        for host in list(nodes) + list(balancers):
             assert hostvars[host]["fwcluster_name"] == name
             assert hostvars[host]["fwcluster_segments"] == cluster_vars["fwcluster_segments"]
             assert ("fwcluster_balancer_side" in hostvars[host]) == (host in balancers)
