@@ -69,11 +69,16 @@ def rollout_order(hostvars, hosts, sample):
     return sorted(hosts, key=key)
 
 
+def _members(plan):
+    """Every host a cluster plan names: its nodes and its load balancers."""
+    return list(plan.get("nodes") or []) + list(plan.get("balancers") or [])
+
+
 def carried_traffic(hostvars, host, sample):
     """Whether some host of HOST's cluster was serving when SAMPLE was read; see the module docstring."""
     host_vars = hostvars[host] if host in hostvars else {}
     cluster = plain(host_vars.get("fwcluster_plan")) or {}
-    members = list(cluster.get("nodes") or []) + list(cluster.get("balancers") or [])
+    members = _members(cluster)
     if not members:
         return True     # no plan to name the cluster's hosts: assume a service, the safe side
     # Serving: master of a VRRP instance, or holding an address it was asked about (the VIPs).
@@ -134,8 +139,7 @@ def rollout_report(hostvars, hosts, failed, check_mode=False):
     lines = []
     for name in sorted(clusters):
         plan = clusters[name]
-        members = sorted(host for host in list(plan.get("nodes") or []) + list(plan.get("balancers") or [])
-                         if host in hosts)
+        members = sorted(host for host in _members(plan) if host in hosts)
         facts = dict((host, _step_facts(hostvars, host)) for host in members)
         pending = [host for host in members if facts[host].get("fwcluster_change_pending")]
         changed = [host for host in members if facts[host].get("__fwcluster_deployed")]
