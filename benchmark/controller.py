@@ -13,11 +13,13 @@ renamed, its hosts too) and measures, best of --repeat:
    templates print) and the check of the clusters together (no VRID or VIP
    twice on a shared network);
 2. plan role: ``ansible-playbook benchmark/controller-plan.yml``, the first
-   step of validate.yml and site.yml (the plan role: ``cluster_inputs`` over
-   hostvars, the ``validate_node_ids`` module on the controller, each host's
-   ``fwcluster_plan`` and ``fwcluster_node`` facts), wall time of the whole
-   command and of the validation task alone (from ansible.posix's
-   ``profile_tasks`` callback).
+   step of validate.yml and site.yml (the plan role: the role's argument check
+   on every host, ``cluster_inputs`` over hostvars and the ``validate_node_ids``
+   module once on the controller, then each host's ``fwcluster_plan`` and
+   ``fwcluster_node`` facts), each task's time (from ansible.posix's
+   ``profile_tasks`` callback) and the wall time of the whole command; the
+   playbook ends with a per-host task that does nothing, what ansible-core
+   itself costs for one task on every host.
 
 It writes DIR/controller.json and DIR/controller.md (default DIR:
 build/bench/controller). The committed figures in docs/controller-benchmark.md
@@ -51,7 +53,13 @@ PLAYBOOK = ROOT / "benchmark" / "controller-plan.yml"
 KINDS = ("primary_backup", "multipath", "hash", "hash_4", "sandwich")
 IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b")
 TASK_TIME = re.compile(r"^(?P<task>.+?) -+ (?P<seconds>\d+\.\d+)s$")
-VALIDATION_TASK = "Validate the inventory and compute the cluster plan"
+# What each measured task's name (as profile_tasks prints it) starts or ends with.
+TASKS = {
+    "argument_check_s": ("fwcluster.netfilter.plan : Validating arguments against arg spec", None),
+    "validation_task_s": (None, "Validate the inventory and compute the cluster plan"),
+    "publication_s": (None, "Publish the plan of each node's cluster"),
+    "per_host_nothing_s": (None, "Do nothing on every host"),
+}
 
 
 def with_fourth_node(cluster_vars, nodes, balancers):
@@ -140,11 +148,27 @@ def time_build(clusters, repeat):
     return best
 
 
+def task_times(output):
+    """{key of TASKS: seconds} read from profile_tasks' recap in output."""
+    times = {}
+    for line in output.splitlines():
+        match = TASK_TIME.match(line.strip())
+        if not match:
+            continue
+        for key, (start, end) in TASKS.items():
+            if (start and match.group("task").startswith(start)) or (end and match.group("task").endswith(end)):
+                times[key] = float(match.group("seconds"))
+    missing = sorted(set(TASKS) - set(times))
+    if missing:
+        sys.exit("controller: profile_tasks printed no time for %s" % ", ".join(missing))
+    return times
+
+
 def time_play(inventory, repeat):
-    """(wall seconds, validation task seconds), each the best of repeat runs of the plan role."""
+    """{"play_s": wall seconds, key of TASKS: seconds}, each the best of repeat runs of the plan role."""
     env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
                PROFILE_TASKS_TASK_OUTPUT_LIMIT="all", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    best_wall = best_task = None
+    best = {}
     for _attempt in range(repeat):
         start = time.perf_counter()
         run = subprocess.run(["ansible-playbook", "-i", str(inventory), str(PLAYBOOK)], env=env, cwd=ROOT,
@@ -153,27 +177,22 @@ def time_play(inventory, repeat):
         if run.returncode != 0:
             sys.exit("controller: ansible-playbook failed (rc %d):\n%s%s" % (run.returncode, run.stdout[-4000:],
                                                                              run.stderr[-4000:]))
-        task = None
-        for line in run.stdout.splitlines():
-            match = TASK_TIME.match(line.strip())
-            if match and match.group("task").endswith(VALIDATION_TASK):
-                task = float(match.group("seconds"))
-        if task is None:
-            sys.exit("controller: profile_tasks printed no time for %r" % VALIDATION_TASK)
-        best_wall = wall if best_wall is None else min(best_wall, wall)
-        best_task = task if best_task is None else min(best_task, task)
-    return best_wall, best_task
+        times = dict(task_times(run.stdout), play_s=round(wall, 2))
+        best = dict((key, min(value, best.get(key, value))) for key, value in times.items())
+    return best
 
 
 def summary(results):
     lines = [
-        "| clusters | hosts | build (s) | per cluster (ms) | validation task (s) | plan role, whole command (s) |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| clusters | hosts | build (s) | per cluster (ms) | validation task (s) | publication (s) "
+        "| argument check (s) | a task of nothing (s) | whole command (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in results["runs"]:
-        lines.append("| %d | %d | %.3f | %.2f | %.2f | %.2f |" % (
+        lines.append("| %d | %d | %.3f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |" % (
             row["clusters"], row["hosts"], row["build_s"], 1000 * row["build_s"] / row["clusters"],
-            row["validation_task_s"], row["play_s"]))
+            row["validation_task_s"], row["publication_s"], row["argument_check_s"], row["per_host_nothing_s"],
+            row["play_s"]))
     return "\n".join(lines) + "\n"
 
 
@@ -195,12 +214,13 @@ def main():
             inventory = pathlib.Path(work) / ("fleet-%d.yml" % count)
             write_inventory(clusters, inventory)
             build = time_build(clusters, args.repeat)
-            play, task = time_play(inventory, args.repeat)
-            row = {"clusters": count, "hosts": len(hosts_of(clusters)),
-                   "build_s": round(build, 4), "validation_task_s": task, "play_s": round(play, 2)}
+            row = dict(time_play(inventory, args.repeat), clusters=count, hosts=len(hosts_of(clusters)),
+                       build_s=round(build, 4))
             results["runs"].append(row)
             print("%(clusters)d clusters, %(hosts)d hosts: build %(build_s).3f s, validation task "
-                  "%(validation_task_s).2f s, plan role %(play_s).2f s" % row, flush=True)
+                  "%(validation_task_s).2f s, publication %(publication_s).2f s, argument check "
+                  "%(argument_check_s).2f s, a task of nothing %(per_host_nothing_s).2f s, whole command "
+                  "%(play_s).2f s" % row, flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "controller.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "controller.md").write_text(summary(results))
