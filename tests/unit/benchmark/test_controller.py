@@ -5,6 +5,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "benchmark"))
 import controller  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -43,3 +45,22 @@ def test_the_inventory_file_reads_back_as_written(tmp_path):
             assert hostvars[host]["fwcluster_name"] == name
             assert hostvars[host]["fwcluster_segments"] == cluster_vars["fwcluster_segments"]
             assert ("fwcluster_balancer_side" in hostvars[host]) == (host in balancers)
+
+
+def test_task_times_reads_the_recap_of_profile_tasks():
+    recap = """
+TASKS RECAP ********************************************************************
+Saturday 05 December 2026  10:31:10 +0000 (0:00:13.206)       0:00:19.573 *****
+===============================================================================
+fwcluster.netfilter.plan : Publish the plan of each node's cluster ----- 13.21s
+fwcluster.netfilter.plan : Validating arguments against arg spec 'main' - Validate a firewall cluster's inventory --- 4.87s
+fwcluster.netfilter.plan : Validate the inventory and compute the cluster plan --- 1.47s
+Do nothing on every host ------------------------------------------------ 0.32s
+"""
+    assert controller.task_times(recap) == {"publication_s": 13.21, "argument_check_s": 4.87,
+                                            "validation_task_s": 1.47, "per_host_nothing_s": 0.32}
+
+
+def test_task_times_refuses_a_recap_without_a_measured_task():
+    with pytest.raises(SystemExit, match="per_host_nothing_s"):
+        controller.task_times("fwcluster.netfilter.plan : Publish the plan of each node's cluster --- 1.00s\n")
