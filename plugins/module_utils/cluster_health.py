@@ -65,7 +65,7 @@ def _members(plan):
 
 
 def _held(status):
-    """The IPv4 addresses (without prefix) a node holds, on any interface."""
+    """The addresses (without prefix, both families) a node holds, on any interface."""
     held = set(status.get("vips_held", []))
     for addresses in (status.get("addresses") or {}).values():
         held.update(address.split("/")[0] for address in addresses)
@@ -391,7 +391,8 @@ def _row(plan, host, status, raw, heard):
     states = _instance_states(status)
     row["vrrp"] = " ".join("%s=%s" % (name, states[name]) for name in sorted(states)) or \
         ("not running" if not status["keepalived"]["running"] else "no instances")
-    planned = set(segment["vip_address"] for segment in plan["segments"].values())
+    planned = set(address for segment in plan["segments"].values()
+                  for address in (segment["vip_address"], segment.get("vip6_address")) if address)
     for vips in _planned_instances(plan).values():
         planned |= vips
     # The host-scope markers of node-id instances (127.254.x.y) are not worth a column.

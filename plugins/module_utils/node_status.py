@@ -254,8 +254,8 @@ def cluster_ownership_nft(listing, chain):
             "node_ids": [bit for bit in range(32) if mask & (1 << bit)]}
 
 
-def ipv4_addresses(ip_json):
-    """Interface name to its IPv4 addresses with prefix, from ``ip -j -4 addr show``."""
+def interface_addresses(ip_json):
+    """Interface name to its addresses of both families with prefix, from ``ip -j addr show``."""
     try:
         entries = json.loads(ip_json or "[]")
     except ValueError as error:
@@ -264,6 +264,6 @@ def ipv4_addresses(ip_json):
     for entry in entries:
         name = entry.get("ifname")
         for info in entry.get("addr_info", []):
-            if info.get("family", "inet") == "inet" and "local" in info:
+            if info.get("family", "inet") in ("inet", "inet6") and "local" in info:
                 addresses.setdefault(name, []).append("%s/%d" % (info["local"], info["prefixlen"]))
     return addresses

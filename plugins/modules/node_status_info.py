@@ -13,7 +13,7 @@ description:
   - Reads what a node of a fwcluster.netfilter cluster is doing right now, from the daemons themselves.
   - The VRRP state, VRID, priority and addresses of every keepalived instance, from keepalived's JSON dump
     (keepalived writes it to O(keepalived_dump) when sent the signal C(keepalived --signum=JSON) names).
-  - The IPv4 addresses on every interface and which of O(vips) this node holds.
+  - The addresses (IPv4 and IPv6) on every interface and which of O(vips) this node holds.
   - The xt_cluster node ids this node filters for (hash architecture), from the C(cluster) match rules of
     C(iptables-save -t mangle).
   - conntrackd's internal and external cache counts and its replication error counters, from C(conntrackd -s).
@@ -49,7 +49,7 @@ options:
     default: mangle_FWCLUSTER-OWN
   vips:
     description:
-      - Addresses, without prefix, to look for on the node's interfaces (the plan's C(segments[*].vip_address)).
+      - Addresses, without prefix, to look for on the node's interfaces (the plan's C(vip_addresses)).
     type: list
     elements: str
     default: []
@@ -117,7 +117,7 @@ seealso:
 EXAMPLES = r"""
 - name: Read this node's cluster state
   fwcluster.netfilter.node_status_info:
-    vips: "{{ fwcluster_plan.segments.values() | map(attribute='vip_address') | list }}"
+    vips: "{{ fwcluster_plan.vip_addresses }}"
     replication_interface: "{{ fwcluster_node.replication.interface if fwcluster_node.replication else omit }}"
   register: node_status
 """
@@ -159,7 +159,7 @@ keepalived:
          vips: [10.10.1.254/24], last_transition: 1795558837.86, become_master: 1,
          track_interfaces: [eth2, eth3], track_scripts: [/etc/keepalived/fwcluster-check-conntrackd.sh]}
 addresses:
-  description: Interface name to its IPv4 addresses with prefix.
+  description: Interface name to its addresses (IPv4 and IPv6) with prefix.
   returned: always
   type: dict
   sample: {eth1: [10.10.1.1/24, 10.10.1.254/24]}
@@ -265,7 +265,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status im
     cluster_ownership_nft,
     conntrackd_flow_keys,
     conntrackd_stats,
-    ipv4_addresses,
+    interface_addresses,
     keepalived_instances,
     replication_heard,
     replication_heard_nft,
@@ -322,11 +322,11 @@ def read_keepalived(module):
 
 
 def read_addresses(module):
-    rc, out, err = module.run_command([module.get_bin_path("ip", required=True), "-j", "-4", "addr", "show"])
+    rc, out, err = module.run_command([module.get_bin_path("ip", required=True), "-j", "addr", "show"])
     if rc != 0:
-        module.fail_json(msg="ip -j -4 addr show failed: %s" % (err or out).strip())
+        module.fail_json(msg="ip -j addr show failed: %s" % (err or out).strip())
     try:
-        return ipv4_addresses(out)
+        return interface_addresses(out)
     except StatusParseError as error:
         module.fail_json(msg=str(error))
 

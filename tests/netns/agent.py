@@ -6,6 +6,7 @@
     agent.py probe JSON                  run the probes (a list of {source, to, proto, port}) at
                                          once, print their outcomes as a JSON list
 
+Addresses of either family: a case's family is its destination's.
 A probe's outcome: "accepted as ADDRESS" (the address the other end saw),
 "accepted" (ping), "rejected" (a reset or port unreachable), "dropped" (no
 answer in time), "sent" (a bare ACK or a lone datagram: whether it arrived
@@ -28,15 +29,18 @@ ETH_P_IP = 0x0800
 
 
 def serve(tcp_ports, udp_ports):
+    # One socket per port for both families (IPV6_V6ONLY off): IPv4 peers are seen as ::ffff:A.B.C.D.
     for port in tcp_ports:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("0.0.0.0", port))
+        listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        listener.bind(("::", port))
         listener.listen(128)
         threading.Thread(target=_answer_tcp, args=(listener,), daemon=True).start()
     for port in udp_ports:
-        endpoint = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        endpoint.bind(("0.0.0.0", port))
+        endpoint = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        endpoint.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        endpoint.bind(("::", port))
         threading.Thread(target=_answer_udp, args=(endpoint,), daemon=True).start()
     sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
     print("ready", flush=True)
@@ -51,41 +55,51 @@ def serve(tcp_ports, udp_ports):
             print("ack %s %d %d" % (socket.inet_ntoa(packet[12:16]), sport, dport), flush=True)
 
 
+def _seen(address):
+    """The peer's address as its family writes it (an IPv4 peer of a dual-stack socket without ::ffff:)."""
+    return address[7:] if address.startswith("::ffff:") and "." in address else address
+
+
 def _answer_tcp(listener):
     while True:
         connection, peer = listener.accept()
         with connection:
-            connection.sendall(peer[0].encode())
+            connection.sendall(_seen(peer[0]).encode())
 
 
 def _answer_udp(endpoint):
     while True:
         _data, peer = endpoint.recvfrom(2048)
-        endpoint.sendto(peer[0].encode(), peer)
+        endpoint.sendto(_seen(peer[0]).encode(), peer)
+
+
+def _family(address):
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
 def probe(case):
     proto = case["proto"]
     try:
         if proto == "tcp":
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as conn:
+            with socket.socket(_family(case["to"]), socket.SOCK_STREAM) as conn:
                 conn.settimeout(TIMEOUT)
                 conn.bind((case["source"], 0))
                 conn.connect((case["to"], case["port"]))
                 return "accepted as " + conn.recv(64).decode()
         if proto == "udp":
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as conn:
+            with socket.socket(_family(case["to"]), socket.SOCK_DGRAM) as conn:
                 conn.settimeout(TIMEOUT)
                 conn.bind((case["source"], 0))
                 conn.connect((case["to"], case["port"]))
                 conn.send(b"probe")
                 return "accepted as " + conn.recv(64).decode()
         if proto == "icmp":
-            done = subprocess.run(["ping", "-n", "-q", "-c", "1", "-W", str(int(TIMEOUT)), "-I", case["source"],
-                                   case["to"]], capture_output=True, check=False)
+            done = subprocess.run(["ping", "-6" if ":" in case["to"] else "-4", "-n", "-q", "-c", "1", "-W",
+                                   str(int(TIMEOUT)), "-I", case["source"], case["to"]], capture_output=True,
+                                  check=False)
             return "accepted" if done.returncode == 0 else "dropped"
         if proto == "udp-send":  # one datagram, no answer awaited (a balancer only passes it on)
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as conn:
+            with socket.socket(_family(case["to"]), socket.SOCK_DGRAM) as conn:
                 conn.bind((case["source"], 0))
                 conn.sendto(b"probe", (case["to"], case["port"]))
             return "sent"

@@ -64,6 +64,10 @@ class Lab(object):
         subprocess.run(["ip", "netns", "add", full], check=True)
         self.namespaces.append(full)
         run(full, "ip", "link", "set", "lo", "up")
+        # No duplicate address detection on the links made next: a link-local address still tentative
+        # (a second after the link came up) leaves neighbour solicitations unsent, and the first IPv6
+        # packets of a test unanswered. Real nodes are up long before their first flow.
+        run(full, "sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0")
         return full
 
     def link(self, left, left_name, right, right_name):
@@ -78,9 +82,9 @@ class Lab(object):
         namespace = self.namespace(name)
         self.link(firewall, firewall_interface, namespace, "eth0")
         for address in addresses:
-            run(namespace, "ip", "address", "add", address, "dev", "eth0")
+            add_address(namespace, address, "eth0")
         for destination, via in routes:
-            run(namespace, "ip", "route", "add", destination, "via", via)
+            run(namespace, "ip", "-6" if ":" in via else "-4", "route", "add", destination, "via", via)
         return namespace
 
     def serve(self, namespace, tcp_ports=(), udp_ports=()):
@@ -113,6 +117,11 @@ class Lab(object):
             subprocess.run("ip netns pids %s | xargs -r kill -9" % namespace, shell=True, check=False)
             subprocess.run(["ip", "netns", "delete", namespace], check=False)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def add_address(namespace, address, interface):
+    """An address on an interface; an IPv6 one without duplicate address detection (usable at once)."""
+    run(namespace, "ip", "address", "add", address, "dev", interface, *(["nodad"] if ":" in address else []))
 
 
 def load_rules(lab, namespace, plan, host):

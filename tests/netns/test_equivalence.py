@@ -18,6 +18,7 @@ import pytest
 from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import hash_node_ids
 from ansible_collections.fwcluster.netfilter.tests.netns import netns
 from ansible_collections.fwcluster.netfilter.tests.netns.netns import BACKENDS, load_rules, run
+from ansible_collections.fwcluster.netfilter.tests.unit.examples import dual_stack
 
 
 def case(source, to, proto, port=None, **extra):
@@ -114,6 +115,67 @@ def test_primary_backup(lab):
         results[backend] = outcomes(lab, client, cases_of(PB_CASES), seen)
         results[backend].update(outcomes(lab, server, cases_of(PB_INBOUND)))
     assert_table(results, PB_CASES + PB_INBOUND)
+
+
+# --------------------------------------------------------------------------
+# primary_backup dual stack: the same policy for IPv6, routed (no NAT), neighbour discovery working
+# --------------------------------------------------------------------------
+
+PB6_CLIENT, PB6_SERVER = "2001:db8:1::10", "2001:db8:2::10"
+
+
+def pb_dual_stack(cluster, nodes):
+    """The example made dual stack, with an IPv6-only entry (the outside server's DNS) and the published service."""
+    dual_stack(cluster, nodes)
+    pb_published_and_refused(cluster, nodes)
+    cluster["fwcluster_policy"].append({"name": "dns over ipv6", "from": "inside", "to": "outside", "proto": "udp",
+                                        "ports": [53], "destination": PB6_SERVER, "action": "accept"})
+
+
+PB6_CASES = [
+    # the policy's entries of both families, routed: the server sees the client itself
+    (case(PB6_CLIENT, PB6_SERVER, "tcp", 8080), "accepted as " + PB6_CLIENT),
+    (case(PB6_CLIENT, PB6_SERVER, "icmp"), "accepted"),
+    (case(PB6_CLIENT, PB6_SERVER, "tcp", 8081), "dropped"),
+    (case(PB6_CLIENT, PB6_SERVER, "tcp", 23), "rejected"),
+    # the IPv6-only entry
+    (case(PB6_CLIENT, PB6_SERVER, "udp", 53), "accepted as " + PB6_CLIENT),
+    # the node itself over IPv6: management from anywhere (::/0 by default in a dual-stack cluster), nothing else
+    (case(PB6_CLIENT, "2001:db8:1::fe", "tcp", 22), "accepted as " + PB6_CLIENT),
+    (case(PB6_CLIENT, "2001:db8:1::fe", "tcp", 8080), "dropped"),
+    # IPv4 beside it, as before: translated
+    (case(PB_CLIENT, PB_SERVER, "tcp", 8080), "accepted as 203.0.113.254"),
+    (case(PB_CLIENT, PB_SERVER, "udp", 53), "dropped"),
+]
+PB6_INBOUND = [
+    (case(PB6_SERVER, PB6_CLIENT, "tcp", 8080), "dropped"),
+    # the IPv4 DNAT publishes nothing over IPv6
+    (case(PB6_SERVER, "2001:db8:2::fe", "tcp", 443), "dropped"),
+]
+
+
+def test_primary_backup_dual_stack(lab):
+    results = {}
+    for backend in BACKENDS:
+        plan = netns.plan_of("primary_backup", backend, pb_dual_stack)
+        fw = lab.namespace("pb6-fw-" + backend[:3])
+        # no static neighbour anywhere: every IPv6 answer needs neighbour discovery through the rules
+        client = lab.host("pb6-in-" + backend[:3], fw, "eth1", ["10.10.1.10/24", PB6_CLIENT + "/64"],
+                          [("default", "10.10.1.254"), ("default", "2001:db8:1::fe")])
+        server = lab.host("pb6-out-" + backend[:3], fw, "eth2", ["203.0.113.10/24", PB6_SERVER + "/64"],
+                          [("default", "203.0.113.254"), ("default", "2001:db8:2::fe")])
+        for interface, address in (("eth1", "10.10.1.1/24"), ("eth2", "203.0.113.1/24"),
+                                   ("eth1", "10.10.1.254/24"), ("eth2", "203.0.113.254/24"),
+                                   ("eth1", "2001:db8:1::1/64"), ("eth2", "2001:db8:2::1/64"),
+                                   ("eth1", "2001:db8:1::fe/64"), ("eth2", "2001:db8:2::fe/64")):
+            netns.add_address(fw, address, interface)  # the primary holds the VIPs of both families
+        load_rules(lab, fw, plan, "pb-fw1")
+        seen = lab.serve(server, tcp_ports=[8080, 8081, 23], udp_ports=[53])
+        lab.serve(client, tcp_ports=[8080])
+        lab.serve(fw, tcp_ports=[22, 8080, 443])
+        results[backend] = outcomes(lab, client, cases_of(PB6_CASES), seen)
+        results[backend].update(outcomes(lab, server, cases_of(PB6_INBOUND)))
+    assert_table(results, PB6_CASES + PB6_INBOUND)
 
 
 # --------------------------------------------------------------------------

@@ -33,19 +33,21 @@ def _make_collection_importable():
 
 _make_collection_importable()
 
-from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory  # noqa: E402
+from ansible_collections.fwcluster.netfilter.tests.unit.examples import ipv4_only, load_inventory  # noqa: E402
 
 
 def load_example():
-    """(cluster variables, {host: host variables}) of inventories/primary_backup, on the iptables backend.
+    """(cluster variables, {host: host variables}) of inventories/primary_backup, IPv4 only, on iptables.
 
     The example runs nftables; the model's tests read the rules in the iptables
     spelling, which prints each match as written. The nftables spelling has its
     own tests (plan/backends/test_nftables.py, the golden snapshot, tests/netns).
+    The example is dual stack; the model's tests start from its IPv4 half, and
+    examples.dual_stack() puts the IPv6 half back where a test is about it.
     """
     cluster, nodes, _balancers = load_inventory("primary_backup")
     cluster["fwcluster_backend"] = "iptables"
-    return cluster, nodes
+    return ipv4_only(cluster, nodes)
 
 
 _EXAMPLE = load_example()

@@ -53,3 +53,33 @@ def set_in_cluster(path, value):
             target = target[key]
         target[path[-1]] = value
     return mutate
+
+
+def ipv4_only(cluster, nodes):
+    """A dual-stack example made IPv4 only: each VIP and node address list keeps its IPv4 entry."""
+    def first_ipv4(value):
+        return next(entry for entry in value if ":" not in entry) if isinstance(value, list) else value
+    for segment in cluster["fwcluster_segments"].values():
+        segment["vip"] = first_ipv4(segment["vip"])
+    for host_vars in nodes.values():
+        host_vars["fwcluster_addresses"] = dict((name, first_ipv4(value))
+                                                for name, value in host_vars["fwcluster_addresses"].items())
+    return cluster, nodes
+
+
+# The IPv6 prefix of each segment of the primary_backup example made dual stack (as the inventory is).
+DUAL_STACK_PREFIXES = {"inside": "2001:db8:1::", "outside": "2001:db8:2::"}
+
+
+def dual_stack(cluster, nodes):
+    """The primary_backup example with an IPv6 VIP (PREFIX::fe/64) on each segment and each node's ::<id + 1>.
+
+    Takes the example as written (dual stack already) or made IPv4 only.
+    """
+    ipv4_only(cluster, nodes)
+    for name, segment in cluster["fwcluster_segments"].items():
+        segment["vip"] = [segment["vip"], DUAL_STACK_PREFIXES[name] + "fe/64"]
+    for host_vars in nodes.values():
+        for name in list(host_vars["fwcluster_addresses"]):
+            host_vars["fwcluster_addresses"][name] = [host_vars["fwcluster_addresses"][name], "%s%d/64" % (
+                DUAL_STACK_PREFIXES[name], host_vars["fwcluster_node_id"] + 1)]

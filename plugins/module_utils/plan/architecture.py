@@ -72,6 +72,8 @@ class Architecture(object):
     vrrp_on_nodes = True
     sysctls = ()  # (name, value) pairs added to every node's base sysctls
     capabilities = Capabilities()
+    # The architecture carries IPv6 beside IPv4 (its ruleset6, its VRRP instances for IPv6 VIPs).
+    dual_stack = False
 
     def precheck(self, cluster, inventory):
         """Refuse what this architecture cannot do as a whole, before the shared checks look at details."""
@@ -91,6 +93,10 @@ class Architecture(object):
 
     def ruleset(self, cluster, node):
         """The node's tables (plan/rules.py Table objects)."""
+        raise NotImplementedError
+
+    def ruleset6(self, cluster, node):
+        """The node's IPv6 tables, for a dual-stack cluster (dual_stack architectures only)."""
         raise NotImplementedError
 
     def successor(self, cluster, node):

@@ -59,6 +59,12 @@ BASE_SYSCTLS = (
 )
 
 
+# A dual-stack cluster's nodes route IPv6 too (and, routing, take no router advertisement).
+IPV6_SYSCTLS = (
+    ("net.ipv6.conf.all.forwarding", "1"),
+)
+
+
 def build_plan(cluster, nodes, balancers=None):
     """The cluster plan of docs/cluster-plan.md, or PlanError naming host, variable and rule.
 
@@ -73,14 +79,9 @@ def build_plan(cluster, nodes, balancers=None):
         "name": model.name,
         "architecture": architecture.name,
         "backend": model.backend,
-        "segments": dict(
-            (segment.name, {
-                "vip": segment.vip.with_prefixlen,
-                "vip_address": str(segment.vip.ip),
-                "network": segment.vip.network.with_prefixlen,
-                "prefix": segment.vip.network.prefixlen,
-                "vrid": segment.vrid,
-            }) for segment in model.segments.values()),
+        "segments": dict((segment.name, _segment_plan(segment)) for segment in model.segments.values()),
+        # Every segment VIP without prefix, both families: what a node holding the segments holds.
+        "vip_addresses": [str(vip.ip) for segment in model.segments.values() for vip in segment.vips.values()],
         "vrrp": _vrrp(model),
         "tracking": _tracking(model, backend),
         "replication": _replication_summary(model),
@@ -213,6 +214,9 @@ def _node_conntrackd(cluster, node):
     if cluster.replication.multicast_group:
         addresses.append(str(cluster.replication.multicast_group))
     conntrackd = {"ignore_addresses": list(dict.fromkeys(addresses))}  # once each, in this order
+    # A dual-stack node's own IPv6 addresses likewise ([] on an IPv4 cluster).
+    conntrackd["ignore_addresses6"] = (["::1"] + [str(address.ip) for address in node.addresses6.values()]
+                                       if cluster.dual_stack else [])
     conntrackd.update(cluster.architecture.conntrackd_caches)
     # conntrackd's own StartupResync asks at once, before the link or (over
     # TCP) the connection may be up, and never tells when the answer is in:
@@ -237,6 +241,25 @@ def _node_tables(cluster, node):
     return tables
 
 
+def _segment_plan(segment):
+    """A segment's VIPs: the IPv4 one as vip, the IPv6 one (dual stack) as vip6, each with its network."""
+    plan = {
+        "vip": segment.vip.with_prefixlen,
+        "vip_address": str(segment.vip.ip),
+        "network": segment.vip.network.with_prefixlen,
+        "prefix": segment.vip.network.prefixlen,
+        "vrid": segment.vrid,
+    }
+    if segment.vip6 is not None:
+        plan.update({
+            "vip6": segment.vip6.with_prefixlen,
+            "vip6_address": str(segment.vip6.ip),
+            "network6": segment.vip6.network.with_prefixlen,
+            "prefix6": segment.vip6.network.prefixlen,
+        })
+    return plan
+
+
 def _node_plan(cluster, node, backend):
     architecture = cluster.architecture
     plan = {
@@ -245,15 +268,19 @@ def _node_plan(cluster, node, backend):
         "role": architecture.role(cluster, node),
         "interfaces": dict((name, node.interfaces[name]) for name in cluster.segments),
         "addresses": dict((name, node.addresses[name].with_prefixlen) for name in cluster.segments),
+        # The node's IPv6 address on each dual-stack segment ({} when every segment is IPv4 only).
+        "addresses6": dict((name, address.with_prefixlen) for name, address in node.addresses6.items()),
         "replication": _node_replication(cluster, node),
         "keepalived": vrrp.track_checks(cluster.tracking, architecture.keepalived(cluster, node)),
         "conntrackd": _node_conntrackd(cluster, node),
         # The hosts the node's upstream check pings, each through the node's interface of its segment.
         "upstream": [{"host": entry["host"], "interface": node.interfaces[entry["segment"]]}
                      for entry in cluster.tracking["upstream"]],
-        "sysctls": dict(BASE_SYSCTLS + tuple(architecture.sysctls)),
+        "sysctls": dict(BASE_SYSCTLS + (IPV6_SYSCTLS if cluster.dual_stack else ()) + tuple(architecture.sysctls)),
         "ruleset": backend.ruleset(_node_tables(cluster, node)),
-        "ruleset_ipv6": backend.ruleset(rules.ipv6_closed(), rules.IPV6),
+        # A dual-stack cluster filters IPv6 as it does IPv4; an IPv4 one closes it.
+        "ruleset_ipv6": backend.ruleset(architecture.ruleset6(cluster, node) if cluster.dual_stack
+                                        else rules.ipv6_closed(), rules.IPV6),
         # The nodes that back each other up: site.yml never changes two hosts of one group at once.
         "redundancy_group": "%s/nodes" % cluster.name,
     }

@@ -53,6 +53,7 @@ POLICY_PROTOCOLS = ("tcp", "udp", "icmp", "all")
 POLICY_ACTIONS = ("accept", "drop", "reject")
 NAT_TYPES = ("masquerade", "snat", "dnat")
 VRRP_MULTICAST_GROUP = ipaddress.IPv4Address("224.0.0.18")
+VIP_EXAMPLE = '10.10.1.254/24 or [10.10.1.254/24, "2001:db8:1::fe/64"]'
 
 REPLICATION_DEFAULTS = {
     "transport": "udp",
@@ -211,11 +212,18 @@ def _read_segments(cluster, cluster_vars):
         if interface is not None:
             interface = read.interface_name(interface, label, variable + ".interface")
         if spec.get("vip") is None:
-            raise PlanError(label, variable + ".vip", "is required: the virtual address with prefix, e.g. 10.10.1.254/24")
-        vip = read.ipv4_interface(spec["vip"], label, variable + ".vip")
-        if read.is_network_or_broadcast(vip):
-            raise PlanError(label, variable + ".vip", "%s is the network or broadcast address of %s"
-                            % (vip.ip, vip.network))
+            raise PlanError(label, variable + ".vip", "is required: the virtual address with prefix, e.g. 10.10.1.254/24, "
+                            "or one per family, e.g. [10.10.1.254/24, \"2001:db8:1::fe/64\"]")
+        vips = read.interfaces_by_family(spec["vip"], label, variable + ".vip", VIP_EXAMPLE)
+        if 4 not in vips:
+            raise PlanError(label, variable + ".vip", "%s: a segment needs an IPv4 VIP, its IPv6 VIP beside it; "
+                            "IPv6-only segments are not supported yet" % vips[6].with_prefixlen)
+        for vip in vips.values():
+            if read.is_network_or_broadcast(vip):
+                raise PlanError(label, variable + ".vip", "%s is the %s of %s" % (
+                    vip.ip, "network or broadcast address" if vip.version == 4 else "Subnet-Router anycast address",
+                    vip.network))
+        vip = vips[4]
         if spec.get("vrid") is None:
             raise PlanError(label, variable + ".vrid", "is required: the VRRP virtual router id, 1..255")
         vrid = read.integer(spec["vrid"], 1, 255, label, variable + ".vrid")
@@ -224,11 +232,21 @@ def _read_segments(cluster, cluster_vars):
                             % (vrid, vrid_owner[vrid]))
         vrid_owner[vrid] = name
         for other in cluster.segments.values():
-            if vip.network.overlaps(other.vip.network):
-                raise PlanError(label, variable + ".vip", "network %s overlaps segment %s (%s)"
-                                % (vip.network, other.name, other.vip.network))
+            for version, own in vips.items():
+                theirs = other.vips.get(version)
+                if theirs is not None and own.network.overlaps(theirs.network):
+                    raise PlanError(label, variable + ".vip", "network %s overlaps segment %s (%s)"
+                                    % (own.network, other.name, theirs.network))
         options = dict((key, spec[key]) for key in claimed_keys(SEGMENT_KEY) if spec.get(key) is not None)
-        cluster.segments[str(name)] = Segment(str(name), interface, vip, vrid, options)
+        cluster.segments[str(name)] = Segment(str(name), interface, vip, vrid, options, vip6=vips.get(6))
+
+
+def _refuse_ipv6_where_not_carried(cluster):
+    for segment in cluster.segments.values():
+        if segment.vip6 is not None and not cluster.architecture.dual_stack:
+            raise PlanError(cluster.label, "fwcluster_segments.%s.vip" % segment.name,
+                            "%s: the %s architecture does not carry IPv6 yet (primary_backup does); give this "
+                            "segment its IPv4 VIP only" % (segment.vip6.with_prefixlen, cluster.architecture.name))
 
 
 def _read_management_addresses(cluster, nodes_vars):
@@ -299,29 +317,42 @@ def _read_node_addresses(cluster, nodes_vars):
             if raw.get(segment.name) is None:
                 raise PlanError(node.name, variable, "is required: this node's own address on segment %s, e.g. %s"
                                 % (segment.name, _example_address(segment)))
-            address = read.ipv4_interface(raw[segment.name], node.name, variable)
-            if address.ip not in segment.vip.network:
-                raise PlanError(node.name, variable, "%s is outside segment %s's subnet %s (VIP %s)"
-                                % (address.ip, segment.name, segment.vip.network, segment.vip.with_prefixlen))
-            if address.network.prefixlen != segment.vip.network.prefixlen:
-                raise PlanError(node.name, variable, "%s must have the VIP's prefix /%d"
-                                % (address.with_prefixlen, segment.vip.network.prefixlen))
-            if address.ip == segment.vip.ip:
-                raise PlanError(node.name, variable, "%s is the VIP of segment %s; a node needs an address of its own"
-                                % (address.ip, segment.name))
-            if read.is_network_or_broadcast(address):
-                raise PlanError(node.name, variable, "%s is the network or broadcast address of %s"
-                                % (address.ip, address.network))
-            if address.ip in owners:
-                raise PlanError(node.name, variable, "%s is already the address of %s"
-                                % (address.ip, owners[address.ip]))
-            owners[address.ip] = node.name
-            node.addresses[segment.name] = address
+            addresses = read.interfaces_by_family(raw[segment.name], node.name, variable, _example_address(segment))
+            if sorted(addresses) != sorted(segment.vips):
+                raise PlanError(node.name, variable, "segment %s has VIPs %s: this node needs one address of each "
+                                "of their families, got %s" % (
+                                    segment.name, ", ".join(vip.with_prefixlen for vip in segment.vips.values()),
+                                    ", ".join(address.with_prefixlen for address in addresses.values())))
+            for version, address in sorted(addresses.items()):
+                vip = segment.vips[version]
+                if address.ip not in vip.network:
+                    raise PlanError(node.name, variable, "%s is outside segment %s's subnet %s (VIP %s)"
+                                    % (address.ip, segment.name, vip.network, vip.with_prefixlen))
+                if address.network.prefixlen != vip.network.prefixlen:
+                    raise PlanError(node.name, variable, "%s must have the VIP's prefix /%d"
+                                    % (address.with_prefixlen, vip.network.prefixlen))
+                if address.ip == vip.ip:
+                    raise PlanError(node.name, variable, "%s is the VIP of segment %s; a node needs an address of "
+                                    "its own" % (address.ip, segment.name))
+                if read.is_network_or_broadcast(address):
+                    raise PlanError(node.name, variable, "%s is the %s of %s" % (
+                        address.ip, "network or broadcast address" if version == 4 else "Subnet-Router anycast address",
+                        address.network))
+                if address.ip in owners:
+                    raise PlanError(node.name, variable, "%s is already the address of %s"
+                                    % (address.ip, owners[address.ip]))
+                owners[address.ip] = node.name
+            node.addresses[segment.name] = addresses[4]
+            if 6 in addresses:
+                node.addresses6[segment.name] = addresses[6]
 
 
 def _example_address(segment):
-    hosts = segment.vip.network.hosts()
-    return "%s/%d" % (next(hosts), segment.vip.network.prefixlen)
+    """An address of each of the segment's families, as the inventory would write them."""
+    examples = []
+    for vip in segment.vips.values():
+        examples.append("%s/%d" % (next(vip.network.hosts()), vip.network.prefixlen))
+    return examples[0] if len(examples) == 1 else "[%s]" % ", ".join(examples)
 
 
 def _read_replication(cluster, cluster_vars, nodes_vars):
@@ -519,9 +550,17 @@ def _read_policy(cluster, cluster_vars):
             if proto not in ("tcp", "udp"):
                 raise PlanError(label, variable + ".ports", "ports apply only to proto tcp or udp, not %s" % proto)
             ports = read.ports(raw["ports"], label, variable + ".ports")
-        source = read.ipv4_network(raw["source"], label, variable + ".source") if raw.get("source") is not None else None
-        destination = (read.ipv4_network(raw["destination"], label, variable + ".destination")
+        source = read.ip_network(raw["source"], label, variable + ".source") if raw.get("source") is not None else None
+        destination = (read.ip_network(raw["destination"], label, variable + ".destination")
                        if raw.get("destination") is not None else None)
+        if source is not None and destination is not None and source.version != destination.version:
+            raise PlanError(label, variable + ".destination", "%s is IPv%d but source %s is IPv%d; an entry filters "
+                            "one family (write one entry per family)" % (destination, destination.version, source,
+                                                                         source.version))
+        for key, network in (("source", source), ("destination", destination)):
+            if network is not None and network.version == 6 and not cluster.dual_stack:
+                raise PlanError(label, "%s.%s" % (variable, key), "%s is IPv6, and no segment of cluster %s carries "
+                                "an IPv6 VIP: the nodes forward no IPv6" % (network, cluster.name))
         if raw.get("action") is None:
             raise PlanError(label, variable + ".action", "is required: one of %s" % ", ".join(POLICY_ACTIONS))
         action = read.choice(raw["action"], POLICY_ACTIONS, label, variable + ".action")
@@ -541,6 +580,19 @@ def _parse_dnat_target(value, host, variable):
     return read.ipv4_address(address_text, host, variable), port
 
 
+# NAT66 is refused: IPv6 gives every host an address of its own, a dual-stack
+# cluster routes IPv6, and translating it would hide those addresses for nothing.
+NAT66_REFUSED = ("NAT is IPv4 only: a dual-stack cluster routes IPv6, it does not translate it (NAT66 is not "
+                 "supported); the policy decides what IPv6 may cross")
+
+
+def _refuse_nat66(value, label, variable):
+    """Refuse an IPv6 address or network in a NAT entry with the reason, before the IPv4 reader's own message."""
+    text = str(value).split("/", maxsplit=1)[0]
+    if text.startswith("[") or text.count(":") >= 2:
+        raise PlanError(label, variable, "%s: %s" % (value, NAT66_REFUSED))
+
+
 def _read_nat(cluster, cluster_vars):
     label = cluster.label
     entries = read.sequence(read.optional(cluster_vars, "fwcluster_nat", []), label, "fwcluster_nat")
@@ -553,6 +605,9 @@ def _read_nat(cluster, cluster_vars):
         kind = read.choice(raw["type"], NAT_TYPES, label, variable + ".type")
         read.known_keys(raw, NAT_KEYS[kind], label, variable)
         name = read.string(raw["name"], label, variable + ".name") if raw.get("name") is not None else None
+        for key in ("source", "to"):
+            if isinstance(raw.get(key), str):
+                _refuse_nat66(raw[key], label, "%s.%s" % (variable, key))
         source = read.ipv4_network(raw["source"], label, variable + ".source") if raw.get("source") is not None else None
         direction = "in" if kind == "dnat" else "out"
         if raw.get(direction) is None:
@@ -586,10 +641,18 @@ def _read_management(cluster, cluster_vars):
     label = cluster.label
     raw = read.mapping(read.optional(cluster_vars, "fwcluster_management", {}), label, "fwcluster_management")
     read.known_keys(raw, MANAGEMENT_KEYS, label, "fwcluster_management")
-    sources = read.sequence(read.optional(raw, "sources", MANAGEMENT_DEFAULTS["sources"]), label, "fwcluster_management.sources")
+    # A dual-stack cluster's nodes are reached over IPv6 too: its default admits both families.
+    default = MANAGEMENT_DEFAULTS["sources"] + (["::/0"] if cluster.dual_stack else [])
+    sources = read.sequence(read.optional(raw, "sources", default), label, "fwcluster_management.sources")
+    found = []
+    for index, source in enumerate(sources):
+        network = read.ip_network(source, label, "fwcluster_management.sources[%d]" % index)
+        if network.version == 6 and not cluster.dual_stack:
+            raise PlanError(label, "fwcluster_management.sources[%d]" % index, "%s is IPv6, and no segment of "
+                            "cluster %s carries an IPv6 VIP: the nodes admit no IPv6" % (network, cluster.name))
+        found.append(network)
     cluster.management = {
-        "sources": [read.ipv4_network(source, label, "fwcluster_management.sources[%d]" % index)
-                    for index, source in enumerate(sources)],
+        "sources": found,
         "tcp_ports": read.ports(read.optional(raw, "tcp_ports", MANAGEMENT_DEFAULTS["tcp_ports"]), label,
                                 "fwcluster_management.tcp_ports", allow_empty=True),
     }
@@ -606,6 +669,7 @@ def read_cluster(cluster_vars, nodes_vars, balancers_vars=None):
     architecture.precheck(cluster, inventory)
     _read_node_ids(cluster, nodes_vars)
     _read_segments(cluster, cluster_vars)
+    _refuse_ipv6_where_not_carried(cluster)
     _read_node_interfaces(cluster, nodes_vars)
     _read_node_addresses(cluster, nodes_vars)
     _read_management_addresses(cluster, nodes_vars)

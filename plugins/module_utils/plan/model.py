@@ -10,12 +10,18 @@ POLICY_FIREWALL = "firewall"
 
 
 class Segment(object):
-    def __init__(self, name, interface, vip, vrid, options=None):
+    def __init__(self, name, interface, vip, vrid, options=None, vip6=None):
         self.name = name
         self.interface = interface  # group default, None if every host names its own
         self.vip = vip  # IPv4Interface
+        self.vip6 = vip6  # IPv6Interface, None on an IPv4-only segment
         self.vrid = vrid
         self.options = dict(options or {})  # keys an architecture claims, as written (it reads them)
+
+    @property
+    def vips(self):
+        """{4: IPv4Interface, 6: IPv6Interface} of the families the segment carries."""
+        return dict((vip.version, vip) for vip in (self.vip, self.vip6) if vip is not None)
 
 
 class Node(object):
@@ -25,6 +31,7 @@ class Node(object):
         self.interfaces = {}  # segment -> interface name
         self.own_interfaces = set()  # segments (or "replication") named by this host
         self.addresses = {}  # segment -> IPv4Interface
+        self.addresses6 = {}  # segment -> IPv6Interface, on the segments that carry IPv6
         self.replication_interface = None
         self.replication_address = None  # IPv4Interface
         self.management_address = None  # IPv4Address: ansible_host, when it is one
@@ -51,6 +58,11 @@ class PolicyEntry(object):
         self.source = source
         self.destination = destination
         self.action = action
+        # 4 or 6 when an address names the family, None for an entry of both families
+        self.family = (source or destination).version if (source or destination) is not None else None
+
+    def applies_to(self, family):
+        return self.family is None or self.family == family
 
 
 class NatEntry(object):
@@ -93,6 +105,11 @@ class Cluster(object):
         self.management = {}
         self.backend = None  # "iptables" or "nftables": which backend spells the rules
         self.settings = None  # what the architecture read of its own keys (its read_own())
+
+    @property
+    def dual_stack(self):
+        """Whether a segment carries an IPv6 VIP: the nodes then filter and forward IPv6 too."""
+        return any(segment.vip6 is not None for segment in self.segments.values())
 
     def segment_of_address(self, address):
         for segment in self.segments.values():

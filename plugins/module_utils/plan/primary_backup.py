@@ -18,6 +18,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.rules imp
 class PrimaryBackup(Architecture):
     name = "primary_backup"
     capabilities = Capabilities(planned_switchover="addresses")
+    dual_stack = True
 
     def role(self, cluster, node):
         # The lowest id is the preferred primary; preemption decides whether it takes the VIPs back.
@@ -32,6 +33,10 @@ class PrimaryBackup(Architecture):
         instances = [vrrp.segment_instance(cluster, node, segment, "%s_%s" % (cluster.name, segment.name),
                                            vrrp.priority(node.node_id), cluster.vrrp["preempt"])
                      for segment in cluster.segments.values()]
+        # A dual-stack segment's IPv6 VIP: an instance of its own in the same sync group.
+        instances.extend(vrrp.segment_instance6(cluster, node, segment, "%s_%s_v6" % (cluster.name, segment.name),
+                                                vrrp.priority(node.node_id), cluster.vrrp["preempt"])
+                         for segment in cluster.segments.values() if segment.vip6 is not None)
         # keepalived refuses (`keepalived -t` exits non-zero) a sync group of one
         # instance: a single-segment cluster notifies from the instance itself.
         sync_group = None
@@ -49,3 +54,9 @@ class PrimaryBackup(Architecture):
                   stateful.filter_input_rules(cluster, node) + stateful.filter_forward_rules(cluster, node)),
             Table("nat", rules.NAT_POLICIES, stateful.nat_rules(cluster, node)),
         ]
+
+    def ruleset6(self, cluster, node):
+        """IPv6 is routed, not translated: the filter table alone."""
+        return [Table("filter", rules.FILTER_POLICIES,
+                      stateful.filter_input_rules(cluster, node, rules.IPV6)
+                      + stateful.filter_forward_rules(cluster, node, family=rules.IPV6), family=rules.IPV6)]

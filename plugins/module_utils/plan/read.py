@@ -180,8 +180,62 @@ def ipv4_network(value, host, variable):
     return network
 
 
+def interfaces_by_family(value, host, variable, example):
+    """An address with prefix, or a list of one per family: {4: IPv4Interface, 6: IPv6Interface}.
+
+    Either family may be missing; a second address of one family is refused.
+    Link-local, multicast, loopback and unspecified addresses are refused: a
+    segment's and a node's addresses are the ones its neighbours route to
+    (the cluster adds the link-local virtual address VRRP for IPv6 needs).
+    """
+    if not isinstance(value, (str, list, tuple)):
+        raise PlanError(host, variable, "must be an address with prefix, or a list of one per family, e.g. %s; got %s"
+                        % (example, describe(value)))
+    items = [value] if isinstance(value, str) else list(value)
+    if not items or len(items) > 2:
+        raise PlanError(host, variable, "must be an address with prefix, or a list of one per family, e.g. %s"
+                        % example)
+    found = {}
+    for index, item in enumerate(items):
+        where = variable if isinstance(value, str) else "%s[%d]" % (variable, index)
+        text = string(item, host, where)
+        if "/" not in text:
+            raise PlanError(host, where, "%r needs a prefix length, e.g. %s" % (text, example))
+        try:
+            address = ipaddress.ip_interface(text)
+        except ValueError:
+            raise PlanError(host, where, "%r is not an address with prefix" % text)
+        if address.version in found:
+            raise PlanError(host, where, "%s is a second IPv%d address; give one address per family"
+                            % (address.with_prefixlen, address.version))
+        ip = address.ip
+        if ip.is_link_local or ip.is_multicast or ip.is_loopback or ip.is_unspecified:
+            kind = ("link-local" if ip.is_link_local else "multicast" if ip.is_multicast
+                    else "loopback" if ip.is_loopback else "unspecified")
+            raise PlanError(host, where, "%s is a %s address; neighbours route to a global or unique local one%s"
+                            % (ip, kind, " (VRRP's link-local virtual address is added by the cluster itself)"
+                               if address.version == 6 and kind == "link-local" else ""))
+        found[address.version] = address
+    return found
+
+
+def ip_network(value, host, variable):
+    """A network of either family (10.10.1.0/24, 2001:db8:1::/64) or a single address (/32, /128)."""
+    text = string(value, host, variable)
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise PlanError(host, variable, "%r is not a network or an address" % text)
+    if "/" in text and ipaddress.ip_interface(text).ip != network.network_address:
+        raise PlanError(host, variable, "%r has host bits set; did you mean %s?" % (text, network.with_prefixlen))
+    return network
+
+
 def is_network_or_broadcast(address):
+    """IPv4: the network or broadcast address of a /30 or wider; IPv6: the Subnet-Router anycast address."""
     network = address.network
+    if address.version == 6:
+        return network.prefixlen <= 126 and address.ip == network.network_address
     return network.prefixlen <= 30 and address.ip in (network.network_address, network.broadcast_address)
 
 

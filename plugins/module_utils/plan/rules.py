@@ -16,6 +16,8 @@ tables, "arp" for ARP rules (a shared cluster MAC).
 
 from __future__ import annotations
 
+import ipaddress
+
 IPV4 = "ipv4"
 IPV6 = "ipv6"
 ARP = "arp"
@@ -32,6 +34,17 @@ VRRP_PROTOCOL = "112"
 # What a request of an accepted ICMP entry may be, and what its reply is.
 ICMP_REQUEST = "echo-request"
 ICMP_REPLY = "echo-reply"
+
+# A policy entry's "icmp" in each family: ICMP for IPv4, ICMPv6 for IPv6.
+ICMP_PROTOCOLS = {IPV4: "icmp", IPV6: "ipv6-icmp"}
+# What an IPv6 node must receive to have neighbours at all (RFC 4890, 4.4.1):
+# neighbour discovery (router and neighbour solicitations and advertisements)
+# and multicast listener discovery (130-132, 143), which switches that snoop
+# MLD need to forward VRRP's ff02::12 and the solicited-node groups. MLD comes
+# from link-local addresses only.
+NEIGHBOUR_DISCOVERY = ("router-solicitation", "router-advertisement", "neighbour-solicitation",
+                       "neighbour-advertisement")
+MULTICAST_LISTENER_DISCOVERY = ("130", "131", "132", "143")
 
 
 class Rule(object):
@@ -91,8 +104,10 @@ def _narrows(address):
     return address is not None and getattr(address, "prefixlen", 32) != 0
 
 
-def protocol(name):
-    """tcp, udp, icmp, a protocol number; "all" is no match."""
+def protocol(name, family=IPV4):
+    """tcp, udp, icmp (ICMPv6 in the ipv6 family), a protocol number; "all" is no match."""
+    if name == "icmp":
+        name = ICMP_PROTOCOLS[family]
     return ("protocol", name) if name != "all" else None
 
 
@@ -160,6 +175,14 @@ def stateful_prologue(chain):
         Rule(chain, [protocol("tcp"), tcp_not_syn(), ct_state("NEW")], DROP),
         Rule(chain, [ct_state("RELATED", "ESTABLISHED")], ACCEPT),
     ]
+
+
+def neighbour_discovery():
+    """INPUT rules of an IPv6 node's own links: neighbour discovery, and MLD from link-local sources."""
+    link_local = ipaddress.ip_network("fe80::/10")
+    return ([Rule("INPUT", [protocol("ipv6-icmp"), icmpv6_type(kind)], ACCEPT) for kind in NEIGHBOUR_DISCOVERY]
+            + [Rule("INPUT", [source(link_local), protocol("ipv6-icmp"), icmpv6_type(kind)], ACCEPT)
+               for kind in MULTICAST_LISTENER_DISCOVERY])
 
 
 def ipv6_closed():

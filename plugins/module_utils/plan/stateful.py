@@ -16,6 +16,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.model imp
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.rules import Rule
 
 MANAGEMENT_COMMENT = "fwcluster management"
+VERSIONS = {rules.IPV4: 4, rules.IPV6: 6}
 
 
 def segment_interface(node, segment_name):
@@ -26,14 +27,14 @@ def segment_interface(node, segment_name):
 
 
 def access_rule(chain, action, proto, ports=None, in_interface=None, out_interface=None,
-                source=None, destination=None, comment=None, ct_state="NEW"):
+                source=None, destination=None, comment=None, ct_state="NEW", family=rules.IPV4):
     """A rule that admits (or refuses) the first packet of a flow."""
     return Rule(chain, [
         rules.in_interface(in_interface),
         rules.out_interface(out_interface),
         rules.source(source),
         rules.destination(destination),
-        rules.protocol(proto),
+        rules.protocol(proto, family),
         rules.destination_ports(ports) if proto in ("tcp", "udp") else None,
         rules.ct_state(ct_state) if ct_state else None,
     ], rules.verdict_of(action, proto), comment)
@@ -47,13 +48,14 @@ def is_vrrp_rule(rule):
     return (rules.VRRP_PROTOCOL,) in rule.matches_of("protocol")
 
 
-def management_rules(cluster):
-    """Who may reach the nodes' own services (fwcluster_management)."""
+def management_rules(cluster, family=rules.IPV4):
+    """Who may reach the nodes' own services (fwcluster_management), its sources of one family."""
     management = cluster.management
     if not management["tcp_ports"]:
         return []
     return [access_rule("INPUT", "accept", "tcp", ports=management["tcp_ports"], source=source,
-                        comment=MANAGEMENT_COMMENT) for source in management["sources"]]
+                        comment=MANAGEMENT_COMMENT, family=family)
+            for source in management["sources"] if source.version == VERSIONS[family]]
 
 
 def replication_protocol(transport):
@@ -137,34 +139,43 @@ def replication_untracked(cluster, node):
     return found
 
 
-def filter_input_rules(cluster, node):
-    """What may reach the node itself: VRRP, conntrackd, management, `to: firewall` policy."""
+def filter_input_rules(cluster, node, family=rules.IPV4):
+    """What may reach the node itself: VRRP, conntrackd, management, `to: firewall` policy.
+
+    family ipv6: the segments with an IPv6 VIP carry VRRP for it, neighbour
+    discovery is admitted, and the replication link (IPv4) is left out.
+    """
     found = [Rule("INPUT", [rules.in_interface("lo")], rules.ACCEPT)] + rules.stateful_prologue("INPUT")
+    if family == rules.IPV6:
+        found.extend(rules.neighbour_discovery())
     for segment in cluster.segments.values():
-        found.append(vrrp_rule(node.interfaces[segment.name]))
+        if VERSIONS[family] in segment.vips:
+            found.append(vrrp_rule(node.interfaces[segment.name]))
     replication = cluster.replication
-    if replication is not None:
+    if replication is not None and family == rules.IPV4:
         found.extend(replication_rules(node.replication_interface, replication.network,
                                        replication.transport, replication.port))
-    found.extend(management_rules(cluster))
+    found.extend(management_rules(cluster, family))
     for entry in cluster.policy:
-        if entry.target_segment == POLICY_FIREWALL:
+        if entry.target_segment == POLICY_FIREWALL and entry.applies_to(VERSIONS[family]):
             found.append(access_rule(
                 "INPUT", entry.action, entry.proto, ports=entry.ports,
                 in_interface=segment_interface(node, entry.source_segment),
-                source=entry.source, destination=entry.destination, comment=entry.name))
+                source=entry.source, destination=entry.destination, comment=entry.name, family=family))
     return found
 
 
-def filter_forward_rules(cluster, node, before_policy=()):
+def filter_forward_rules(cluster, node, before_policy=(), family=rules.IPV4):
     """What may cross the node: published (DNAT) services first, then the policy in order.
 
     DNAT accepts come first so that a catch-all drop/reject at the end of the
-    policy cannot hide a service the inventory publishes on purpose.
+    policy cannot hide a service the inventory publishes on purpose. IPv6 is
+    routed without translation: its rules are the policy's entries of both
+    families and its own.
     """
     found = rules.stateful_prologue("FORWARD")
     for entry in cluster.nat:
-        if entry.kind != "dnat":
+        if entry.kind != "dnat" or family != rules.IPV4:
             continue
         target_segment = cluster.segment_of_address(entry.to_address)
         found.append(access_rule(
@@ -176,13 +187,13 @@ def filter_forward_rules(cluster, node, before_policy=()):
             ct_state="DNAT", comment=entry.name))
     found.extend(before_policy)
     for entry in cluster.policy:
-        if entry.target_segment == POLICY_FIREWALL:
+        if entry.target_segment == POLICY_FIREWALL or not entry.applies_to(VERSIONS[family]):
             continue
         found.append(access_rule(
             "FORWARD", entry.action, entry.proto, ports=entry.ports,
             in_interface=segment_interface(node, entry.source_segment),
             out_interface=segment_interface(node, entry.target_segment),
-            source=entry.source, destination=entry.destination, comment=entry.name))
+            source=entry.source, destination=entry.destination, comment=entry.name, family=family))
     return found
 
 

@@ -89,7 +89,9 @@ def _vrid_claims(plan):
         for instance in (host["keepalived"] or {}).get("instances", []):
             segment = instance["segment"]
             vrid = instance["vrid"]
-            network = ipaddress.ip_interface(host["addresses"][segment]).network
+            # an IPv6 instance advertises on the segment's IPv6 network (VRIDs are numbered per family)
+            addresses = host.get("addresses6") if instance.get("family") == "ipv6" else host["addresses"]
+            network = ipaddress.ip_interface(addresses[segment]).network
             if segment in plan["segments"]:
                 variable = "fwcluster_segments.%s.vrid" % segment
                 written = plan["segments"][segment]["vrid"]

@@ -96,19 +96,22 @@ def _script(name, tracking, timeout):
             "timeout": timeout}
 
 
-def unicast_peers(cluster, node, segment_name):
+def unicast_peers(cluster, node, segment_name, version=4):
     """(unicast_src, unicast_peers) of a node's instance on a segment: empty unless VRRP is unicast."""
     if not cluster.vrrp["unicast"]:
         return None, []
-    peers = [str(other.addresses[segment_name].ip) for other in cluster.nodes if other is not node]
-    return str(node.addresses[segment_name].ip), peers
+    addresses = (lambda member: member.addresses) if version == 4 else (lambda member: member.addresses6)
+    peers = [str(addresses(other)[segment_name].ip) for other in cluster.nodes if other is not node]
+    return str(addresses(node)[segment_name].ip), peers
 
 
-def instance(name, segment, interface, vrid, priority_value, advert_int, preempt, vips, unicast=(None, [])):
+def instance(name, segment, interface, vrid, priority_value, advert_int, preempt, vips, unicast=(None, []),
+             family="ipv4"):
     """One VRRP instance; every node starts BACKUP and the election decides."""
     return {
         "name": name,
         "segment": segment,
+        "family": family,
         "interface": interface,
         "vrid": vrid,
         "priority": priority_value,
@@ -126,3 +129,22 @@ def segment_instance(cluster, node, segment, name, priority_value, preempt):
     return instance(name, segment.name, node.interfaces[segment.name], segment.vrid, priority_value,
                     cluster.vrrp["advert_int"], preempt, [segment.vip.with_prefixlen],
                     unicast_peers(cluster, node, segment.name))
+
+
+def link_local_vip(vrid):
+    """The link-local address a segment's IPv6 virtual router holds besides its VIP: fe80::1:VRID (hex).
+
+    VRRPv3 for IPv6 (RFC 5798, 5.2.9; RFC 9568) lists the virtual router's
+    link-local address first in its adverts, and hosts that learn their router
+    from it (router advertisements) use that address as their next hop. The
+    VRID makes it distinct per virtual router on the link.
+    """
+    return "fe80::1:%x/64" % vrid
+
+
+def segment_instance6(cluster, node, segment, name, priority_value, preempt):
+    """A node's instance for a dual-stack segment's IPv6 VIP: the same VRID (VRRPv3 numbers each family
+    apart, and the virtual MACs differ: 00:00:5e:00:02:VRID), its link-local address first."""
+    return instance(name, segment.name, node.interfaces[segment.name], segment.vrid, priority_value,
+                    cluster.vrrp["advert_int"], preempt, [link_local_vip(segment.vrid), segment.vip6.with_prefixlen],
+                    unicast_peers(cluster, node, segment.name, 6), family="ipv6")

@@ -16,7 +16,7 @@ import copy
 
 from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import cluster_inputs
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan, build_plans
-from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory, set_in_cluster
+from ansible_collections.fwcluster.netfilter.tests.unit.examples import dual_stack, ipv4_only, load_inventory, set_in_cluster
 from ansible_collections.fwcluster.netfilter.tests.unit.plugins.module_utils.plan import (
     test_hash,
     test_inventory,
@@ -28,8 +28,19 @@ EXAMPLES = ("primary_backup", "multipath", "hash", "sandwich")
 
 
 def _example(name):
-    """(cluster, nodes, balancers) of inventories/NAME, deep-copied: free to change."""
-    return copy.deepcopy(load_inventory(name))
+    """(cluster, nodes, balancers) of inventories/NAME, deep-copied: free to change, IPv4 only.
+
+    The variants and refusals below were written for IPv4 examples; the
+    dual-stack primary_backup example is snapshot as written, and IPv6 has
+    variants of its own (pb-dual-stack).
+    """
+    cluster, nodes, balancers = copy.deepcopy(load_inventory(name))
+    ipv4_only(cluster, nodes)
+    return cluster, nodes, balancers
+
+
+def _pb_dual_stack(cluster, nodes, _balancers):
+    dual_stack(cluster, nodes)
 
 
 def _grow(nodes, count, addresses, replication=None):
@@ -203,6 +214,8 @@ VARIANTS = (
     ("multipath", "mp-nftables-drop-reject-firewall", _nftables(_mp_drop_reject_firewall)),
     ("hash", "hash-nftables-four-nodes", _nftables(_hash_four_nodes)),
     ("sandwich", "sw-nftables-three-firewalls", _nftables(_sw_three_firewalls)),
+    # the dual-stack example on iptables (as written, it runs nftables)
+    ("primary_backup", "pb-dual-stack", _pb_dual_stack),
 )
 
 
@@ -213,7 +226,7 @@ def inventories():
     primary_backup and multipath examples run nftables): the snapshot holds both
     backends' files of every architecture.
     """
-    cases = [(name, ) + _example(name) for name in EXAMPLES]
+    cases = [(name, ) + copy.deepcopy(load_inventory(name)) for name in EXAMPLES]
     for example, name, change in VARIANTS:
         cluster, nodes, balancers = _example(example)
         cluster["fwcluster_backend"] = "iptables"

@@ -71,6 +71,11 @@ _ICMPV6_TYPES = {
     "neighbour-advertisement": "nd-neighbor-advert",
     "router-advertisement": "nd-router-advert",
     "router-solicitation": "nd-router-solicit",
+    # multicast listener discovery: ip6tables has no names for these, only numbers
+    "130": "mld-listener-query",
+    "131": "mld-listener-report",
+    "132": "mld-listener-done",
+    "143": "mld2-listener-report",
 }
 _PORT_PROTOCOLS = ("tcp", "udp")
 _CT_STATUS = {"DNAT": "dnat", "SNAT": "snat"}

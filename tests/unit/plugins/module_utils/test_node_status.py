@@ -15,7 +15,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status im
     cluster_ownership_nft,
     conntrackd_flow_keys,
     conntrackd_stats,
-    ipv4_addresses,
+    interface_addresses,
     keepalived_instances,
     replication_heard,
     replication_heard_nft,
@@ -134,11 +134,14 @@ def test_keepalived_refuses_other_output(text):
         keepalived_instances(text)
 
 
-def test_ipv4_addresses():
+def test_interface_addresses_of_both_families():
     text = json.dumps([{"ifname": "eth1", "addr_info": [{"family": "inet", "local": "10.10.1.1", "prefixlen": 24},
-                                                        {"family": "inet", "local": "10.10.1.254", "prefixlen": 24}]},
-                       {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]}])
-    assert ipv4_addresses(text) == {"eth1": ["10.10.1.1/24", "10.10.1.254/24"], "lo": ["127.0.0.1/8"]}
+                                                        {"family": "inet", "local": "10.10.1.254", "prefixlen": 24},
+                                                        {"family": "inet6", "local": "2001:db8:1::fe", "prefixlen": 64}]},
+                       {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
+                       {"ifname": "eth9", "addr_info": [{"family": "link"}]}])
+    assert interface_addresses(text) == {"eth1": ["10.10.1.1/24", "10.10.1.254/24", "2001:db8:1::fe/64"],
+                                         "lo": ["127.0.0.1/8"]}
 
 
 def test_no_cluster_rules_is_none():

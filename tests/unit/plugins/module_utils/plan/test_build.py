@@ -49,7 +49,8 @@ def node_inputs(count, transport="multicast"):
 def test_example_plan_top_level(example):
     plan = build_plan(*example)
     assert sorted(plan) == ["architecture", "backend", "capabilities", "name", "nodes", "replication", "segments",
-                            "tracking", "vrrp"]
+                            "tracking", "vip_addresses", "vrrp"]
+    assert plan["vip_addresses"] == ["10.10.1.254", "203.0.113.254"]
     assert plan["backend"] == "iptables"  # the default
     assert plan["name"] == "edge"
     assert plan["architecture"] == "primary_backup"

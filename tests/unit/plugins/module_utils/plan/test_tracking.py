@@ -118,7 +118,10 @@ def test_keepalived_runs_the_check_with_the_inventorys_counts():
     text = render("keepalived", "keepalived.conf.j2", plan, "pb-fw2")
     assert ('vrrp_script fwcluster_conntrackd {\n\tscript "/etc/keepalived/fwcluster-check-conntrackd.sh"\n'
             '\tinterval 2\n\ttimeout 4\n\tfall 4\n\trise 6\n}') in text
-    assert text.count("track_script {\n\t\tfwcluster_conntrackd\n\t}") == len(plan["segments"])
+    # every VRRP instance: one per segment and family (the example is dual stack)
+    instances = plan["nodes"]["pb-fw2"]["keepalived"]["instances"]
+    assert len(instances) == 2 * len(plan["segments"])
+    assert text.count("track_script {\n\t\tfwcluster_conntrackd\n\t}") == len(instances)
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is installed by scripts/setup.sh")
