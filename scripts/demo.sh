@@ -42,7 +42,7 @@ done
 # What the scenario is made of, from its molecule.yml and the inventory it
 # links: firewall nodes, client, server, the VIPs, the service port.
 step "the cluster"
-nodes='' vips='' client='' server='' server_ip='' port=''
+nodes='' vips='' client='' server='' server_ip='' server_ip6='' port=''
 eval "$(python3 - "$scenario" <<'PY'
 import pathlib, shlex, sys
 import yaml
@@ -65,7 +65,9 @@ if gv:
         data = yaml.safe_load(f.read_text()) or {}
         for seg, spec in (data.get("fwcluster_segments") or {}).items():
             if isinstance(spec, dict) and spec.get("vip"):
-                vips.append(f"{seg}={str(spec['vip']).split('/')[0]}")
+                # an address, or a list of one per family (dual stack)
+                for vip in spec["vip"] if isinstance(spec["vip"], list) else [spec["vip"]]:
+                    vips.append(f"{seg}={str(vip).split('/')[0]}")
 port = 8080
 labvars = sdir / "lab.yml"
 if labvars.is_file():
@@ -79,6 +81,7 @@ out("vips", " ".join(vips))
 out("client", client["name"] if client else "")
 out("server", server["name"] if server else "")
 out("server_ip", (server.get("networks") or [{}])[0].get("ip", "") if server else "")
+out("server_ip6", (server.get("networks") or [{}])[0].get("ip6", "") if server else "")
 out("port", str(port))
 PY
 )"
@@ -89,7 +92,7 @@ for vip in $vips; do
         # Read the addresses first: under pipefail, `... | grep -q` fails when
         # grep exits at the first match and ip dies of SIGPIPE.
         addrs=$(podman exec "$n" ip -o addr show 2>/dev/null || true)
-        if grep -qw "inet $addr" <<<"$addrs"; then holders+=("$n"); fi
+        if grep -qF " $addr/" <<<"$addrs"; then holders+=("$n"); fi
     done
     printf '  VIP %-16s (%s) held by: %s\n' "$addr" "$seg" "${holders[*]:-nobody}"
 done
@@ -119,6 +122,10 @@ if [[ -n $client && -n $server_ip ]]; then
     step "one request: $client -> cluster -> $server ($server_ip:$port)"
     podman exec "$client" flowprobe connect --to "$server_ip:$port" --timeout 5 --whoami \
         || podman exec "$client" sh -c "echo hello | nc -w 5 $server_ip $port"
+fi
+if [[ -n $client && -n $server_ip6 ]]; then
+    step "one IPv6 request (routed, not translated): $client -> cluster -> $server ([$server_ip6]:$port)"
+    podman exec "$client" flowprobe connect --to "[$server_ip6]:$port" --timeout 5 --whoami
 fi
 
 # The example inventory reaches the lab over SSH as it would reach real

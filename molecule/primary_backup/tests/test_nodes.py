@@ -16,7 +16,8 @@ def test_the_daemons_and_the_rules_unit_are_active(unit_state, unit):
 
 
 def test_exactly_the_preferred_primary_holds_every_vip(plan, name, addresses):
-    vips = sorted(segment["vip_address"] for segment in plan["segments"].values())
+    vips = sorted(plan["vip_addresses"])  # both families on a dual-stack cluster
+    assert len(vips) == len(plan["segments"]) + sum(1 for segment in plan["segments"].values() if "vip6" in segment)
     primary = min(plan["nodes"].values(), key=lambda node: node["node_id"])["name"]
     held = sorted(vip for vip in vips if vip in addresses)
     assert held == (vips if name == primary else []), "%s holds %s (preferred primary: %s)" % (name, held, primary)

@@ -117,18 +117,27 @@ def write_json_atomic(path: str, data: dict) -> None:
 
 
 def split_hostport(value: str) -> tuple[str, int]:
+    """HOST:PORT or [IPv6]:PORT as (host, port)."""
     host, _sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
     if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT or [IPv6]:PORT, got {value!r}")
     return host, int(port)
 
 
 # --------------------------------------------------------------------- serve
+def unmapped(address: str) -> str:
+    """An IPv4 peer of a dual-stack socket (::ffff:A.B.C.D) as A.B.C.D."""
+    return address[7:] if address.startswith("::ffff:") and "." in address else address
+
+
 class EchoHandler(socketserver.StreamRequestHandler):
     """Echo every line; answer WHOAMI with the peer address."""
 
     def handle(self) -> None:
         peer_ip, peer_port = self.client_address[:2]
+        peer_ip = unmapped(peer_ip)
         self.server.log_event("accept", peer_ip, peer_port)
         lines = 0
         try:
@@ -146,11 +155,23 @@ class EchoHandler(socketserver.StreamRequestHandler):
 
 
 class EchoServer(socketserver.ThreadingTCPServer):
+    """Bound to "::" (the default), one socket answers both families."""
+
     allow_reuse_address = True
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], log_path: str | None) -> None:
-        super().__init__(address, EchoHandler)
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, EchoHandler, bind_and_activate=False)
+        if self.address_family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        try:
+            self.server_bind()
+            self.server_activate()
+        except OSError:
+            self.server_close()
+            raise
         self.log_path = log_path
         self.log_lock = threading.Lock()
 
@@ -384,14 +405,16 @@ def cmd_connect(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------- vipwait
-def local_ipv4() -> set[str]:
-    out = subprocess.run(["ip", "-4", "-o", "addr", "show"], check=True,
+def local_addresses() -> set[str]:
+    """Every address of this host, both families, without prefix."""
+    out = subprocess.run(["ip", "-o", "addr", "show"], check=True,
                          capture_output=True, text=True).stdout
     addrs = set()
     for line in out.splitlines():
         words = line.split()
-        if "inet" in words:
-            addrs.add(words[words.index("inet") + 1].split("/")[0])
+        for family in ("inet", "inet6"):
+            if family in words:
+                addrs.add(words[words.index(family) + 1].split("/")[0])
     return addrs
 
 
@@ -402,7 +425,7 @@ def cmd_vipwait(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         t = now()
-        present = local_ipv4() & wanted
+        present = local_addresses() & wanted
         for vip in present:
             result["first_seen"].setdefault(vip, t)
         if present == wanted:
@@ -670,7 +693,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="threaded line echo server")
     s.add_argument("--port", type=int, required=True)
-    s.add_argument("--bind", default="0.0.0.0")
+    s.add_argument("--bind", default="::", help="listen address; :: (default) takes IPv4 and IPv6")
     s.add_argument("--log", help="append one JSON line per connection event")
     s.set_defaults(func=cmd_serve)
 

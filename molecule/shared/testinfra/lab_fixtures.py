@@ -39,8 +39,8 @@ def name(host):
 
 @pytest.fixture(scope="module")
 def addresses(host):
-    """The node's IPv4 addresses, without prefix."""
-    return [line.split()[3].split("/")[0] for line in host.check_output("ip -4 -o addr show").splitlines()]
+    """The node's addresses of both families, without prefix."""
+    return [line.split()[3].split("/")[0] for line in host.check_output("ip -o addr show").splitlines()]
 
 
 @pytest.fixture(scope="module")
