@@ -52,8 +52,8 @@ PLAYBOOK = ROOT / "benchmark" / "controller-plan.yml"
 # Which example each cluster copies, in turn; hash_4 is the hash example with a fourth node.
 KINDS = ("primary_backup", "multipath", "hash", "hash_4", "sandwich")
 IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b")
-# The examples' IPv6 networks: 2001:db8:N::/64, N < 16.
-IPV6 = re.compile(r"\b2001:db8:([0-9a-f])::", re.IGNORECASE)
+# The examples' IPv6 networks, all in 2001:db8::/32.
+IPV6 = re.compile(r"\b2001:db8:", re.IGNORECASE)
 TASK_TIME = re.compile(r"^(?P<task>.+?) -+ (?P<seconds>\d+\.\d+)s$")
 # What each measured task's name (as profile_tasks prints it) starts or ends with.
 TASKS = {
@@ -87,7 +87,7 @@ def relocate(value, index):
 
     Clusters that share a network must not share a VRID or a VIP (plan/together.py):
     each copy's A.B.x.x networks become 10.N.x.x / 11.N.x.x..., N counted per cluster,
-    its 2001:db8:N:: networks 2001:db8:M:: with M = 16 x index + N.
+    its 2001:db8::/32 networks the same in 2001:M::/32 with M = 0x1000 + index.
     """
     spaces = {}
 
@@ -98,10 +98,8 @@ def relocate(value, index):
         number = index * 16 + spaces.setdefault((first, second), len(spaces))
         return "%d.%d.%d.%d" % (10 + number // 256, number % 256, third, fourth)
 
-    def move6(match):
-        return "2001:db8:%x::" % (index * 16 + int(match.group(1), 16))
-
-    return yaml.safe_load(IPV6.sub(move6, IPV4.sub(move, yaml.safe_dump(value))))
+    moved = IPV6.sub("2001:%x:" % (0x1000 + index), IPV4.sub(move, yaml.safe_dump(value)))
+    return yaml.safe_load(moved)
 
 
 def fleet(count):

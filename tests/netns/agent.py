@@ -26,6 +26,7 @@ import threading
 
 TIMEOUT = 2.0  # seconds; an answer through namespaces takes well under a millisecond
 ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
 
 
 def serve(tcp_ports, udp_ports):
@@ -42,17 +43,38 @@ def serve(tcp_ports, udp_ports):
         endpoint.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         endpoint.bind(("::", port))
         threading.Thread(target=_answer_udp, args=(endpoint,), daemon=True).start()
-    sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+    sniffers = [socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(kind)) for kind in (ETH_P_IP, ETH_P_IPV6)]
+    threading.Thread(target=_sniff_acks, args=(sniffers[1], _ipv6_tcp), daemon=True).start()
     print("ready", flush=True)
+    _sniff_acks(sniffers[0], _ipv4_tcp)
+
+
+def _ipv4_tcp(packet):
+    """(source, TCP segment) of an IPv4 packet carrying TCP, else None."""
+    if len(packet) < 40 or packet[9] != socket.IPPROTO_TCP:
+        return None
+    return socket.inet_ntoa(packet[12:16]), packet[(packet[0] & 0x0F) * 4:]
+
+
+def _ipv6_tcp(packet):
+    """(source, TCP segment) of an IPv6 packet carrying TCP right after its header, else None."""
+    if len(packet) < 60 or packet[6] != socket.IPPROTO_TCP:
+        return None
+    return socket.inet_ntop(socket.AF_INET6, packet[8:24]), packet[40:]
+
+
+def _sniff_acks(sniffer, parse):
+    """Print one line per bare TCP ACK the sniffer sees."""
+    lock = threading.Lock()
     while True:
-        packet = sniffer.recv(65535)
-        if len(packet) < 40 or packet[9] != socket.IPPROTO_TCP:
+        found = parse(sniffer.recv(65535))
+        if found is None:
             continue
-        header = (packet[0] & 0x0F) * 4
-        sport, dport = struct.unpack("!HH", packet[header:header + 4])
-        flags = packet[header + 13]
-        if flags == 0x10:  # ACK alone: no connection of ours sends one without data first
-            print("ack %s %d %d" % (socket.inet_ntoa(packet[12:16]), sport, dport), flush=True)
+        source, segment = found
+        sport, dport = struct.unpack("!HH", segment[:4])
+        if segment[13] == 0x10:  # ACK alone: no connection of ours sends one without data first
+            with lock:
+                print("ack %s %d %d" % (source, sport, dport), flush=True)
 
 
 def _seen(address):
@@ -116,10 +138,16 @@ def probe(case):
 def _send_bare_ack(source, to, sport, dport):
     """A TCP ACK that belongs to no connection (the kernel writes the IP header)."""
     header = struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 5 << 4, 0x10, 65535, 0, 0)
-    pseudo = socket.inet_aton(source) + socket.inet_aton(to) + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(header))
+    family = _family(to)
+    if family == socket.AF_INET6:  # RFC 8200 section 8.1's pseudo-header
+        pseudo = (socket.inet_pton(family, source) + socket.inet_pton(family, to)
+                  + struct.pack("!I3xB", len(header), socket.IPPROTO_TCP))
+    else:
+        pseudo = (socket.inet_aton(source) + socket.inet_aton(to)
+                  + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(header)))
     checksum = _checksum(pseudo + header)
     header = header[:16] + struct.pack("!H", checksum) + header[18:]
-    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP) as raw:
+    with socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_TCP) as raw:
         raw.bind((source, 0))
         raw.sendto(header, (to, 0))
 

@@ -198,6 +198,20 @@ MP_INBOUND = [
     (case(MP_SERVER, MP_CLIENT, "ack", 40001, source_port=8080), "arrived"),
     (case(MP_SERVER, MP_CLIENT, "ack", 40002, source_port=9999), "dropped"),
 ]
+# The same over IPv6 (the example is dual stack): the stateless pairs of ip6, ICMPv6 echo for icmp.
+MP6_CLIENT, MP6_SERVER = "2001:db8:30:1::10", "2001:db8:30:2::10"
+MP6_CASES = [
+    (case(MP6_CLIENT, MP6_SERVER, "tcp", 8080), "accepted as " + MP6_CLIENT),
+    (case(MP6_CLIENT, MP6_SERVER, "udp", 123), "accepted as " + MP6_CLIENT),
+    (case(MP6_CLIENT, MP6_SERVER, "icmp"), "accepted"),
+    (case(MP6_CLIENT, MP6_SERVER, "tcp", 22), "dropped"),
+    (case(MP6_CLIENT, MP6_SERVER, "udp", 124), "dropped"),
+]
+MP6_INBOUND = [
+    (case(MP6_SERVER, MP6_CLIENT, "tcp", 8080), "dropped"),
+    (case(MP6_SERVER, MP6_CLIENT, "ack", 40003, source_port=8080), "arrived"),
+    (case(MP6_SERVER, MP6_CLIENT, "ack", 40004, source_port=9999), "dropped"),
+]
 
 
 def test_multipath(lab):
@@ -205,17 +219,21 @@ def test_multipath(lab):
     for backend in BACKENDS:
         plan = netns.plan_of("multipath", backend)
         fw = lab.namespace("mp-fw-" + backend[:3])
-        client = lab.host("mp-in-" + backend[:3], fw, "eth1", ["10.30.1.10/24"], [("default", "10.30.1.254")])
-        server = lab.host("mp-out-" + backend[:3], fw, "eth2", ["10.30.2.10/24"], [("default", "10.30.2.254")])
+        client = lab.host("mp-in-" + backend[:3], fw, "eth1", ["10.30.1.10/24", MP6_CLIENT + "/64"],
+                          [("default", "10.30.1.254"), ("default", "2001:db8:30:1::fe")])
+        server = lab.host("mp-out-" + backend[:3], fw, "eth2", ["10.30.2.10/24", MP6_SERVER + "/64"],
+                          [("default", "10.30.2.254"), ("default", "2001:db8:30:2::fe")])
         for interface, address in (("eth1", "10.30.1.1/24"), ("eth2", "10.30.2.1/24"),
-                                   ("eth1", "10.30.1.254/24"), ("eth2", "10.30.2.254/24")):
-            run(fw, "ip", "address", "add", address, "dev", interface)  # the survivor of a failure holds both VIPs
+                                   ("eth1", "10.30.1.254/24"), ("eth2", "10.30.2.254/24"),
+                                   ("eth1", "2001:db8:30:1::1/64"), ("eth2", "2001:db8:30:2::1/64"),
+                                   ("eth1", "2001:db8:30:1::fe/64"), ("eth2", "2001:db8:30:2::fe/64")):
+            netns.add_address(fw, address, interface)  # the survivor of a failure holds every VIP
         load_rules(lab, fw, plan, "mp-fw1")
         server_seen = lab.serve(server, tcp_ports=[8080, 8443, 22], udp_ports=[123, 124])
         client_seen = lab.serve(client, tcp_ports=[8080])
-        results[backend] = outcomes(lab, client, cases_of(MP_CASES), server_seen)
-        results[backend].update(outcomes(lab, server, cases_of(MP_INBOUND), client_seen))
-    assert_table(results, MP_CASES + MP_INBOUND)
+        results[backend] = outcomes(lab, client, cases_of(MP_CASES + MP6_CASES), server_seen)
+        results[backend].update(outcomes(lab, server, cases_of(MP_INBOUND + MP6_INBOUND), client_seen))
+    assert_table(results, MP_CASES + MP_INBOUND + MP6_CASES + MP6_INBOUND)
 
 
 # --------------------------------------------------------------------------

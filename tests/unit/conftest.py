@@ -66,7 +66,7 @@ def example_source():
 
 
 _SANDWICH = load_inventory("sandwich")
-_MULTIPATH = load_inventory("multipath")[:2]
+_MULTIPATH = ipv4_only(*load_inventory("multipath")[:2])  # dual stack as written; see load_example()
 _MULTIPATH[0]["fwcluster_backend"] = "iptables"  # the example runs nftables; see load_example()
 _HASH = load_inventory("hash")[:2]
 

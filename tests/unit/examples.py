@@ -69,17 +69,21 @@ def ipv4_only(cluster, nodes):
 
 # The IPv6 prefix of each segment of the primary_backup example made dual stack (as the inventory is).
 DUAL_STACK_PREFIXES = {"inside": "2001:db8:1::", "outside": "2001:db8:2::"}
+# ... and of the multipath example's.
+MULTIPATH_PREFIXES = {"inside": "2001:db8:30:1::", "outside": "2001:db8:30:2::"}
 
 
-def dual_stack(cluster, nodes):
-    """The primary_backup example with an IPv6 VIP (PREFIX::fe/64) on each segment and each node's ::<id + 1>.
+def dual_stack(cluster, nodes, prefixes=None):
+    """An example with an IPv6 VIP (PREFIX::fe/64) on each segment and each node's PREFIX::<id + 1>.
 
+    prefixes: {segment: IPv6 prefix}, the primary_backup example's by default.
     Takes the example as written (dual stack already) or made IPv4 only.
     """
+    prefixes = prefixes or DUAL_STACK_PREFIXES
     ipv4_only(cluster, nodes)
     for name, segment in cluster["fwcluster_segments"].items():
-        segment["vip"] = [segment["vip"], DUAL_STACK_PREFIXES[name] + "fe/64"]
+        segment["vip"] = [segment["vip"], prefixes[name] + "fe/64"]
     for host_vars in nodes.values():
         for name in list(host_vars["fwcluster_addresses"]):
             host_vars["fwcluster_addresses"][name] = [host_vars["fwcluster_addresses"][name], "%s%d/64" % (
-                DUAL_STACK_PREFIXES[name], host_vars["fwcluster_node_id"] + 1)]
+                prefixes[name], host_vars["fwcluster_node_id"] + 1)]

@@ -245,7 +245,7 @@ def _refuse_ipv6_where_not_carried(cluster):
     for segment in cluster.segments.values():
         if segment.vip6 is not None and not cluster.architecture.dual_stack:
             raise PlanError(cluster.label, "fwcluster_segments.%s.vip" % segment.name,
-                            "%s: the %s architecture does not carry IPv6 yet (primary_backup does); give this "
+                            "%s: the %s architecture does not carry IPv6 yet (primary_backup and multipath do); give this "
                             "segment its IPv4 VIP only" % (segment.vip6.with_prefixlen, cluster.architecture.name))
 
 

@@ -13,6 +13,10 @@ Stateless filtering: forwarded packets are not tracked at all (raw table),
 and each policy entry is matched twice, as a request (the direction the entry
 names) and as a reply (the mirror: addresses, interfaces and ports swapped,
 TCP without a bare SYN, ICMP echo-reply for echo-request).
+
+Dual stack: each segment's IPv6 VIP has an instance of its own with the
+same owner, and the IPv6 tables repeat the stateless pairs for the entries
+of IPv6 (ICMPv6 echo for icmp), beside neighbour discovery on the nodes.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ WHY = ("multipath sends the two directions of a flow through two different nodes
 class Multipath(Architecture):
     name = "multipath"
     vrrp_defaults = {"preempt": True}  # and the precheck refuses preempt: false
+    dual_stack = True
 
     def precheck(self, cluster, inventory):
         """Refuse what multipath cannot do as a whole, before the details of it are checked."""
@@ -102,13 +107,21 @@ class Multipath(Architecture):
         return ROLES[node.node_id]
 
     def keepalived(self, cluster, node):
-        """One instance per segment, no sync group: each VIP fails over on its own."""
+        """One instance per segment and family, no sync group: each VIP fails over on its own.
+
+        A segment's IPv6 instance has its IPv4 instance's owner and priorities:
+        both move when the node dies, and come back together.
+        """
         instances = []
         for segment_name, owner in OWNERS:
+            segment = cluster.segments[segment_name]
+            priority = OWNER_PRIORITY if node.node_id == owner else STANDBY_PRIORITY
             # The owner preempts; so does the standby, harmlessly: the owner's priority is higher.
-            instances.append(vrrp.segment_instance(
-                cluster, node, cluster.segments[segment_name], "%s_%s" % (cluster.name, segment_name),
-                OWNER_PRIORITY if node.node_id == owner else STANDBY_PRIORITY, True))
+            instances.append(vrrp.segment_instance(cluster, node, segment, "%s_%s" % (cluster.name, segment_name),
+                                                   priority, True))
+            if segment.vip6 is not None:
+                instances.append(vrrp.segment_instance6(cluster, node, segment,
+                                                        "%s_%s_v6" % (cluster.name, segment_name), priority, True))
         return {"router_id": node.name, "sync_group": None, "instances": instances}
 
     def ruleset(self, cluster, node):
@@ -124,9 +137,18 @@ class Multipath(Architecture):
             Table("nat", rules.NAT_POLICIES, []),
         ]
 
+    def ruleset6(self, cluster, node):
+        """The IPv4 tables' stateless pairs for the entries of IPv6; no NAT table (IPv6 is routed)."""
+        chains, forward = forward_rules(cluster, node, rules.IPV6)
+        return [
+            Table("raw", rules.RAW_POLICIES, [rules.untracked_forwarding()], family=rules.IPV6),
+            Table("filter", rules.FILTER_POLICIES, stateful.filter_input_rules(cluster, node, rules.IPV6) + forward,
+                  user_chains=chains, family=rules.IPV6),
+        ]
 
-def entry_rule(node, entry, chain, verdict, reply):
-    """An entry as a request (the direction it names) or as a reply (its mirror).
+
+def entry_rule(node, entry, chain, verdict, reply, family=rules.IPV4):
+    """An entry as a request (the direction it names) or as a reply (its mirror), in one family's tables.
 
     Counted: which node carries which direction is read from these rules'
     packet counters (nftables counts only the rules that ask for it).
@@ -136,7 +158,8 @@ def entry_rule(node, entry, chain, verdict, reply):
     accepted = entry.action == "accept"
     icmp_type = None
     if entry.proto == "icmp" and accepted:
-        icmp_type = rules.ICMP_REPLY if reply else rules.ICMP_REQUEST
+        kind = rules.ICMP_REPLY if reply else rules.ICMP_REQUEST
+        icmp_type = rules.icmp_type(kind) if family == rules.IPV4 else rules.icmpv6_type(kind)
     ports = entry.ports if entry.proto in ("tcp", "udp") else None
     if reply:
         return Rule(chain, [
@@ -144,25 +167,25 @@ def entry_rule(node, entry, chain, verdict, reply):
             rules.out_interface(from_interface),
             rules.source(entry.destination),
             rules.destination(entry.source),
-            rules.protocol(entry.proto),
+            rules.protocol(entry.proto, family),
             # A reply never opens a connection: refusing a bare SYN keeps the
             # mirror of "tcp to port X" from admitting connections from port X.
             rules.tcp_not_syn() if entry.proto == "tcp" and accepted else None,
             rules.source_ports(ports),
-            rules.icmp_type(icmp_type) if entry.proto == "icmp" else None,
+            icmp_type,
         ], verdict, "%s (reply)" % entry.name, counted=True)
     return Rule(chain, [
         rules.in_interface(from_interface),
         rules.out_interface(to_interface),
         rules.source(entry.source),
         rules.destination(entry.destination),
-        rules.protocol(entry.proto),
+        rules.protocol(entry.proto, family),
         rules.destination_ports(ports),
-        rules.icmp_type(icmp_type) if entry.proto == "icmp" else None,
+        icmp_type,
     ], verdict, entry.name, counted=True)
 
 
-def forward_rules(cluster, node):
+def forward_rules(cluster, node, family=rules.IPV4):
     """The policy without state: a packet passes when the policy accepts it as a request or as a reply.
 
     Each view keeps the policy's first-match order: an accept entry accepts,
@@ -170,7 +193,8 @@ def forward_rules(cluster, node):
     meets the first drop/reject entry it matches (fwcluster-refuse, only
     rendered when the policy rejects), then the chain's DROP policy.
     """
-    entries = [entry for entry in cluster.policy if entry.target_segment != POLICY_FIREWALL]
+    entries = [entry for entry in cluster.policy
+               if entry.target_segment != POLICY_FIREWALL and entry.applies_to(stateful.VERSIONS[family])]
     chains = [REQUEST_CHAIN, REPLY_CHAIN]
     if any(entry.action == "reject" for entry in entries):
         chains.append(REFUSE_CHAIN)
@@ -178,10 +202,10 @@ def forward_rules(cluster, node):
     for reply, chain in ((False, REQUEST_CHAIN), (True, REPLY_CHAIN)):
         for entry in entries:
             verdict = rules.ACCEPT if entry.action == "accept" else rules.RETURN
-            found.append(entry_rule(node, entry, chain, verdict, reply))
+            found.append(entry_rule(node, entry, chain, verdict, reply, family))
     if REFUSE_CHAIN in chains:
         for entry in entries:
             if entry.action != "accept":
                 found.append(entry_rule(node, entry, REFUSE_CHAIN, rules.verdict_of(entry.action, entry.proto),
-                                        reply=False))
+                                        reply=False, family=family))
     return chains, found

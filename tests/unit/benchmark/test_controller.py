@@ -31,7 +31,7 @@ def test_relocation_moves_unicast_and_keeps_multicast_and_any():
                                  "vip6": "2001:db8:2::fe/64", "any6": "::/0"}, 3)
     assert moved == {"vip": "10.48.113.254/24", "group": "225.0.0.51", "any": "0.0.0.0/0",
                      "node": "10.48.113.1/24", "other": "10.49.1.254/24",
-                     "vip6": "2001:db8:32::fe/64", "any6": "::/0"}
+                     "vip6": "2001:1003:2::fe/64", "any6": "::/0"}
 
 
 def test_the_inventory_file_reads_back_as_written(tmp_path):

@@ -16,7 +16,8 @@ import copy
 
 from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import cluster_inputs
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan, build_plans
-from ansible_collections.fwcluster.netfilter.tests.unit.examples import dual_stack, ipv4_only, load_inventory, set_in_cluster
+from ansible_collections.fwcluster.netfilter.tests.unit.examples import (
+    MULTIPATH_PREFIXES, dual_stack, ipv4_only, load_inventory, set_in_cluster)
 from ansible_collections.fwcluster.netfilter.tests.unit.plugins.module_utils.plan import (
     test_hash,
     test_inventory,
@@ -41,6 +42,10 @@ def _example(name):
 
 def _pb_dual_stack(cluster, nodes, _balancers):
     dual_stack(cluster, nodes)
+
+
+def _mp_dual_stack(cluster, nodes, _balancers):
+    dual_stack(cluster, nodes, MULTIPATH_PREFIXES)
 
 
 def _grow(nodes, count, addresses, replication=None):
@@ -214,8 +219,9 @@ VARIANTS = (
     ("multipath", "mp-nftables-drop-reject-firewall", _nftables(_mp_drop_reject_firewall)),
     ("hash", "hash-nftables-four-nodes", _nftables(_hash_four_nodes)),
     ("sandwich", "sw-nftables-three-firewalls", _nftables(_sw_three_firewalls)),
-    # the dual-stack example on iptables (as written, it runs nftables)
+    # the dual-stack examples on iptables (as written, they run nftables)
     ("primary_backup", "pb-dual-stack", _pb_dual_stack),
+    ("multipath", "mp-dual-stack", _mp_dual_stack),
 )
 
 

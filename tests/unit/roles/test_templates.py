@@ -258,18 +258,22 @@ def test_multipath_keepalived_two_instances_opposite_masters_no_sync_group():
     fw2 = render("keepalived", "keepalived.conf.j2", plan, "mp-fw2")
     for text in (fw1, fw2):
         assert "vrrp_sync_group" not in text and "nopreempt" not in text
-        assert text.count("vrrp_instance ") == 2
+        assert text.count("vrrp_instance ") == 4  # a segment's IPv4 and IPv6 VIPs (the example is dual stack)
         assert 'notify_master "/etc/keepalived/fwcluster-notify.sh primary outside"' in text
     inside_fw1 = fw1.split("vrrp_instance duo_inside")[1].split("vrrp_instance")[0]
     inside_fw2 = fw2.split("vrrp_instance duo_inside")[1].split("vrrp_instance")[0]
     assert "priority 254" in inside_fw1 and "priority 250" in inside_fw2
     assert "10.30.1.254/24 dev eth1" in inside_fw1
+    inside6_fw1 = fw1.split("vrrp_instance duo_inside_v6")[1].split("vrrp_instance")[0]
+    inside6_fw2 = fw2.split("vrrp_instance duo_inside_v6")[1].split("vrrp_instance")[0]
+    assert "priority 254" in inside6_fw1 and "priority 250" in inside6_fw2
+    assert "2001:db8:30:1::fe/64 dev eth1" in inside6_fw1
 
 
 def test_multipath_notify_script_records_the_segment_and_drives_no_conntrackd():
     plan = dict(multipath_plans())["multipath"]
     text = render("keepalived", "fwcluster-notify.sh.j2", plan, "mp-fw1")
-    assert "duo_inside, duo_outside" in text
+    assert "duo_inside, duo_inside_v6, duo_outside, duo_outside_v6" in text
     assert "conntrackd" not in text.split("set -u", 1)[1]
     result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr

@@ -71,6 +71,8 @@ _ICMPV6_TYPES = {
     "neighbour-advertisement": "nd-neighbor-advert",
     "router-advertisement": "nd-router-advert",
     "router-solicitation": "nd-router-solicit",
+    "echo-request": "echo-request",
+    "echo-reply": "echo-reply",
     # multicast listener discovery: ip6tables has no names for these, only numbers
     "130": "mld-listener-query",
     "131": "mld-listener-report",

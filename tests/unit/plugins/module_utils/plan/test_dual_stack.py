@@ -150,13 +150,44 @@ def test_ipv6_where_no_segment_carries_it_is_refused(example, change, variable, 
     assert fragment in error.rule, str(error)
 
 
-def test_architectures_without_ipv6_refuse_an_ipv6_vip(duo):
-    cluster, nodes = duo
+def test_architectures_without_ipv6_refuse_an_ipv6_vip(hash_example):
+    cluster, nodes = hash_example[:2]
     cluster["fwcluster_segments"]["inside"]["vip"] = [cluster["fwcluster_segments"]["inside"]["vip"], "fd00:1::fe/64"]
     error = refusal(cluster, nodes)
-    assert (error.host, error.variable) == ("cluster duo", "fwcluster_segments.inside.vip")
-    assert error.rule == ("fd00:1::fe/64: the multipath architecture does not carry IPv6 yet (primary_backup does); "
-                          "give this segment its IPv4 VIP only")
+    assert (error.host, error.variable) == ("cluster mesh", "fwcluster_segments.inside.vip")
+    assert error.rule == ("fd00:1::fe/64: the hash architecture does not carry IPv6 yet (primary_backup and "
+                          "multipath do); give this segment its IPv4 VIP only")
+
+
+def test_multipath_dual_stack_has_an_ipv6_instance_per_segment_with_its_owner(duo):
+    cluster, nodes = duo
+    examples.dual_stack(cluster, nodes, examples.MULTIPATH_PREFIXES)
+    plan = build_plan(cluster, nodes)
+    for host, owned in (("mp-fw1", "inside"), ("mp-fw2", "outside")):
+        instances = plan["nodes"][host]["keepalived"]["instances"]
+        assert [(i["name"], i["vrid"], i["priority"], i["vips"][-1]) for i in instances if i["family"] == "ipv6"] == [
+            ("duo_inside_v6", 61, 254 if owned == "inside" else 250, "2001:db8:30:1::fe/64"),
+            ("duo_outside_v6", 62, 254 if owned == "outside" else 250, "2001:db8:30:2::fe/64")]
+        assert plan["nodes"][host]["keepalived"]["sync_group"] is None
+
+
+def test_multipath_dual_stack_filters_ipv6_in_stateless_pairs(duo):
+    cluster, nodes = duo
+    examples.dual_stack(cluster, nodes, examples.MULTIPATH_PREFIXES)
+    cluster["fwcluster_policy"].append({"name": "v4 dns", "from": "inside", "to": "outside", "proto": "udp",
+                                        "ports": [53], "destination": "10.30.2.53", "action": "accept"})
+    node = build_plan(cluster, nodes)["nodes"]["mp-fw1"]
+    tables = dict((table["table"], table) for table in node["ruleset_ipv6"])
+    assert sorted(tables) == ["filter", "raw"]   # IPv6 is routed: no nat table
+    forward = [rule for rule in tables["filter"]["rules"] if "fwcluster-re" in rule.split()[1]]
+    names = [rule.split('--comment "')[1].split('"')[0] for rule in forward]
+    # every entry of both families twice (request, reply), the IPv4-only one left out
+    assert names == ["inside clients to the web service", "ping from inside", "inside clients to the time service",
+                     "inside clients to the web service (reply)", "ping from inside (reply)",
+                     "inside clients to the time service (reply)"]
+    assert "-p ipv6-icmp" in forward[1] and "--icmpv6-type echo-request" in forward[1]
+    assert "--icmpv6-type echo-reply" in forward[4]
+    assert tables["raw"]["rules"] == ["-A PREROUTING -m addrtype ! --dst-type LOCAL -j CT --notrack"]
 
 
 @pytest.mark.parametrize("entry, variable", [

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Ansible managed
 # keepalived calls this on every transition of an instance
-# (duo_inside, duo_outside) with primary, backup
+# (duo_inside, duo_inside_v6, duo_outside, duo_outside_v6) with primary, backup
 # or fault, and the instance's segment.
 # It records the transition ("<unix time> <state> [<segment>]") and, when the
 # cluster replicates flow state, moves conntrackd's caches with it (the

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Ansible managed
+# keepalived calls this on every transition of an instance
+# (duo_inside, duo_inside_v6, duo_outside, duo_outside_v6) with primary, backup
+# or fault, and the instance's segment.
+# It records the transition ("<unix time> <state> [<segment>]") and, when the
+# cluster replicates flow state, moves conntrackd's caches with it (the
+# sequence of conntrack-tools' primary-backup.sh).
+set -u
+state=$1
+segment=${2:-}
+state_file=/run/fwcluster/vrrp-state
+
+mkdir -p "$(dirname "$state_file")"
+echo "$(date +%s.%N) $state${segment:+ $segment}" >>"$state_file"
+logger -t fwcluster "VRRP transition to $state${segment:+ on segment $segment}"
+exit 0
