@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
 
-import ansible_collections.fwcluster.netfilter as collection
+from ansible_collections.fwcluster.netfilter.tests.unit.playbooks import (
+    COLLECTION, MISSING, MISSING_REASON, run_playbook)
 
-PLAYBOOK_BIN = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-INVENTORY = os.path.join(list(collection.__path__)[0], "inventories", "primary_backup", "hosts.yml")
+INVENTORY = os.path.join(COLLECTION, "inventories", "primary_backup", "hosts.yml")
 
 PLAYBOOK = """
 - hosts: edge
@@ -44,36 +43,25 @@ PLAYBOOK = """
 """
 
 
-@pytest.mark.skipif(not os.path.exists(PLAYBOOK_BIN), reason="ansible-playbook is not installed beside pytest")
+@pytest.mark.skipif(MISSING, reason=MISSING_REASON)
 def test_playbook(tmp_path):
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAYBOOK.format(python=sys.executable))
-    root = os.path.dirname(os.path.dirname(os.path.dirname(list(collection.__path__)[0])))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=root, ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0")
-    completed = subprocess.run([PLAYBOOK_BIN, "-i", INVENTORY, str(playbook)], cwd=str(tmp_path), env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300, check=False)
-    output = completed.stdout.decode()
-    assert completed.returncode == 0, output
+    returncode, output = run_playbook(tmp_path, INVENTORY, playbook)
+    assert returncode == 0, output
     assert "PRIORITY=254 PEER=192.168.100.2 LINK=lo/unknown" in output
     assert "PRIORITY=250 PEER=192.168.100.1 LINK=lo/unknown" in output
 
 
-@pytest.mark.skipif(not os.path.exists(PLAYBOOK_BIN), reason="ansible-playbook is not installed beside pytest")
+@pytest.mark.skipif(MISSING, reason=MISSING_REASON)
 @pytest.mark.parametrize("architecture, node", [("sandwich", "sw-fw1"), ("multipath", "mp-fw1")])
 def test_switchover_refuses_other_architectures(tmp_path, architecture, node):
     """playbooks/switchover.yml on the example inventory stops before any change, naming the variable."""
-    base = list(collection.__path__)[0]
-    root = os.path.dirname(os.path.dirname(os.path.dirname(base)))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=root, ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0")
-    completed = subprocess.run(
-        [PLAYBOOK_BIN, "-i", os.path.join(base, "inventories", architecture, "hosts.yml"),
-         os.path.join(base, "playbooks", "switchover.yml"), "-e", "fwcluster_switchover_node=" + node,
-         "-e", "ansible_connection=local", "-e", "ansible_python_interpreter=" + sys.executable],
-        cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300, check=False)
-    output = completed.stdout.decode()
-    assert completed.returncode != 0, output
+    returncode, output = run_playbook(
+        tmp_path, os.path.join(COLLECTION, "inventories", architecture, "hosts.yml"),
+        os.path.join(COLLECTION, "playbooks", "switchover.yml"), "-e", "fwcluster_switchover_node=" + node,
+        "-e", "ansible_connection=local", "-e", "ansible_python_interpreter=" + sys.executable)
+    assert returncode != 0, output
     assert "fwcluster_architecture: cluster" in output and "is %s" % architecture in output, output
     assert "which has no planned switchover" in output
     assert "changed=0" in output and "changed=1" not in output
