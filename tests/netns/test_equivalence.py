@@ -320,6 +320,17 @@ SW_CASES = [
 SW_INBOUND = [
     (case(SW_SERVER, SW_CLIENT, "tcp", 8080), "dropped"),
 ]
+# The same over IPv6 (the example is dual stack): routed, the client seen as itself.
+SW6_CLIENT, SW6_SERVER = "2001:db8:40:1::10", "2001:db8:40:4::10"
+SW6_CASES = [
+    (case(SW6_CLIENT, SW6_SERVER, "tcp", 8080), "accepted as " + SW6_CLIENT),
+    (case(SW6_CLIENT, SW6_SERVER, "icmp"), "accepted"),
+    (case(SW6_CLIENT, SW6_SERVER, "tcp", 8081), "dropped"),
+    (case(SW6_CLIENT, SW6_SERVER, "ack", 8080), "dropped"),
+]
+SW6_INBOUND = [
+    (case(SW6_SERVER, SW6_CLIENT, "tcp", 8080), "dropped"),
+]
 
 
 def test_sandwich_firewall(lab):
@@ -328,23 +339,29 @@ def test_sandwich_firewall(lab):
         plan = netns.plan_of("sandwich", backend)
         fw = lab.namespace("sw-fw-" + backend[:3])
         # each side's balancer link, the hosts behind it routed through it (the balancers' job)
-        inside = lab.host("sw-in-" + backend[:3], fw, "eth1", ["10.40.2.50/24", SW_CLIENT + "/32"],
-                          [("default", "10.40.2.1")])
-        outside = lab.host("sw-out-" + backend[:3], fw, "eth2", ["10.40.3.50/24", SW_SERVER + "/32"],
-                           [("10.40.3.100/32", "10.40.3.1"), ("10.40.1.0/24", "10.40.3.1")])
-        for interface, address in (("eth1", "10.40.2.1/24"), ("eth2", "10.40.3.1/24")):
-            run(fw, "ip", "address", "add", address, "dev", interface)
-        run(fw, "ip", "route", "add", "10.40.1.0/24", "via", "10.40.2.50")
-        run(fw, "ip", "route", "add", "10.40.4.0/24", "via", "10.40.3.50")
+        inside = lab.host("sw-in-" + backend[:3], fw, "eth1",
+                          ["10.40.2.50/24", SW_CLIENT + "/32", "2001:db8:40:2::50/64", SW6_CLIENT + "/128"],
+                          [("default", "10.40.2.1"), ("default", "2001:db8:40:2::1")])
+        outside = lab.host("sw-out-" + backend[:3], fw, "eth2",
+                           ["10.40.3.50/24", SW_SERVER + "/32", "2001:db8:40:3::50/64", SW6_SERVER + "/128"],
+                           [("10.40.3.100/32", "10.40.3.1"), ("10.40.1.0/24", "10.40.3.1"),
+                            ("2001:db8:40:1::/64", "2001:db8:40:3::1")])
+        for interface, address in (("eth1", "10.40.2.1/24"), ("eth2", "10.40.3.1/24"),
+                                   ("eth1", "2001:db8:40:2::1/64"), ("eth2", "2001:db8:40:3::1/64")):
+            netns.add_address(fw, address, interface)
+        for network, via in (("10.40.1.0/24", "10.40.2.50"), ("10.40.4.0/24", "10.40.3.50"),
+                             ("2001:db8:40:1::/64", "2001:db8:40:2::50"), ("2001:db8:40:4::/64", "2001:db8:40:3::50")):
+            run(fw, "ip", "route", "add", network, "via", via)
         load_rules(lab, fw, plan, "sw-fw1")
         seen = lab.serve(outside, tcp_ports=[8080, 8081])
         lab.serve(inside, tcp_ports=[8080])
-        results[backend] = outcomes(lab, inside, cases_of(SW_CASES), seen)
-        results[backend].update(outcomes(lab, outside, cases_of(SW_INBOUND)))
-    assert_table(results, SW_CASES + SW_INBOUND)
+        results[backend] = outcomes(lab, inside, cases_of(SW_CASES + SW6_CASES), seen)
+        results[backend].update(outcomes(lab, outside, cases_of(SW_INBOUND + SW6_INBOUND)))
+    assert_table(results, SW_CASES + SW_INBOUND + SW6_CASES + SW6_INBOUND)
 
 
 SW_SERVERS = netns.addresses("10.40.4.0/24", 100, 32)  # clear of the balancers' .21, .22
+SW6_SERVERS = netns.addresses("2001:db8:40:4::/64", 0x100, 32)
 # What the probe table of each balancer keeps: the marks its rules gave (set after mangle, read before routing).
 MARKS_TABLE = """
 table ip fwq {
@@ -357,9 +374,13 @@ table ip fwq {
 """
 
 
-def _marks(namespace, key):
+MARKS_TABLE6 = MARKS_TABLE.replace("table ip fwq", "table ip6 fwq").replace("ipv4_addr", "ipv6_addr").replace(
+    "ip saddr . ip daddr", "ip6 saddr . ip6 daddr")
+
+
+def _marks(namespace, key, family="ip"):
     """{server address: mark} of the UDP packets the balancer saw; key: the element's field holding the server."""
-    listed = run(namespace, "nft", "-j", "list", "set", "ip", "fwq", "seen")
+    listed = run(namespace, "nft", "-j", "list", "set", family, "fwq", "seen")
     found = {}
     for item in netns.json.loads(listed)["nftables"]:
         for element in item.get("set", {}).get("elem", []):
@@ -370,34 +391,44 @@ def _marks(namespace, key):
 
 def test_sandwich_balancers_pick_one_firewall_for_both_directions(lab):
     """A flow's packets out (inside balancer, hashed on the destination) and back (outside balancer, on the
-    source) carry the same bucket mark: the same server address, the same firewall, whichever backend."""
+    source) carry the same bucket mark: the same server address, the same firewall, whichever backend,
+    in both families (IPv6 is routed: the replies go to the client itself)."""
     buckets = {}
     for backend in BACKENDS:
         plan = netns.plan_of("sandwich", backend)
         inner = lab.namespace("sw-lbi-" + backend[:3])
         outer = lab.namespace("sw-lbo-" + backend[:3])
-        front_in = lab.host("sw-fin-" + backend[:3], inner, "eth2", ["10.40.1.10/24"], [("default", "10.40.1.11")])
+        front_in = lab.host("sw-fin-" + backend[:3], inner, "eth2", ["10.40.1.10/24", SW6_CLIENT + "/64"],
+                            [("default", "10.40.1.11"), ("default", "2001:db8:40:1::11")])
         front_out = lab.host("sw-fout-" + backend[:3], outer, "eth1",
-                             ["10.40.4.9/24"] + [address + "/32" for address in SW_SERVERS], [("default", "10.40.4.21")])
+                             ["10.40.4.9/24", "2001:db8:40:4::9/64"] + [address + "/32" for address in SW_SERVERS]
+                             + [address + "/128" for address in SW6_SERVERS],
+                             [("default", "10.40.4.21"), ("default", "2001:db8:40:4::21")])
         lab.link(inner, "eth1", lab.namespace("sw-fwl-" + backend[:3]), "eth0")
         lab.link(outer, "eth2", lab.namespace("sw-fwr-" + backend[:3]), "eth0")
         for namespace, interface, address in ((inner, "eth2", "10.40.1.11/24"), (inner, "eth1", "10.40.2.11/24"),
-                                              (outer, "eth1", "10.40.4.21/24"), (outer, "eth2", "10.40.3.21/24")):
-            run(namespace, "ip", "address", "add", address, "dev", interface)
+                                              (outer, "eth1", "10.40.4.21/24"), (outer, "eth2", "10.40.3.21/24"),
+                                              (inner, "eth2", "2001:db8:40:1::11/64"),
+                                              (outer, "eth1", "2001:db8:40:4::21/64")):
+            netns.add_address(namespace, address, interface)
         for balancer, host in ((inner, "sw-lbi1"), (outer, "sw-lbo1")):
             load_rules(lab, balancer, plan, host)
             run(balancer, "nft", "-f", "-", stdin=MARKS_TABLE)
-        # out: client -> every server; back: every server -> the cluster's SNAT address
-        lab.probe(front_in, [case("10.40.1.10", server, "udp-send", 9) for server in SW_SERVERS])
-        lab.probe(front_out, [case(server, "10.40.3.100", "udp-send", 9) for server in SW_SERVERS])
-        # the datagrams were sent; wait until both balancers have seen them all
-        netns.wait_for(lambda: len(_marks(inner, 1)) == len(_marks(outer, 0)) == len(SW_SERVERS))
-        out = _marks(inner, 1)
-        back = _marks(outer, 0)
-        assert sorted(out) == sorted(back) == sorted(SW_SERVERS), (backend, out, back)
-        assert out == back, backend
-        marks = set(out.values())
-        assert marks <= set(range(0x100, 0x110)), (backend, marks)  # the plan's 16 buckets from 0x100
-        assert len(marks) >= 8, (backend, marks)  # spread over the buckets, not one
-        buckets[backend] = out
-    assert set(buckets) == set(BACKENDS)
+            run(balancer, "nft", "-f", "-", stdin=MARKS_TABLE6)
+        # out: client -> every server; back: every server -> the cluster's SNAT address (IPv4), the client (IPv6)
+        lab.probe(front_in, [case("10.40.1.10", server, "udp-send", 9) for server in SW_SERVERS]
+                  + [case(SW6_CLIENT, server, "udp-send", 9) for server in SW6_SERVERS])
+        lab.probe(front_out, [case(server, "10.40.3.100", "udp-send", 9) for server in SW_SERVERS]
+                  + [case(server, SW6_CLIENT, "udp-send", 9) for server in SW6_SERVERS])
+        for family, servers in (("ip", SW_SERVERS), ("ip6", SW6_SERVERS)):
+            # the datagrams were sent; wait until both balancers have seen them all
+            netns.wait_for(lambda: len(_marks(inner, 1, family)) == len(_marks(outer, 0, family)) == len(servers))
+            out = _marks(inner, 1, family)
+            back = _marks(outer, 0, family)
+            assert sorted(out) == sorted(back) == sorted(servers), (backend, family, out, back)
+            assert out == back, (backend, family)
+            marks = set(out.values())
+            assert marks <= set(range(0x100, 0x110)), (backend, family, marks)  # the plan's 16 buckets from 0x100
+            assert len(marks) >= 8, (backend, family, marks)  # spread over the buckets, not one
+            buckets[backend, family] = out
+    assert len(buckets) == 2 * len(BACKENDS)

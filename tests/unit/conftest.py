@@ -65,7 +65,8 @@ def example_source():
     return _EXAMPLE
 
 
-_SANDWICH = load_inventory("sandwich")
+_SANDWICH_AS_WRITTEN = load_inventory("sandwich")
+_SANDWICH = ipv4_only(*copy.deepcopy(_SANDWICH_AS_WRITTEN))  # dual stack as written; see load_example()
 _MULTIPATH = ipv4_only(*load_inventory("multipath")[:2])  # dual stack as written; see load_example()
 _MULTIPATH[0]["fwcluster_backend"] = "iptables"  # the example runs nftables; see load_example()
 _HASH = load_inventory("hash")[:2]
@@ -75,6 +76,12 @@ _HASH = load_inventory("hash")[:2]
 def sandwich():
     """A fresh deep copy of the sandwich example inventory, free to mutate."""
     return copy.deepcopy(_SANDWICH)
+
+
+@pytest.fixture
+def sandwich_dual_stack():
+    """A fresh deep copy of inventories/sandwich as written (dual stack), free to mutate."""
+    return copy.deepcopy(_SANDWICH_AS_WRITTEN)
 
 
 @pytest.fixture

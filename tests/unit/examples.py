@@ -55,8 +55,12 @@ def set_in_cluster(path, value):
     return mutate
 
 
-def ipv4_only(cluster, nodes):
-    """A dual-stack example made IPv4 only: each VIP and node address list keeps its IPv4 entry."""
+def ipv4_only(cluster, nodes, balancers=None):
+    """A dual-stack example made IPv4 only: each VIP and address list keeps its IPv4 entry.
+
+    A sandwich's balancers too (their front VIPs, routes, gateways and
+    addresses), when given: then (cluster, nodes, balancers) is returned.
+    """
     def first_ipv4(value):
         return next(entry for entry in value if ":" not in entry) if isinstance(value, list) else value
     for segment in cluster["fwcluster_segments"].values():
@@ -64,7 +68,17 @@ def ipv4_only(cluster, nodes):
     for host_vars in nodes.values():
         host_vars["fwcluster_addresses"] = dict((name, first_ipv4(value))
                                                 for name, value in host_vars["fwcluster_addresses"].items())
-    return cluster, nodes
+    if balancers is None:
+        return cluster, nodes
+    for side in ("inside", "outside"):
+        spec = cluster.get("fwcluster_balancers", {}).get(side) or {}
+        for key in ("vip", "gateway"):
+            if key in spec:
+                spec[key] = first_ipv4(spec[key])
+        if "routes" in spec:
+            spec["routes"] = [network for network in spec["routes"] if ":" not in network]
+    ipv4_only(cluster, balancers)
+    return cluster, nodes, balancers
 
 
 # The IPv6 prefix of each segment of the primary_backup example made dual stack (as the inventory is).

@@ -21,6 +21,13 @@ firewall's buckets to the survivors. conntrackd between the firewalls
 injects each firewall's flows straight into the others' kernel tables
 (DisableExternalCache): no VRRP event on a firewall commits anything, and
 the survivor already holds the moved flows.
+
+Dual stack: every segment and front network carries an IPv6 VIP beside its
+IPv4 one (all four or none). The balancers hash IPv6 the same way (the
+outside party's address, HMARK of ip6tables or nftables' jhash), the same
+bucket marks select the same firewall in both families (ip -6 rule beside
+ip rule), and IPv6 is routed, never translated. The probes stay IPv4: a
+firewall that forwards them is up for both families.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ BALANCER_KEYS = ("buckets", "health", "inside", "outside")
 BALANCER_SIDE_KEYS = ("interface", "vip", "vrid", "routes", "gateway")
 HEALTH_KEYS = ("interval", "timeout", "fall", "rise")
 HEALTH_DEFAULTS = {"interval": 0.5, "timeout": 0.4, "fall": 3, "rise": 3}
+FRONT_VIP_EXAMPLE = '[10.40.1.254/24, "2001:db8:40:1::fe/64"]'
 BUCKETS_DEFAULT = 16
 MAX_BUCKETS = 256
 BUCKET_MARK_BASE = 0x100  # HMARK --hmark-offset: bucket b is mark 0x100 + b
@@ -70,16 +78,21 @@ BALANCER_SYSCTLS = (
     ("net.ipv4.conf.all.send_redirects", "0"),
     ("net.ipv4.conf.default.send_redirects", "0"),
 )
+BALANCER_SYSCTLS6 = (
+    ("net.ipv6.conf.all.forwarding", "1"),
+)
 
 
 class Side(object):
-    def __init__(self, name, interface, vip, vrid, routes, gateway):
+    def __init__(self, name, interface, vips, vrid, routes, gateways):
         self.name = name  # inside | outside, also the name of the segment toward the firewalls
         self.interface = interface  # front interface (toward the hosts), group default
-        self.vip = vip  # IPv4Interface: the hosts' gateway
+        self.vips = vips  # {4: IPv4Interface, 6: IPv6Interface (dual stack)}: the hosts' gateway
+        self.vip = vips[4]
+        self.vip6 = vips.get(6)
         self.vrid = vrid
-        self.routes = routes  # IPv4Networks behind the side, besides the front network
-        self.gateway = gateway  # IPv4Address on the front network for `routes`, or None
+        self.routes = routes  # networks (either family) behind the side, besides the front network
+        self.gateways = gateways  # {version: address on the front network for `routes`}, {} when none
         self.balancers = []  # Balancer, by node id
 
 
@@ -90,6 +103,7 @@ class Balancer(object):
         self.node_id = node_id
         self.interfaces = {}  # side segment and "front" -> interface
         self.addresses = {}  # side segment and "front" -> IPv4Interface
+        self.addresses6 = {}  # the same keys -> IPv6Interface (dual stack)
 
 
 class Balancing(object):
@@ -123,6 +137,7 @@ class Sandwich(Architecture):
     # packets, a firewall holding it only by replication shows zero. That is
     # how one sees which firewall carries what (conntrack -L).
     sysctls = (("net.netfilter.nf_conntrack_acct", "1"),)
+    dual_stack = True
 
     def read_own(self, cluster, inventory):
         return read_balancing(cluster, inventory.cluster_vars, inventory.balancers_vars)
@@ -145,13 +160,21 @@ class Sandwich(Architecture):
             Table("nat", rules.NAT_POLICIES, probe_nat + nat_rules(cluster, node)),
         ]
 
+    def ruleset6(self, cluster, node):
+        """The stateful policy for IPv6: routed, not translated, and no probe crosses it (they are IPv4)."""
+        input_rules = [rule for rule in stateful.filter_input_rules(cluster, node, rules.IPV6)
+                       if not stateful.is_vrrp_rule(rule)]
+        return [Table("filter", rules.FILTER_POLICIES,
+                      input_rules + stateful.filter_forward_rules(cluster, node, family=rules.IPV6),
+                      family=rules.IPV6)]
+
     def node_fields(self, cluster, node, backend):
         """Firewall nodes: routes toward each side's balancers."""
         routes = []
         for side in cluster.settings.sides.values():
-            via = cluster.segments[side.name].vip.ip
-            for network in [side.vip.network] + side.routes:
-                routes.append(route(network, via, node.interfaces[side.name]))
+            vips = cluster.segments[side.name].vips
+            for network in [vip.network for vip in side.vips.values()] + side.routes:
+                routes.append(route(network, vips[network.version].ip, node.interfaces[side.name]))
         return {"routes": routes, "balancer": None}
 
     def plan_fields(self, cluster, backend):
@@ -162,14 +185,7 @@ class Sandwich(Architecture):
                 "bucket_marks": "0x%x-0x%x" % (BUCKET_MARK_BASE, BUCKET_MARK_BASE + balancing.buckets - 1),
                 "seed": balancing.seed,
                 "health": dict(balancing.health),
-                "sides": dict((side.name, {
-                    "front_vip": side.vip.with_prefixlen,
-                    "front_network": side.vip.network.with_prefixlen,
-                    "front_vrid": side.vrid,
-                    "segment_vip": cluster.segments[side.name].vip.with_prefixlen,
-                    "hash_on": hash_on(side),
-                    "balancers": [balancer.name for balancer in side.balancers],
-                }) for side in balancing.sides.values()),
+                "sides": dict((side.name, side_plan(cluster, side)) for side in balancing.sides.values()),
                 "firewall_tables": dict((node.name, firewall_table(node)) for node in cluster.nodes),
             },
             "balancers": dict((balancer.name, balancer_plan(cluster, side, balancer, backend))
@@ -243,14 +259,26 @@ def _read_sandwich_side(cluster, raw, side, vrids):
     if interface is not None:
         interface = read.interface_name(interface, label, variable + ".interface")
     if spec.get("vip") is None:
-        raise PlanError(label, variable + ".vip", "is required: the gateway address of the %s hosts, with prefix" % side)
-    vip = read.ipv4_interface(spec["vip"], label, variable + ".vip")
-    if read.is_network_or_broadcast(vip):
-        raise PlanError(label, variable + ".vip", "%s is the network or broadcast address of %s" % (vip.ip, vip.network))
-    for segment in cluster.segments.values():
-        if vip.network.overlaps(segment.vip.network):
-            raise PlanError(label, variable + ".vip", "front network %s overlaps segment %s (%s)"
-                            % (vip.network, segment.name, segment.vip.network))
+        raise PlanError(label, variable + ".vip", "is required: the gateway address of the %s hosts, with prefix "
+                        "(or one per family)" % side)
+    vips = read.interfaces_by_family(spec["vip"], label, variable + ".vip", FRONT_VIP_EXAMPLE)
+    segment_vips = cluster.segments[side].vips
+    if sorted(vips) != sorted(segment_vips):
+        # Hosts of a family the firewalls do not carry (or the reverse) would have no way through.
+        raise PlanError(label, variable + ".vip", "gives %s, the %s segment has %s: a sandwich carries a family "
+                        "on all of its networks or on none" % (
+                            _families(vips), side, _families(segment_vips)))
+    for vip in vips.values():
+        if read.is_network_or_broadcast(vip):
+            raise PlanError(label, variable + ".vip", "%s is the %s of %s" % (
+                vip.ip, "network or broadcast address" if vip.version == 4 else "Subnet-Router anycast address",
+                vip.network))
+        for segment in cluster.segments.values():
+            theirs = segment.vips.get(vip.version)
+            if theirs is not None and vip.network.overlaps(theirs.network):
+                raise PlanError(label, variable + ".vip", "front network %s overlaps segment %s (%s)"
+                                % (vip.network, segment.name, theirs.network))
+    vip = vips[4]
     if cluster.replication is not None and vip.network.overlaps(cluster.replication.network):
         raise PlanError(label, variable + ".vip", "front network %s overlaps the replication network %s"
                         % (vip.network, cluster.replication.network))
@@ -262,16 +290,50 @@ def _read_sandwich_side(cluster, raw, side, vrids):
     vrids[vrid] = variable + ".vrid"
     routes = []
     for index, item in enumerate(read.sequence(read.optional(spec, "routes", []), label, variable + ".routes")):
-        network = read.ipv4_network(item, label, "%s.routes[%d]" % (variable, index))
+        where = "%s.routes[%d]" % (variable, index)
+        network = read.ip_network(item, label, where)
+        if network.version not in vips:
+            raise PlanError(label, where, "%s is IPv6 and the %s side has no IPv6 VIP: give every segment and front "
+                            "network an IPv6 VIP beside its IPv4 one (dual stack) or leave the route out"
+                            % (network, side))
         if network not in routes:
             routes.append(network)
-    gateway = None
+    gateways = {}
     if spec.get("gateway") is not None:
-        gateway = read.ipv4_address(spec["gateway"], label, variable + ".gateway")
-        if gateway not in vip.network or gateway == vip.ip:
-            raise PlanError(label, variable + ".gateway", "%s must be a router on the front network %s, not the VIP"
-                            % (gateway, vip.network))
-    return Side(side, interface, vip, vrid, routes, gateway)
+        gateways = _read_gateways(spec["gateway"], vips, label, variable + ".gateway")
+        for network in routes:
+            if network.version not in gateways:
+                raise PlanError(label, variable + ".gateway", "has no IPv%d router for %s (routes): give one "
+                                "address per family of the routes" % (network.version, network))
+    return Side(side, interface, vips, vrid, routes, gateways)
+
+
+def _families(addresses):
+    return " and ".join("IPv%d" % version for version in sorted(addresses)) or "none"
+
+
+def _read_gateways(value, vips, label, variable):
+    """The front router(s) of `routes`: an address, or a list of one per family, each on its front network."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items or len(items) > 2:
+        raise PlanError(label, variable, "must be an address on the front network, or a list of one per family; "
+                        "got %s" % read.describe(value))
+    gateways = {}
+    for index, item in enumerate(items):
+        where = variable if isinstance(value, str) else "%s[%d]" % (variable, index)
+        text = read.string(item, label, where)
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            raise PlanError(label, where, "%r is not an address" % text)
+        if address.version in gateways:
+            raise PlanError(label, where, "%s is a second IPv%d router; give one per family" % (address, address.version))
+        vip = vips.get(address.version)
+        if vip is None or address not in vip.network or address == vip.ip:
+            raise PlanError(label, where, "%s must be a router on the front network %s, not the VIP"
+                            % (address, vip.network if vip is not None else "(no IPv%d VIP)" % address.version))
+        gateways[address.version] = address
+    return gateways
 
 
 def _read_balancers(cluster, balancing, balancers_vars):
@@ -282,12 +344,14 @@ def _read_balancers(cluster, balancing, balancers_vars):
     balancers_vars = read.mapping(balancers_vars, label, "fwcluster_balancer_side")
     taken = {}  # address -> owner, the firewalls' addresses included
     for node in cluster.nodes:
-        for address in node.addresses.values():
+        for address in list(node.addresses.values()) + list(node.addresses6.values()):
             taken[address.ip] = node.name
     for side in balancing.sides.values():
-        taken[side.vip.ip] = "the %s front VIP" % side.name
+        for vip in side.vips.values():
+            taken[vip.ip] = "the %s front VIP" % side.name
     for segment in cluster.segments.values():
-        taken[segment.vip.ip] = "the %s segment VIP" % segment.name
+        for vip in segment.vips.values():
+            taken[vip.ip] = "the %s segment VIP" % segment.name
     for host in sorted(balancers_vars, key=str):
         if not isinstance(host, str) or not host:
             raise PlanError(label, "fwcluster_balancer_side", "balancer names must be inventory host names, got %s"
@@ -341,23 +405,35 @@ def _read_balancer_links(cluster, side, balancer, host_vars, taken):
                         "firewalls) and front (toward the %s hosts)" % (side.name, side.name))
     raw = read.mapping(raw, host, "fwcluster_addresses")
     read.known_keys(raw, keys, host, "fwcluster_addresses")
-    networks = {side.name: cluster.segments[side.name].vip, FRONT: side.vip}
+    networks = {side.name: cluster.segments[side.name].vips, FRONT: side.vips}
     for key in keys:
         variable = "fwcluster_addresses.%s" % key
+        vips = networks[key]
+        example = " and ".join(str(vip.network) for vip in vips.values())
         if raw.get(key) is None:
-            raise PlanError(host, variable, "is required: this balancer's address with prefix in %s"
-                            % networks[key].network)
-        address = read.ipv4_interface(raw[key], host, variable)
-        vip = networks[key]
-        if address.network != vip.network:
-            raise PlanError(host, variable, "%s is not in %s (VIP %s)"
-                            % (address.with_prefixlen, vip.network, vip.with_prefixlen))
-        if read.is_network_or_broadcast(address):
-            raise PlanError(host, variable, "%s is the network or broadcast address of %s" % (address.ip, address.network))
-        if address.ip in taken:
-            raise PlanError(host, variable, "%s is already the address of %s" % (address.ip, taken[address.ip]))
-        taken[address.ip] = host
-        balancer.addresses[key] = address
+            raise PlanError(host, variable, "is required: this balancer's address with prefix in %s" % example)
+        addresses = read.interfaces_by_family(raw[key], host, variable, FRONT_VIP_EXAMPLE)
+        if sorted(addresses) != sorted(vips):
+            raise PlanError(host, variable, "%s has VIPs %s: this balancer needs one address of each of their "
+                            "families, got %s" % (
+                                "the front network" if key == FRONT else "segment %s" % key,
+                                ", ".join(vip.with_prefixlen for vip in vips.values()),
+                                ", ".join(address.with_prefixlen for address in addresses.values())))
+        for version, address in sorted(addresses.items()):
+            vip = vips[version]
+            if address.network != vip.network:
+                raise PlanError(host, variable, "%s is not in %s (VIP %s)"
+                                % (address.with_prefixlen, vip.network, vip.with_prefixlen))
+            if read.is_network_or_broadcast(address):
+                raise PlanError(host, variable, "%s is the %s of %s" % (
+                    address.ip, "network or broadcast address" if version == 4 else "Subnet-Router anycast address",
+                    address.network))
+            if address.ip in taken:
+                raise PlanError(host, variable, "%s is already the address of %s" % (address.ip, taken[address.ip]))
+            taken[address.ip] = host
+        balancer.addresses[key] = addresses[4]
+        if 6 in addresses:
+            balancer.addresses6[key] = addresses[6]
 
 
 def _check_sandwich_nat(cluster, balancing):
@@ -448,7 +524,7 @@ def nat_rules(cluster, node):
 
 def route(network, via, interface, table_id=None):
     return {
-        "to": "default" if network.prefixlen == 0 else network.with_prefixlen,
+        "to": "default" if network.prefixlen == 0 and network.version == 4 else network.with_prefixlen,
         "via": str(via),
         "interface": interface,
         "table": table_id,
@@ -463,8 +539,27 @@ def bucket_home(cluster, bucket):
     return cluster.nodes[bucket % len(cluster.nodes)]
 
 
+def side_plan(cluster, side):
+    segment = cluster.segments[side.name]
+    plan = {
+        "front_vip": side.vip.with_prefixlen,
+        "front_network": side.vip.network.with_prefixlen,
+        "front_vrid": side.vrid,
+        "segment_vip": segment.vip.with_prefixlen,
+        "hash_on": hash_on(side),
+        "balancers": [balancer.name for balancer in side.balancers],
+    }
+    if side.vip6 is not None:
+        plan.update({
+            "front_vip6": side.vip6.with_prefixlen,
+            "front_network6": side.vip6.network.with_prefixlen,
+            "segment_vip6": segment.vip6.with_prefixlen,
+        })
+    return plan
+
+
 def balancer_keepalived(cluster, side, balancer):
-    """Two instances (segment VIP, front VIP) bound in one sync group: one balancer holds both."""
+    """Two instances per family (segment VIP, front VIP) bound in one sync group: one balancer holds all."""
     segment = cluster.segments[side.name]
     instances = []
     for key, vip, vrid in ((side.name, segment.vip, segment.vrid), (FRONT, side.vip, side.vrid)):
@@ -472,6 +567,15 @@ def balancer_keepalived(cluster, side, balancer):
             "%s_%s_%s" % (cluster.name, side.name, key if key == FRONT else "firewalls"), key,
             balancer.interfaces[key], vrid, vrrp.priority(balancer.node_id), cluster.vrrp["advert_int"],
             cluster.vrrp["preempt"], [vip.with_prefixlen]))
+    # IPv6: VRRPv3 instances of their own (the same VRIDs: each family numbers
+    # its virtual routers apart), their link-local virtual address first.
+    for key, vip, vrid in ((side.name, segment.vip6, segment.vrid), (FRONT, side.vip6, side.vrid)):
+        if vip is None:
+            continue
+        instances.append(vrrp.instance(
+            "%s_%s_%s_v6" % (cluster.name, side.name, key if key == FRONT else "firewalls"), key,
+            balancer.interfaces[key], vrid, vrrp.priority(balancer.node_id), cluster.vrrp["advert_int"],
+            cluster.vrrp["preempt"], [vrrp.link_local_vip(vrid), vip.with_prefixlen], family="ipv6"))
     return {
         "router_id": balancer.name,
         "sync_group": {"name": "%s_%s" % (cluster.name, side.name), "instances": [i["name"] for i in instances]},
@@ -479,28 +583,32 @@ def balancer_keepalived(cluster, side, balancer):
     }
 
 
-def balancer_ruleset(cluster, side, balancer):
+def balancer_ruleset(cluster, side, balancer, family=rules.IPV4):
+    """A balancer's tables of one family: the same hash, marks and forwarding in both."""
     balancing = cluster.settings
     front = balancer.interfaces[FRONT]
     link = balancer.interfaces[side.name]
-    input_rules = [Rule("INPUT", [rules.in_interface("lo")], rules.ACCEPT)] + rules.stateful_prologue("INPUT") + [
-        stateful.vrrp_rule(link),
-        stateful.vrrp_rule(front),
+    input_rules = [Rule("INPUT", [rules.in_interface("lo")], rules.ACCEPT)] + rules.stateful_prologue("INPUT")
+    if family == rules.IPV6:
+        input_rules.extend(rules.neighbour_discovery())
+        ping = Rule("INPUT", [rules.protocol("icmp", family), rules.icmpv6_type(rules.ICMP_REQUEST)], rules.ACCEPT)
+    else:
         # The other side's health probes, SNATed by a firewall, and plain ping.
-        Rule("INPUT", [rules.protocol("icmp"), rules.icmp_type(rules.ICMP_REQUEST)], rules.ACCEPT),
-    ] + stateful.management_rules(cluster)
+        ping = Rule("INPUT", [rules.protocol("icmp"), rules.icmp_type(rules.ICMP_REQUEST)], rules.ACCEPT)
+    input_rules += [stateful.vrrp_rule(link), stateful.vrrp_rule(front), ping]
+    input_rules += stateful.management_rules(cluster, family)
     return [
         # Transit packets are routed per packet, never tracked: the peer balancer
         # takes over mid-flow with nothing to learn.
-        Table("raw", rules.RAW_POLICIES, [rules.untracked_forwarding()]),
+        Table("raw", rules.RAW_POLICIES, [rules.untracked_forwarding()], family=family),
         Table("mangle", rules.MANGLE_POLICIES, [
             Rule("PREROUTING", [rules.in_interface(front), rules.not_local_destination()],
                  rules.hash_mark(hash_on(side), balancing.buckets, BUCKET_MARK_BASE, balancing.seed)),
-        ]),
+        ], family=family),
         Table("filter", rules.FILTER_POLICIES, input_rules + [
             Rule("FORWARD", [rules.in_interface(front), rules.out_interface(link)], rules.ACCEPT),
             Rule("FORWARD", [rules.in_interface(link), rules.out_interface(front)], rules.ACCEPT),
-        ]),
+        ], family=family),
     ]
 
 
@@ -512,6 +620,8 @@ def balancer_health(cluster, side, balancer):
         "cluster": cluster.name,
         "side": side.name,
         "hash_on": hash_on(side),
+        # The ip rule families the bucket rules are kept in: the same mark picks the same firewall in each.
+        "families": ["inet", "inet6"] if side.vip6 is not None else ["inet"],
         "interval": balancing.health["interval"],
         "timeout": balancing.health["timeout"],
         "fall": balancing.health["fall"],
@@ -519,14 +629,7 @@ def balancer_health(cluster, side, balancer):
         "bound": balancing.health["bound"],
         # A firewall is up when any far-side balancer answers through it.
         "targets": [str(other.addresses[far.name].ip) for other in far.balancers],
-        "firewalls": [{
-            "name": node.name,
-            "node_id": node.node_id,
-            "address": str(node.addresses[side.name].ip),
-            "table": firewall_table(node),
-            "probe_mark": PROBE_MARK_BASE + node.node_id,
-            "probe_priority": PROBE_RULE_PRIORITY + node.node_id,
-        } for node in cluster.nodes],
+        "firewalls": [_health_firewall(side, node) for node in cluster.nodes],
         "buckets": [{
             "bucket": bucket,
             "mark": BUCKET_MARK_BASE + bucket,
@@ -536,13 +639,32 @@ def balancer_health(cluster, side, balancer):
     }
 
 
+def _health_firewall(side, node):
+    firewall = {
+        "name": node.name,
+        "node_id": node.node_id,
+        "address": str(node.addresses[side.name].ip),
+        "table": firewall_table(node),
+        "probe_mark": PROBE_MARK_BASE + node.node_id,
+        "probe_priority": PROBE_RULE_PRIORITY + node.node_id,
+    }
+    if side.name in node.addresses6:
+        # Its IPv6 next hop: the service forgets the neighbour entry when the firewall returns.
+        firewall["address6"] = str(node.addresses6[side.name].ip)
+    return firewall
+
+
 def balancer_plan(cluster, side, balancer, backend):
     link = balancer.interfaces[side.name]
     routes = [route(ipaddress.ip_network("0.0.0.0/0"), node.addresses[side.name].ip, link, firewall_table(node))
               for node in cluster.nodes]
-    if side.gateway is not None:
-        routes.extend(route(network, side.gateway, balancer.interfaces[FRONT]) for network in side.routes)
-    sysctls = dict(BALANCER_SYSCTLS)
+    if side.vip6 is not None:
+        routes.extend(route(ipaddress.ip_network("::/0"), node.addresses6[side.name].ip, link, firewall_table(node))
+                      for node in cluster.nodes)
+    if side.gateways:
+        routes.extend(route(network, side.gateways[network.version], balancer.interfaces[FRONT])
+                      for network in side.routes)
+    sysctls = dict(BALANCER_SYSCTLS + (BALANCER_SYSCTLS6 if side.vip6 is not None else ()))
     for interface in sorted(balancer.interfaces.values()):
         sysctls["net.ipv4.conf.%s.rp_filter" % interface] = "0"
     return {
@@ -552,12 +674,14 @@ def balancer_plan(cluster, side, balancer, backend):
         "side": side.name,
         "interfaces": dict(balancer.interfaces),
         "addresses": dict((key, value.with_prefixlen) for key, value in balancer.addresses.items()),
+        "addresses6": dict((key, value.with_prefixlen) for key, value in balancer.addresses6.items()),
         "replication": None,
         "keepalived": balancer_keepalived(cluster, side, balancer),
         "conntrackd": None,
         "sysctls": sysctls,
         "ruleset": backend.ruleset(balancer_ruleset(cluster, side, balancer)),
-        "ruleset_ipv6": backend.ruleset(rules.ipv6_closed(), rules.IPV6),
+        "ruleset_ipv6": backend.ruleset(balancer_ruleset(cluster, side, balancer, rules.IPV6) if side.vip6 is not None
+                                        else rules.ipv6_closed(), rules.IPV6),
         "routes": routes,
         "balancer": balancer_health(cluster, side, balancer),
         # The pair of one side backs each other up; the firewalls and the other pair do not back it up.

@@ -11,7 +11,9 @@ The configuration is the balancer's part of the cluster plan
 (``fwcluster_node.balancer``, see docs/cluster-plan.md). Every packet a
 balancer forwards toward the firewalls carries an HMARK mark, one per hash
 bucket; ``ip rule`` sends each bucket mark to one firewall's routing table.
-This service owns those rules:
+This service owns those rules, in every address family the plan lists
+(``families``: ``inet``, and ``inet6`` on a dual-stack cluster: the same
+mark picks the same firewall for both):
 
 * at start it installs one probe rule per firewall (the firewall's probe
   mark -> its table) and points every bucket at its home firewall;
@@ -23,7 +25,8 @@ This service owns those rules:
 * after ``fall`` failed rounds a firewall is down: only its buckets move,
   spread over the live firewalls by bucket number (every balancer computes
   the same spread from the same set of live firewalls); after ``rise`` good
-  rounds it is up again and gets its buckets back. When no firewall answers
+  rounds it is up again and gets its buckets back (its IPv6 neighbour
+  entries forgotten first, see forget_neighbours). When no firewall answers
   at all, the fault is on the far side, not in the firewalls: the buckets
   stay where they are.
 
@@ -121,9 +124,9 @@ def log(message):
     sys.stdout.flush()
 
 
-def current_rules(priorities):
-    """priority -> [(mark, table)] of the rules at the priorities this service owns."""
-    result = run(["ip", "-j", "rule", "show"])
+def current_rules(priorities, family):
+    """priority -> [(mark, table)] of one family's rules at the priorities this service owns."""
+    result = run(["ip", "-f", family, "-j", "rule", "show"])
     found = dict((priority, []) for priority in priorities)
     try:
         entries = json.loads(result.stdout or "[]")
@@ -139,9 +142,14 @@ def current_rules(priorities):
     return found
 
 
-def apply_rules(rules):
-    """Make the rules at our priorities exactly `rules`: add the new one before removing the old."""
-    existing = current_rules([priority for priority, _mark, _table in rules])
+def apply_rules(rules, families):
+    """Make the rules at our priorities exactly `rules` in every family; the number of rules changed."""
+    return sum(apply_family_rules(rules, family) for family in families)
+
+
+def apply_family_rules(rules, family):
+    """One family's rules at our priorities: add the new one before removing the old."""
+    existing = current_rules([priority for priority, _mark, _table in rules], family)
     changed = 0
     for priority, mark, table in rules:
         wanted = (mark, str(table))
@@ -149,15 +157,30 @@ def apply_rules(rules):
         if present == [wanted]:
             continue
         if wanted not in present:
-            run(["ip", "rule", "add", "priority", str(priority), "fwmark", "0x%x" % mark, "lookup", str(table)])
+            run(["ip", "-f", family, "rule", "add", "priority", str(priority), "fwmark", "0x%x" % mark, "lookup", str(table)])
         for other_mark, other_table in present:
             if (other_mark, other_table) != wanted:
-                argv = ["ip", "rule", "del", "priority", str(priority), "lookup", other_table]
+                argv = ["ip", "-f", family, "rule", "del", "priority", str(priority), "lookup", other_table]
                 if other_mark is not None:
-                    argv[5:5] = ["fwmark", "0x%x" % other_mark]
+                    argv[7:7] = ["fwmark", "0x%x" % other_mark]
                 run(argv)
         changed += 1
     return changed
+
+
+def forget_neighbours(firewall):
+    """Drop what this balancer knows of a returning firewall's link-layer address, in the families not probed.
+
+    The probes (IPv4) keep its ARP entry fresh; nothing refreshes its IPv6
+    neighbour entry while it is out of the hash, and a firewall that comes
+    back with another MAC (a new VM, a replaced NIC, a lab container) would
+    get its IPv6 buckets on a stale entry: seconds of loss until neighbour
+    unreachability detection gives up on it. Without the entry the first
+    packet asks anew (RFC 4861 address resolution: milliseconds).
+    """
+    address6 = firewall.spec.get("address6")
+    if address6:
+        run(["ip", "-6", "neigh", "flush", "to", address6])
 
 
 def probe_round(firewalls, targets, timeout):
@@ -206,8 +229,9 @@ def main(argv):
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_args: stopping.append(True))
 
+    families = config.get("families", ["inet"])
     mapping = assign(config["buckets"], set(names))
-    apply_rules(desired_rules(config, mapping))
+    apply_rules(desired_rules(config, mapping), families)
     events = [{"time": time.time(), "event": "start", "mapping": dict((str(k), names[v]) for k, v in mapping.items())}]
     log("started: %d buckets over %s; probing %s every %ss (timeout %ss, fall %d, rise %d)"
         % (len(config["buckets"]), ", ".join(names.values()), ", ".join(config["targets"]), config["interval"],
@@ -220,11 +244,14 @@ def main(argv):
         now = time.time()
         rounds += 1
         transitions = [firewall for firewall in firewalls if firewall.record(answered[firewall.node_id], now)]
+        for firewall in transitions:
+            if firewall.up:
+                forget_neighbours(firewall)
         if transitions:
             up = set(firewall.node_id for firewall in firewalls if firewall.up)
             new_mapping = assign(config["buckets"], up)
             moved = sorted(bucket for bucket in new_mapping if new_mapping[bucket] != mapping[bucket])
-            changed = apply_rules(desired_rules(config, new_mapping))
+            changed = apply_rules(desired_rules(config, new_mapping), families)
             applied = time.time()
             mapping = new_mapping
             for firewall in transitions:

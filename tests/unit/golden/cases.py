@@ -35,9 +35,7 @@ def _example(name):
     dual-stack primary_backup example is snapshot as written, and IPv6 has
     variants of its own (pb-dual-stack).
     """
-    cluster, nodes, balancers = copy.deepcopy(load_inventory(name))
-    ipv4_only(cluster, nodes)
-    return cluster, nodes, balancers
+    return ipv4_only(*copy.deepcopy(load_inventory(name)))
 
 
 def _pb_dual_stack(cluster, nodes, _balancers):
@@ -46,6 +44,15 @@ def _pb_dual_stack(cluster, nodes, _balancers):
 
 def _mp_dual_stack(cluster, nodes, _balancers):
     dual_stack(cluster, nodes, MULTIPATH_PREFIXES)
+
+
+def _as_written(name):
+    """The example as written (dual stack), in place of the IPv4 copy a variant starts from."""
+    def change(cluster, nodes, balancers):
+        for given, written in zip((cluster, nodes, balancers), copy.deepcopy(load_inventory(name))):
+            given.clear()
+            given.update(written)
+    return change
 
 
 def _grow(nodes, count, addresses, replication=None):
@@ -222,6 +229,8 @@ VARIANTS = (
     # the dual-stack examples on iptables (as written, they run nftables)
     ("primary_backup", "pb-dual-stack", _pb_dual_stack),
     ("multipath", "mp-dual-stack", _mp_dual_stack),
+    # ... and the dual-stack sandwich (as written, it runs iptables) on nftables
+    ("sandwich", "sw-nftables-dual-stack", _nftables(_as_written("sandwich"))),
 )
 
 

@@ -79,15 +79,15 @@ def test_rules_are_applied_add_first(monkeypatch):
 
     def fake_run(argv, check=True):
         calls.append(argv)
-        if argv[:3] == ["ip", "-j", "rule"]:
+        if argv[:5] == ["ip", "-f", "inet", "-j", "rule"]:
             return Result('[{"priority": 1000, "fwmark": "0x100", "table": "101"},'
                           ' {"priority": 1001, "fwmark": "0x101", "table": "102"}]')
         return Result()
 
     monkeypatch.setattr(health, "run", fake_run)
-    changed = health.apply_rules([(1000, 0x100, 102), (1001, 0x101, 102)])
+    changed = health.apply_rules([(1000, 0x100, 102), (1001, 0x101, 102)], ["inet"])
     assert changed == 1
     assert calls[1:] == [
-        ["ip", "rule", "add", "priority", "1000", "fwmark", "0x100", "lookup", "102"],
-        ["ip", "rule", "del", "priority", "1000", "fwmark", "0x100", "lookup", "101"],
+        ["ip", "-f", "inet", "rule", "add", "priority", "1000", "fwmark", "0x100", "lookup", "102"],
+        ["ip", "-f", "inet", "rule", "del", "priority", "1000", "fwmark", "0x100", "lookup", "101"],
     ]

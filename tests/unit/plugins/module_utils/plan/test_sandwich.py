@@ -276,6 +276,11 @@ REFUSALS = [
      "sandwich needs notrack"),
     ("unicast VRRP", cluster_set("fwcluster_vrrp.unicast", True), CLUSTER, "fwcluster_vrrp.unicast",
      "not supported with sandwich"),
+    ("an IPv6 route on an IPv4 cluster", cluster_set("fwcluster_balancers.outside.routes", ["0.0.0.0/0", "::/0"]),
+     CLUSTER, "fwcluster_balancers.outside.routes[1]", "::/0 is IPv6 and the outside side has no IPv6 VIP"),
+    ("a front VIP of IPv6 on an IPv4 cluster",
+     cluster_set("fwcluster_balancers.inside.vip", ["10.40.1.254/24", "2001:db8:40:1::fe/64"]), CLUSTER,
+     "fwcluster_balancers.inside.vip", "gives IPv4 and IPv6, the inside segment has IPv4"),
 ]
 
 
@@ -331,3 +336,126 @@ def test_probe_snat_address_is_the_firewalls_own(plan):
         addresses = set(str(ipaddress.ip_interface(a).ip) for a in node["addresses"].values())
         snat = [rule.rsplit(" ", 1)[1] for rule in rules(node, "nat") if "balancer probe" in rule]
         assert set(snat) == addresses, name
+
+
+# ---------------------------------------------------------------- dual stack
+
+@pytest.fixture
+def dual(sandwich_dual_stack):
+    return build_plan(*sandwich_dual_stack)
+
+
+def test_dual_stack_balancers_hold_both_families_in_one_sync_group(dual):
+    for name in ("sw-lbi1", "sw-lbi2"):
+        keepalived = dual["balancers"][name]["keepalived"]
+        instances = keepalived["instances"]
+        assert [(i["family"], i["vrid"], i["vips"]) for i in instances] == [
+            ("ipv4", 61, ["10.40.2.254/24"]),
+            ("ipv4", 71, ["10.40.1.254/24"]),
+            # VRRPv3 for IPv6: the same VRIDs, the link-local virtual address first
+            ("ipv6", 61, ["fe80::1:3d/64", "2001:db8:40:2::fe/64"]),
+            ("ipv6", 71, ["fe80::1:47/64", "2001:db8:40:1::fe/64"]),
+        ]
+        # one balancer of the pair holds every VIP of its side, of both families
+        assert keepalived["sync_group"]["instances"] == [instance["name"] for instance in instances]
+    assert dual["balancing"]["sides"]["outside"]["front_vip6"] == "2001:db8:40:4::fe/64"
+
+
+def test_dual_stack_buckets_route_both_families_to_the_same_firewall(dual):
+    lbo1 = dual["balancers"]["sw-lbo1"]
+    assert lbo1["routes"] == [
+        {"to": "default", "via": "10.40.3.1", "interface": "eth2", "table": 101},
+        {"to": "default", "via": "10.40.3.2", "interface": "eth2", "table": 102},
+        {"to": "::/0", "via": "2001:db8:40:3::1", "interface": "eth2", "table": 101},
+        {"to": "::/0", "via": "2001:db8:40:3::2", "interface": "eth2", "table": 102},
+    ]
+    assert lbo1["balancer"]["families"] == ["inet", "inet6"]
+    assert lbo1["sysctls"]["net.ipv6.conf.all.forwarding"] == "1"
+    assert lbo1["addresses6"] == {"outside": "2001:db8:40:3::21/64", "front": "2001:db8:40:4::21/64"}
+    # the same hash in both families: the outside party's address, the same seed, buckets and marks
+    for name, tuple_ in (("sw-lbi1", "dst"), ("sw-lbo1", "src")):
+        balancer = dual["balancers"][name]
+        hmark = [[rule for rule in table["rules"] if "HMARK" in rule] for ruleset in (balancer["ruleset"],
+                 balancer["ruleset_ipv6"]) for table in ruleset if table["table"] == "mangle"]
+        assert hmark[0] == hmark[1] and len(hmark[0]) == 1, name
+        assert "--hmark-tuple %s --hmark-mod 16 --hmark-offset 256 --hmark-rnd 0x5eed1234" % tuple_ in hmark[0][0]
+
+
+def test_dual_stack_firewalls_route_and_filter_ipv6_without_translation(dual):
+    fw1 = dual["nodes"]["sw-fw1"]
+    assert fw1["routes"] == [
+        {"to": "10.40.1.0/24", "via": "10.40.2.254", "interface": "eth1", "table": None},
+        {"to": "2001:db8:40:1::/64", "via": "2001:db8:40:2::fe", "interface": "eth1", "table": None},
+        {"to": "10.40.4.0/24", "via": "10.40.3.254", "interface": "eth2", "table": None},
+        {"to": "2001:db8:40:4::/64", "via": "2001:db8:40:3::fe", "interface": "eth2", "table": None},
+        {"to": "default", "via": "10.40.3.254", "interface": "eth2", "table": None},
+        {"to": "::/0", "via": "2001:db8:40:3::fe", "interface": "eth2", "table": None},
+    ]
+    (table,) = fw1["ruleset_ipv6"]  # the filter table alone: no NAT, no probes (they are IPv4)
+    assert table["table"] == "filter"
+    assert not [rule for rule in table["rules"] if "-p 112" in rule or "balancer probe" in rule]
+    assert "-A FORWARD -i eth1 -o eth2 -p tcp --dport 8080 -m conntrack --ctstate NEW " \
+           '-m comment --comment "inside clients to the web service" -j ACCEPT' in table["rules"]
+    assert fw1["sysctls"]["net.ipv6.conf.all.forwarding"] == "1"
+
+
+def both_families(key, ipv6):
+    """A change giving the sandwich variable KEY (a front VIP, an address) IPV6 beside its IPv4 value."""
+    def mutate(cluster, nodes, balancers):
+        hosts = dict(nodes, **balancers)
+        host, _dot, path = key.partition(":")
+        target = hosts[host] if path else cluster
+        path = (path or host).split(".")
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = [target[path[-1]][0], ipv6] if ipv6 else target[path[-1]][0]
+    return mutate
+
+
+DUAL_STACK_REFUSALS = [
+    ("a front network without IPv6", both_families("fwcluster_balancers.inside.vip", None), CLUSTER,
+     "fwcluster_balancers.inside.vip", "gives IPv4, the inside segment has IPv4 and IPv6"),
+    ("an IPv6 front network over a segment's", both_families("fwcluster_balancers.inside.vip", "2001:db8:40:2::1:fe/64"),
+     CLUSTER, "fwcluster_balancers.inside.vip", "front network 2001:db8:40:2::/64 overlaps segment inside"),
+    ("a balancer without its IPv6 address", both_families("sw-lbo2:fwcluster_addresses.front", None), "sw-lbo2",
+     "fwcluster_addresses.front", "needs one address of each of their families"),
+    ("a balancer's IPv6 address off its network", both_families("sw-lbi1:fwcluster_addresses.inside",
+                                                                "2001:db8:40:9::11/64"),
+     "sw-lbi1", "fwcluster_addresses.inside", "2001:db8:40:9::11/64 is not in 2001:db8:40:2::/64"),
+    ("a balancer's IPv6 address taken by a firewall", both_families("sw-lbi2:fwcluster_addresses.inside",
+                                                                    "2001:db8:40:2::1/64"),
+     "sw-lbi2", "fwcluster_addresses.inside", "2001:db8:40:2::1 is already the address of sw-fw1"),
+    ("a balancer on the IPv6 VIP", both_families("sw-lbo1:fwcluster_addresses.front", "2001:db8:40:4::fe/64"),
+     "sw-lbo1", "fwcluster_addresses.front", "already the address of the outside front VIP"),
+    ("routes of IPv6 and an IPv4 router only", cluster_set("fwcluster_balancers.outside.gateway", "10.40.4.1"),
+     CLUSTER, "fwcluster_balancers.outside.gateway", "has no IPv6 router for ::/0"),
+    ("two IPv4 routers", cluster_set("fwcluster_balancers.outside.gateway", ["10.40.4.1", "10.40.4.2"]), CLUSTER,
+     "fwcluster_balancers.outside.gateway[1]", "a second IPv4 router"),
+    ("an IPv6 router off the front network",
+     cluster_set("fwcluster_balancers.outside.gateway", ["10.40.4.1", "2001:db8:40:3::1"]), CLUSTER, "fwcluster_balancers.outside.gateway[1]", "must be a router on the front network 2001:db8:40:4::/64"),
+    ("NAT66", nat({"type": "snat", "out": "outside", "source": "2001:db8:40:1::/64", "to": "2001:db8:40:3::100"}),
+     CLUSTER, "fwcluster_nat[0].source", "NAT is IPv4 only"),
+]
+
+
+@pytest.mark.parametrize("mutation, host, variable, fragment", [case[1:] for case in DUAL_STACK_REFUSALS],
+                         ids=[case[0] for case in DUAL_STACK_REFUSALS])
+def test_dual_stack_refusal(sandwich_dual_stack, mutation, host, variable, fragment):
+    cluster, nodes, balancers = sandwich_dual_stack
+    mutation(cluster, nodes, balancers)
+    with pytest.raises(PlanError) as caught:
+        build_plan(cluster, nodes, balancers)
+    error = caught.value
+    assert (error.host, error.variable) == (host, variable), str(error)
+    assert fragment in error.rule, str(error)
+
+
+def test_dual_stack_routers_of_both_families(sandwich_dual_stack):
+    cluster, nodes, balancers = sandwich_dual_stack
+    cluster["fwcluster_balancers"]["outside"]["gateway"] = ["10.40.4.1", "2001:db8:40:4::1"]
+    cluster["fwcluster_balancers"]["outside"]["routes"] = ["192.0.2.0/24", "2001:db8:99::/48"]
+    routes = build_plan(cluster, nodes, balancers)["balancers"]["sw-lbo1"]["routes"]
+    assert routes[4:] == [
+        {"to": "192.0.2.0/24", "via": "10.40.4.1", "interface": "eth1", "table": None},
+        {"to": "2001:db8:99::/48", "via": "2001:db8:40:4::1", "interface": "eth1", "table": None},
+    ]

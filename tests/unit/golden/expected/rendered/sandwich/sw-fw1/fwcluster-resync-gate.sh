@@ -67,12 +67,12 @@ hold() {
 	mkdir -p "${state%/*}"
 	: >"$pending"
 	# After a boot only: a restarted conntrackd's firewall keeps forwarding.
-	[ -e "$state" ] || sysctl -q -w net.ipv4.ip_forward=0
+	[ -e "$state" ] || sysctl -q -w net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
 }
 
 release() {
 	rm -f "$pending"
-	sysctl -q -w net.ipv4.ip_forward=1
+	sysctl -q -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 }
 
 run() {
