@@ -2,7 +2,7 @@
 
 Firewalls run the rules, the routes and conntrackd, no keepalived (they hold no
 VIP); balancers run the rules, the routes, keepalived and the health service.
-In each balancer pair node 0 holds both VIPs of its side, node 1 none; every
+In each balancer pair node 0 holds the VIPs of its side (both families), node 1 none; every
 balancer sees both firewalls up and every bucket on its home firewall.
 """
 
@@ -31,7 +31,7 @@ def test_the_preferred_balancer_of_each_pair_holds_its_sides_vips(plan, name, ad
         pytest.skip("a firewall holds no VIP")
     balancer = plan["balancers"][name]
     side = plan["balancing"]["sides"][balancer["side"]]
-    vips = [side["segment_vip"].split("/")[0], side["front_vip"].split("/")[0]]
+    vips = [side[key].split("/")[0] for key in ("segment_vip", "front_vip", "segment_vip6", "front_vip6") if key in side]
     held = [vip for vip in vips if vip in addresses]
     assert held == (vips if balancer["node_id"] == 0 else []), "%s (node %d): %s" % (name, balancer["node_id"], addresses)
 
@@ -45,3 +45,13 @@ def test_both_firewalls_are_up_and_every_bucket_is_on_its_home_firewall(host, pl
     home = dict((str(bucket["bucket"]), names[bucket["home"]]) for bucket in config["buckets"])
     assert [firewall for firewall, seen in state["firewalls"].items() if not seen["up"]] == []
     assert state["mapping"] == home
+    # ... and the same bucket rules in each family: a mark picks one firewall for IPv4 and IPv6 alike
+    tables = dict((firewall["node_id"], firewall["table"]) for firewall in config["firewalls"])
+    wanted = sorted((bucket["priority"], bucket["mark"], tables[bucket["home"]]) for bucket in config["buckets"])
+    dual_stack = "front_vip6" in plan["balancing"]["sides"][config["side"]]
+    assert config["families"] == (["inet", "inet6"] if dual_stack else ["inet"])
+    for family in config["families"]:
+        rules = json.loads(host.check_output("ip -f %s -j rule show" % family))
+        found = sorted((rule["priority"], int(rule["fwmark"], 16), int(rule["table"])) for rule in rules
+                       if rule.get("priority", 0) >= 1000 and "fwmark" in rule)
+        assert found == wanted, family

@@ -75,7 +75,7 @@ capcount --file FILE --net NETWORK
     Count the packets of a ``tcpdump -nn -l`` text capture per address of
     NETWORK (as source or destination). Prints {ADDR: packets}.
 
-ctflows [--proto tcp] [--dport N]
+ctflows [--proto tcp] [--dport N] [--family ipv4|ipv6|any]
     Run on a firewall: its conntrack table as JSON, one object per flow
     (original direction: src, dst, sport, dport; reply direction: reply_src,
     reply_dst, reply_sport, reply_dport; state; orig_packets and
@@ -677,11 +677,14 @@ def parse_conntrack_line(line: str) -> dict | None:
 
 
 def cmd_ctflows(args: argparse.Namespace) -> int:
-    argv = ["conntrack", "-L", "-p", args.proto]
-    if args.dport:
-        argv += ["--dport", str(args.dport)]
-    out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
-    flows = [flow for flow in map(parse_conntrack_line, out.splitlines()) if flow]
+    flows = []
+    # conntrack -L lists one family (IPv4 unless told): "any" asks for each.
+    for family in (("ipv4", "ipv6") if args.family == "any" else (args.family,)):
+        argv = ["conntrack", "-L", "-f", family, "-p", args.proto]
+        if args.dport:
+            argv += ["--dport", str(args.dport)]
+        out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+        flows.extend(flow for flow in map(parse_conntrack_line, out.splitlines()) if flow)
     print(json.dumps(flows, sort_keys=True))
     return 0
 
@@ -763,6 +766,7 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("ctflows", help="the conntrack table as JSON, with packet counters")
     t.add_argument("--proto", default="tcp")
     t.add_argument("--dport", type=int)
+    t.add_argument("--family", choices=("ipv4", "ipv6", "any"), default="ipv4")
     t.set_defaults(func=cmd_ctflows)
     return p
 
