@@ -432,7 +432,8 @@ DUAL_STACK_REFUSALS = [
     ("two IPv4 routers", cluster_set("fwcluster_balancers.outside.gateway", ["10.40.4.1", "10.40.4.2"]), CLUSTER,
      "fwcluster_balancers.outside.gateway[1]", "a second IPv4 router"),
     ("an IPv6 router off the front network",
-     cluster_set("fwcluster_balancers.outside.gateway", ["10.40.4.1", "2001:db8:40:3::1"]), CLUSTER, "fwcluster_balancers.outside.gateway[1]", "must be a router on the front network 2001:db8:40:4::/64"),
+     cluster_set("fwcluster_balancers.outside.gateway", ["10.40.4.1", "2001:db8:40:3::1"]), CLUSTER,
+     "fwcluster_balancers.outside.gateway[1]", "must be a router on the front network 2001:db8:40:4::/64"),
     ("NAT66", nat({"type": "snat", "out": "outside", "source": "2001:db8:40:1::/64", "to": "2001:db8:40:3::100"}),
      CLUSTER, "fwcluster_nat[0].source", "NAT is IPv4 only"),
 ]
