@@ -395,8 +395,10 @@ def _row(plan, host, status, raw, heard):
                   for address in (segment["vip_address"], segment.get("vip6_address")) if address)
     for vips in _planned_instances(plan).values():
         planned |= vips
-    # The host-scope markers of node-id instances (127.254.x.y) are not worth a column.
-    shown = sorted(address for address in _held(status) & planned if not address.startswith("127."))
+    # The host-scope markers of node-id instances (127.254.x.y) are not worth a column, nor the
+    # link-local address of an IPv6 virtual router (fe80::1:VRID): its global VIP beside it says as much.
+    shown = sorted(address for address in _held(status) & planned
+                   if not address.startswith("127.") and not address.lower().startswith("fe80:"))
     row["vips"] = " ".join(shown) or "-"
     row["tracking"] = _tracking_cell(plan, host, status)
     cluster = status.get("cluster")

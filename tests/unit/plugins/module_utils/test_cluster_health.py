@@ -258,6 +258,23 @@ def test_sandwich_balancers_are_judged_and_firewalls_need_no_keepalived(sandwich
     assert any("has no master" in problem for problem in problems), problems
 
 
+def test_the_vips_column_shows_both_families_without_the_link_local_addresses(sandwich_dual_stack):
+    plan = build_plan(*sandwich_dual_stack)
+    sample = dict((host, status({}, keepalived=False)) for host in plan["nodes"])
+    for host, balancer in plan["balancers"].items():
+        instances = balancer["keepalived"]["instances"]
+        master = balancer["node_id"] == 0
+        sample[host] = status(dict((i["name"], "MASTER" if master else "BACKUP") for i in instances),
+                              vips=[vip.split("/")[0] for i in instances for vip in i["vips"]] if master else [],
+                              conntrackd=False)
+    report = assess(plan, sample, sample)
+    assert report["healthy"], report["problems"]
+    rows = dict((row["host"], row) for row in report["rows"])
+    # held: fe80::1:3d and fe80::1:47 too (the virtual routers' link-local addresses), not shown
+    assert rows["sw-lbi1"]["vips"] == "10.40.1.254 10.40.2.254 2001:db8:40:1::fe 2001:db8:40:2::fe"
+    assert rows["sw-lbi2"]["vips"] == "-"
+
+
 def _instances_of(plan, host):
     return [instance["name"] for instance in plan["balancers"][host]["keepalived"]["instances"]]
 
