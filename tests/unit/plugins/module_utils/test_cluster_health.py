@@ -236,17 +236,21 @@ def test_hash_nodes_hold_every_vip():
                                                         "outside"]
 
 
-def test_sandwich_balancers_are_judged_and_firewalls_need_no_keepalived(sandwich):
-    plan = build_plan(*sandwich)
-    sample = {}
-    for host, node in plan["nodes"].items():  # the firewalls: no VRRP, keepalived off
-        sample[host] = status({}, keepalived=False)
+def sandwich_sample(plan):
+    """A healthy sandwich: firewalls without keepalived, node 0 of each balancer pair master of all its VIPs."""
+    sample = dict((host, status({}, keepalived=False)) for host in plan["nodes"])
     for host, balancer in plan["balancers"].items():
         instances = balancer["keepalived"]["instances"]
         master = balancer["node_id"] == 0
         sample[host] = status(dict((i["name"], "MASTER" if master else "BACKUP") for i in instances),
                               vips=[vip.split("/")[0] for i in instances for vip in i["vips"]] if master else [],
                               conntrackd=False)
+    return sample
+
+
+def test_sandwich_balancers_are_judged_and_firewalls_need_no_keepalived(sandwich):
+    plan = build_plan(*sandwich)
+    sample = sandwich_sample(plan)
     report = assess(plan, sample, sample)
     assert report["healthy"], report["problems"]
     assert len(report["rows"]) == len(plan["nodes"]) + len(plan["balancers"])
@@ -260,13 +264,7 @@ def test_sandwich_balancers_are_judged_and_firewalls_need_no_keepalived(sandwich
 
 def test_the_vips_column_shows_both_families_without_the_link_local_addresses(sandwich_dual_stack):
     plan = build_plan(*sandwich_dual_stack)
-    sample = dict((host, status({}, keepalived=False)) for host in plan["nodes"])
-    for host, balancer in plan["balancers"].items():
-        instances = balancer["keepalived"]["instances"]
-        master = balancer["node_id"] == 0
-        sample[host] = status(dict((i["name"], "MASTER" if master else "BACKUP") for i in instances),
-                              vips=[vip.split("/")[0] for i in instances for vip in i["vips"]] if master else [],
-                              conntrackd=False)
+    sample = sandwich_sample(plan)
     report = assess(plan, sample, sample)
     assert report["healthy"], report["problems"]
     rows = dict((row["host"], row) for row in report["rows"])
