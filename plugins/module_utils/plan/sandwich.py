@@ -199,6 +199,14 @@ def read_balancing(cluster, cluster_vars, balancers_vars):
         raise PlanError(label, "fwcluster_segments", "a sandwich cluster has exactly the segments inside and outside "
                         "(the links between each side's balancers and the firewalls), got %s"
                         % ", ".join(sorted(cluster.segments)))
+    inside, outside = (cluster.segments[name].vips for name in SIDES)
+    if sorted(inside) != sorted(outside):
+        # A flow crosses both segments: a family on one side only has no way through.
+        lacking = "inside" if len(inside) < len(outside) else "outside"
+        raise PlanError(label, "fwcluster_segments.%s.vip" % lacking, "gives %s, the %s segment %s: a sandwich "
+                        "carries a family on all of its networks or on none" % (
+                            _families(cluster.segments[lacking].vips), other_side(lacking),
+                            _families(cluster.segments[other_side(lacking)].vips)))
     seed = cluster_vars.get("fwcluster_hash_seed")
     if seed is None:
         raise PlanError(label, "fwcluster_hash_seed", "is required for sandwich: the HMARK seed every balancer "

@@ -417,7 +417,16 @@ def both_families(key, ipv6):
     return mutate
 
 
+def ipv4_outside(cluster, nodes, balancers):
+    """The outside segment, its front network and every address on them IPv4 only."""
+    both_families("fwcluster_segments.outside.vip", None)(cluster, nodes, balancers)
+    for host in nodes:
+        both_families("%s:fwcluster_addresses.outside" % host, None)(cluster, nodes, balancers)
+
+
 DUAL_STACK_REFUSALS = [
+    ("IPv6 on one segment only", ipv4_outside, CLUSTER, "fwcluster_segments.outside.vip",
+     "gives IPv4, the inside segment IPv4 and IPv6: a sandwich carries a family on all of its networks"),
     ("a front network without IPv6", both_families("fwcluster_balancers.inside.vip", None), CLUSTER,
      "fwcluster_balancers.inside.vip", "gives IPv4, the inside segment has IPv4 and IPv6"),
     ("an IPv6 front network over a segment's", both_families("fwcluster_balancers.inside.vip", "2001:db8:40:2::1:fe/64"),
