@@ -219,10 +219,7 @@ def _read_segments(cluster, cluster_vars):
             raise PlanError(label, variable + ".vip", "%s: a segment needs an IPv4 VIP, its IPv6 VIP beside it; "
                             "IPv6-only segments are not supported yet" % vips[6].with_prefixlen)
         for vip in vips.values():
-            if read.is_network_or_broadcast(vip):
-                raise PlanError(label, variable + ".vip", "%s is the %s of %s" % (
-                    vip.ip, "network or broadcast address" if vip.version == 4 else "Subnet-Router anycast address",
-                    vip.network))
+            read.refuse_network_or_broadcast(vip, label, variable + ".vip")
         vip = vips[4]
         if spec.get("vrid") is None:
             raise PlanError(label, variable + ".vrid", "is required: the VRRP virtual router id, 1..255")
@@ -334,10 +331,7 @@ def _read_node_addresses(cluster, nodes_vars):
                 if address.ip == vip.ip:
                     raise PlanError(node.name, variable, "%s is the VIP of segment %s; a node needs an address of "
                                     "its own" % (address.ip, segment.name))
-                if read.is_network_or_broadcast(address):
-                    raise PlanError(node.name, variable, "%s is the %s of %s" % (
-                        address.ip, "network or broadcast address" if version == 4 else "Subnet-Router anycast address",
-                        address.network))
+                read.refuse_network_or_broadcast(address, node.name, variable)
                 if address.ip in owners:
                     raise PlanError(node.name, variable, "%s is already the address of %s"
                                     % (address.ip, owners[address.ip]))
@@ -427,9 +421,7 @@ def _read_replication(cluster, cluster_vars, nodes_vars):
             raise PlanError(node.name, variable, "is required when replication is enabled: this node's address "
                             "with prefix on the replication link, e.g. 192.168.100.%d/24" % (node.node_id + 1))
         address = read.ipv4_interface(value, node.name, variable)
-        if read.is_network_or_broadcast(address):
-            raise PlanError(node.name, variable, "%s is the network or broadcast address of %s"
-                            % (address.ip, address.network))
+        read.refuse_network_or_broadcast(address, node.name, variable)
         if first is None:
             first = node
             for segment in cluster.segments.values():

@@ -231,6 +231,14 @@ def ip_network(value, host, variable):
     return network
 
 
+def refuse_network_or_broadcast(address, host, variable):
+    """Refuse an address (with prefix) that is_network_or_broadcast, naming what it is."""
+    if is_network_or_broadcast(address):
+        raise PlanError(host, variable, "%s is the %s of %s" % (
+            address.ip, "network or broadcast address" if address.version == 4 else "Subnet-Router anycast address",
+            address.network))
+
+
 def is_network_or_broadcast(address):
     """IPv4: the network or broadcast address of a /30 or wider; IPv6: the Subnet-Router anycast address."""
     network = address.network

@@ -277,10 +277,7 @@ def _read_sandwich_side(cluster, raw, side, vrids):
                         "on all of its networks or on none" % (
                             _families(vips), side, _families(segment_vips)))
     for vip in vips.values():
-        if read.is_network_or_broadcast(vip):
-            raise PlanError(label, variable + ".vip", "%s is the %s of %s" % (
-                vip.ip, "network or broadcast address" if vip.version == 4 else "Subnet-Router anycast address",
-                vip.network))
+        read.refuse_network_or_broadcast(vip, label, variable + ".vip")
         for segment in cluster.segments.values():
             theirs = segment.vips.get(vip.version)
             if theirs is not None and vip.network.overlaps(theirs.network):
@@ -432,10 +429,7 @@ def _read_balancer_links(cluster, side, balancer, host_vars, taken):
             if address.network != vip.network:
                 raise PlanError(host, variable, "%s is not in %s (VIP %s)"
                                 % (address.with_prefixlen, vip.network, vip.with_prefixlen))
-            if read.is_network_or_broadcast(address):
-                raise PlanError(host, variable, "%s is the %s of %s" % (
-                    address.ip, "network or broadcast address" if version == 4 else "Subnet-Router anycast address",
-                    address.network))
+            read.refuse_network_or_broadcast(address, host, variable)
             if address.ip in taken:
                 raise PlanError(host, variable, "%s is already the address of %s" % (address.ip, taken[address.ip]))
             taken[address.ip] = host
@@ -570,20 +564,19 @@ def balancer_keepalived(cluster, side, balancer):
     """Two instances per family (segment VIP, front VIP) bound in one sync group: one balancer holds all."""
     segment = cluster.segments[side.name]
     instances = []
-    for key, vip, vrid in ((side.name, segment.vip, segment.vrid), (FRONT, side.vip, side.vrid)):
-        instances.append(vrrp.instance(
-            "%s_%s_%s" % (cluster.name, side.name, key if key == FRONT else "firewalls"), key,
-            balancer.interfaces[key], vrid, vrrp.priority(balancer.node_id), cluster.vrrp["advert_int"],
-            cluster.vrrp["preempt"], [vip.with_prefixlen]))
-    # IPv6: VRRPv3 instances of their own (the same VRIDs: each family numbers
-    # its virtual routers apart), their link-local virtual address first.
-    for key, vip, vrid in ((side.name, segment.vip6, segment.vrid), (FRONT, side.vip6, side.vrid)):
-        if vip is None:
-            continue
-        instances.append(vrrp.instance(
-            "%s_%s_%s_v6" % (cluster.name, side.name, key if key == FRONT else "firewalls"), key,
-            balancer.interfaces[key], vrid, vrrp.priority(balancer.node_id), cluster.vrrp["advert_int"],
-            cluster.vrrp["preempt"], [vrrp.link_local_vip(vrid), vip.with_prefixlen], family="ipv6"))
+    # IPv6 (dual stack): VRRPv3 instances of their own, after the IPv4 ones, with the same
+    # VRIDs (each family numbers its virtual routers apart), their link-local virtual address first.
+    for version, suffix, family in ((4, "", "ipv4"), (6, "_v6", "ipv6")):
+        for key, vips, vrid in ((side.name, segment.vips, segment.vrid), (FRONT, side.vips, side.vrid)):
+            if version not in vips:
+                continue
+            addresses = [vips[version].with_prefixlen]
+            if version == 6:
+                addresses.insert(0, vrrp.link_local_vip(vrid))
+            instances.append(vrrp.instance(
+                "%s_%s_%s%s" % (cluster.name, side.name, key if key == FRONT else "firewalls", suffix), key,
+                balancer.interfaces[key], vrid, vrrp.priority(balancer.node_id), cluster.vrrp["advert_int"],
+                cluster.vrrp["preempt"], addresses, family=family))
     return {
         "router_id": balancer.name,
         "sync_group": {"name": "%s_%s" % (cluster.name, side.name), "instances": [i["name"] for i in instances]},
