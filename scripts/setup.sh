@@ -8,6 +8,7 @@
 #      conntrackd serve as config checkers: they are left disabled, stopped.
 #   2. The venv .venv from requirements.txt; pip is skipped while
 #      requirements.txt and the interpreter are unchanged (hash stamp in .venv).
+#      Ansible's module payloads compiled once (scripts/lib/ansiballz_code_cache.py).
 #   3. ansible-test's pip bootstrap script, which it would download from a host
 #      these machines cannot reach (see scripts/lib/get_pip_standin.py).
 #   4. build/collections/ansible_collections/fwcluster/netfilter -> this repo.
@@ -116,6 +117,11 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
 else
     say ".venv up to date with requirements.txt"
 fi
+# The modules the controller runs on itself (the lab playbooks' podman
+# commands) compiled once, as on the lab's nodes (molecule/shared/image).
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+install -m 0644 scripts/lib/ansiballz_code_cache.py "$site/fwcluster_ansiballz_code_cache.py"
+echo 'import fwcluster_ansiballz_code_cache' >"$site/fwcluster-ansiballz-code-cache.pth"
 
 # 3. ansible-test's pip bootstrap ------------------------------------------
 pip_version=$("$venv/bin/python" - <<'PY'
