@@ -16,8 +16,8 @@ owned_flows(flows, seed, total_nodes, node_ids)
     The flows (keys "proto src:sport>dst:dport") that the cluster match of a
     hash cluster gives one of node_ids.
 hash_node_ids(addresses, seed, total_nodes)
-    {address: node id} for IPv4 source addresses: which node of a hash cluster
-    forwards a flow from each.
+    {address: node id} for IPv4 and IPv6 source addresses: which node of a
+    hash cluster forwards a flow from each.
 
 The plans themselves are built by the validate_node_ids module, the one validator.
 
@@ -146,9 +146,9 @@ def owned_flows(flows, seed, total_nodes, node_ids):
 
 
 def hash_node_ids(addresses, seed, total_nodes):
-    """{address: the node id xt_cluster gives a flow from it} for IPv4 source addresses."""
+    """{address: the node id the cluster gives a flow from it} for IPv4 and IPv6 source addresses."""
     if isinstance(addresses, (str, bytes)) or not isinstance(addresses, (list, tuple)):
-        raise AnsibleFilterError("hash_node_ids: expected a list of IPv4 addresses, got %r" % (addresses,))
+        raise AnsibleFilterError("hash_node_ids: expected a list of IPv4 or IPv6 addresses, got %r" % (addresses,))
     try:
         seed, total_nodes = int(seed), int(total_nodes)
         if total_nodes < 1:

@@ -6,6 +6,9 @@ xt_cluster hashes the original direction's source address of a flow's conntrack
 entry with jhash_1word and the cluster's seed, and scales the hash to the
 number of nodes (net/netfilter/xt_cluster.c: reciprocal_scale). A node forwards
 the flows of the node ids it owns; the switchover waits only for those.
+nftables' "jhash ct original ip saddr" gives the same numbers; an IPv6 flow is
+nftables' only: "jhash ct original ip6 saddr", jhash() of the 16-byte address
+(xt_cluster hashes only its first 4 bytes: docs/hash-ipv6/).
 
 Stdlib only and Python 3.8 syntax.
 """
@@ -42,12 +45,73 @@ def jhash_1word(word, seed):
     return c
 
 
-def node_id_of(address, seed, total_nodes):
-    """The node id (0-based) xt_cluster gives a flow from this IPv4 source address.
+def _mix(a, b, c):
+    """include/linux/jhash.h: __jhash_mix()."""
+    a = (a - c) & _MASK
+    a ^= _rol32(c, 4)
+    c = (c + b) & _MASK
+    b = (b - a) & _MASK
+    b ^= _rol32(a, 6)
+    a = (a + c) & _MASK
+    c = (c - b) & _MASK
+    c ^= _rol32(b, 8)
+    b = (b + a) & _MASK
+    a = (a - c) & _MASK
+    a ^= _rol32(c, 16)
+    c = (c + b) & _MASK
+    b = (b - a) & _MASK
+    b ^= _rol32(a, 19)
+    a = (a + c) & _MASK
+    c = (c - b) & _MASK
+    c ^= _rol32(b, 4)
+    b = (b + a) & _MASK
+    return a, b, c
 
-    The kernel hashes the address as stored (network byte order) read as a
-    native 32-bit word: little-endian on the machines this runs on.
+
+def _final(a, b, c):
+    """include/linux/jhash.h: __jhash_final()."""
+    c ^= b
+    c = (c - _rol32(b, 14)) & _MASK
+    a ^= c
+    a = (a - _rol32(c, 11)) & _MASK
+    b ^= a
+    b = (b - _rol32(a, 25)) & _MASK
+    c ^= b
+    c = (c - _rol32(b, 16)) & _MASK
+    a ^= c
+    a = (a - _rol32(c, 4)) & _MASK
+    b ^= a
+    b = (b - _rol32(a, 14)) & _MASK
+    c ^= b
+    c = (c - _rol32(b, 24)) & _MASK
+    return c
+
+
+def jhash(data, initval):
+    """include/linux/jhash.h: jhash() of a byte string, its words read little-endian (as on x86 and arm64)."""
+    a = b = c = (0xDEADBEEF + len(data) + initval) & _MASK
+    while len(data) > 12:
+        a, b, c = _mix((a + _word(data, 0)) & _MASK, (b + _word(data, 4)) & _MASK, (c + _word(data, 8)) & _MASK)
+        data = data[12:]
+    if not data:
+        return c
+    data = data + bytes(12 - len(data))  # the tail's missing bytes count as zero
+    return _final((a + _word(data, 0)) & _MASK, (b + _word(data, 4)) & _MASK, (c + _word(data, 8)) & _MASK)
+
+
+def _word(data, offset):
+    return int.from_bytes(data[offset:offset + 4], "little")
+
+
+def node_id_of(address, seed, total_nodes):
+    """The node id (0-based) the cluster gives a flow from this source address.
+
+    The kernel hashes the address as stored (network byte order) read as
+    native 32-bit words: little-endian on the machines this runs on. IPv4:
+    xt_cluster's jhash_1word; IPv6: nftables' jhash of the 16 bytes.
     """
+    if ":" in address:
+        return (jhash(socket.inet_pton(socket.AF_INET6, address), seed) * total_nodes) >> 32
     word = int.from_bytes(socket.inet_aton(address), "little")
     return (jhash_1word(word, seed) * total_nodes) >> 32
 

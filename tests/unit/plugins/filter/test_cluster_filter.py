@@ -177,8 +177,8 @@ def test_hash_node_ids_names_each_sources_node_id():
 
 @pytest.mark.parametrize("addresses, nodes, message", [
     (["10.0.0.300"], 3, "illegal IP address"),
-    (["2001:db8::1"], 3, "illegal IP address"),
-    ("10.0.0.1", 3, "a list of IPv4 addresses"),
+    (["2001:db8::g"], 3, "illegal IP address"),
+    ("10.0.0.1", 3, "a list of IPv4 or IPv6 addresses"),
     (["10.0.0.1"], 0, "total_nodes must be 1 or more"),
     (["10.0.0.1"], "three", "invalid literal"),
 ])

@@ -67,6 +67,54 @@ def test_the_hash_is_the_kernels(kernel_node_ids):
     assert len(set(node_id_of(source, SEED, TOTAL) for source in SOURCES)) == TOTAL
 
 
+SOURCES6 = ["2001:db8:77::%x" % host for host in range(0x10, 0x28)]
+
+
+@pytest.fixture
+def kernel_node_ids6():
+    """{source: node id} as nftables decides for IPv6 ("jhash ct original ip6 saddr", the owner rules' hash): one
+    ping from each source through a namespace whose rules count, per source, each node id's match."""
+    here, there = "fwcluster-hash6-a-%d" % os.getpid(), "fwcluster-hash6-b-%d" % os.getpid()
+    _run("ip", "netns", "add", here)
+    _run("ip", "netns", "add", there)
+    try:
+        _run("ip", "-n", here, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", there)
+        _run("ip", "-n", here, "link", "set", "veth0", "up")
+        _run("ip", "-n", there, "link", "set", "veth1", "up")
+        _run("ip", "-n", there, "addr", "add", "2001:db8:77::1/64", "dev", "veth1", "nodad")
+        for source in SOURCES6:
+            _run("ip", "-n", here, "addr", "add", source + "/64", "dev", "veth0", "nodad")
+        rules = ["table ip6 t {", "chain c {", "type filter hook prerouting priority 0;"]
+        rules.extend("ip6 saddr %s icmpv6 type echo-request jhash ct original ip6 saddr mod %d seed 0x%08x %d counter"
+                     % (source, TOTAL, SEED, node) for source in SOURCES6 for node in range(TOTAL))
+        subprocess.run(["ip", "netns", "exec", there, "nft", "-f", "-"], input="\n".join(rules + ["}", "}", ""]),
+                       text=True, check=True)
+        for source in SOURCES6:
+            subprocess.run(["ip", "netns", "exec", here, "ping", "-n", "-q", "-c", "1", "-W", "1", "-I", source,
+                            "2001:db8:77::1"], capture_output=True, check=False)
+        listed = subprocess.run(["ip", "netns", "exec", there, "nft", "list", "chain", "ip6", "t", "c"],
+                                capture_output=True, text=True, check=True).stdout
+        owners = {}
+        for source, node, packets in re.findall(r"ip6 saddr (\S+) .* seed 0x[0-9a-f]+ ([0-9]+) counter packets ([0-9]+)",
+                                                listed):
+            if int(packets):
+                owners.setdefault(source, []).append(int(node))
+        return owners
+    finally:
+        subprocess.run(["ip", "netns", "delete", here], check=False)
+        subprocess.run(["ip", "netns", "delete", there], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None,
+                    reason="a network namespace with nftables needs root and nft")
+def test_the_ipv6_hash_is_nftables(kernel_node_ids6):
+    assert sorted(kernel_node_ids6) == sorted(SOURCES6), "every source matched exactly one rule set"
+    assert all(len(ids) == 1 for ids in kernel_node_ids6.values())
+    assert dict((source, node_id_of(source, SEED, TOTAL)) for source in SOURCES6) == dict(
+        (source, ids[0]) for source, ids in kernel_node_ids6.items())
+    assert len(set(node_id_of(source, SEED, TOTAL) for source in SOURCES6)) == TOTAL
+
+
 @pytest.mark.parametrize("key, source", [
     ("tcp 10.20.1.105:40000>198.51.100.10:8080", "10.20.1.105"),
     ("icmp 10.20.1.7>198.51.100.10", "10.20.1.7"),
