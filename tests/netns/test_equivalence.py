@@ -11,6 +11,7 @@ both backends must produce exactly those outcomes.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import hash_node_ids
 from ansible_collections.fwcluster.netfilter.tests.netns import netns
 from ansible_collections.fwcluster.netfilter.tests.netns.netns import BACKENDS, load_rules, run
-from ansible_collections.fwcluster.netfilter.tests.unit.examples import dual_stack
+from ansible_collections.fwcluster.netfilter.tests.unit.examples import HASH_PREFIXES, dual_stack
 
 
 def case(source, to, proto, port=None, **extra):
@@ -52,14 +53,14 @@ def outcomes(lab, namespace, cases, seen=None):
     return found
 
 
-def assert_table(results, table):
+def assert_table(results, table, backends=BACKENDS):
     """results: {backend: outcomes}; table: [(case, expected)]. Every backend gives every expected outcome."""
     expected = dict((key_of(entry), want) for entry, want in table)
     wrong = ["%-9s %s -> %s %s %s: expected %r, got %r" % (backend, key[0], key[1], key[2], key[3] or "",
                                                            expected[key], got[key])
              for backend, got in results.items() for key in expected if got[key] != expected[key]]
     assert not wrong, "\n".join(wrong)
-    assert set(results) == set(BACKENDS)
+    assert set(results) == set(backends)
 
 
 # --------------------------------------------------------------------------
@@ -301,6 +302,67 @@ def test_hash(lab, owned):
     if owned:
         expected.append((case(*MACS_KEY), (INSIDE_MAC, OUTSIDE_MAC)))
     assert_table(results, expected)
+
+
+# hash on IPv6 (nftables only: the plan refuses an IPv6 VIP on iptables): the same node ids own the IPv6
+# flows; the VIPs' neighbour advertisements carry the cluster MAC with their checksum intact
+HS6_SERVER = "2001:db8:20:2::10"
+HS6_CLIENTS = netns.addresses("2001:db8:20:1::/64", 0x10, 24)
+HS6_VIPS = ("2001:db8:20:1::fe", "2001:db8:20:2::fe")
+
+
+def hash6_cases(owned):
+    owner = hash_node_ids(HS6_CLIENTS, HS_SEED, HS_NODES)
+    table = [(case(client, HS6_SERVER, "tcp", 8080), "accepted as %s" % client if owner[client] in owned else "dropped")
+             for client in HS6_CLIENTS]
+    table.append((case(HS6_CLIENTS[0], HS6_SERVER, "ack", 8080), "dropped"))
+    return table
+
+
+@pytest.mark.parametrize("owned", [(0,), (1, 2), ()], ids=["own-0", "own-1-2", "own-none"])
+def test_hash_ipv6(lab, owned):
+    plan = netns.plan_of("hash", "nftables", lambda cluster, nodes: dual_stack(cluster, nodes, HASH_PREFIXES))
+    fw = lab.namespace("hs6-fw")
+    client = lab.host("hs6-in", fw, "eth1", [address + "/64" for address in HS6_CLIENTS], [("default", HS6_VIPS[0])])
+    server = lab.host("hs6-out", fw, "eth2", [HS6_SERVER + "/64"], [("2001:db8:20:1::/64", HS6_VIPS[1])])
+    for interface, address in (("eth1", "10.20.1.1/24"), ("eth2", "198.51.100.1/24"),
+                               ("eth1", "2001:db8:20:1::1/64"), ("eth2", "2001:db8:20:2::1/64")):
+        netns.add_address(fw, address, interface)
+    load_rules(lab, fw, plan, "hs-fw1")
+    owner = netns.hash_scripts(lab, fw, plan, "hs-fw1")  # the IPv6 VIPs too, and their ND rewrite
+    for node_id in owned:
+        run(fw, owner, "take", str(node_id))
+    assert run(fw, owner, "show").split() == [str(node_id) for node_id in owned]
+    seen = lab.serve(server, tcp_ports=[8080])
+    table = hash6_cases(owned)
+    results = outcomes(lab, client, cases_of(table), seen)
+    # The client resolved the VIP to the cluster MAC: a rewritten advertisement with a bad checksum
+    # would have been dropped (the VIP unresolved, every flow lost whoever owns it).
+    results[MACS_KEY] = (netns.neighbour_mac(client, HS6_VIPS[0]),)
+    expected = table + [(case(*MACS_KEY), (INSIDE_MAC,))]
+    if owned:
+        # The neighbour's own check (unreachability detection) is a unicast solicitation to the cluster
+        # MAC, which no flow's hash takes: the node answers it (the ND exemption) and the entry stays.
+        run(client, "sysctl", "-q", "-w", "net.ipv6.neigh.eth0.delay_first_probe_time=1")
+        run(client, "ip", "-6", "neigh", "change", HS6_VIPS[0], "lladdr", INSIDE_MAC, "dev", "eth0", "nud", "stale")
+        reprobe = [case(client, HS6_SERVER, "tcp", 8080) for client in HS6_CLIENTS
+                   if hash_node_ids([client], HS_SEED, HS_NODES)[client] in owned][:1]
+        lab.probe(client, reprobe)
+        confirmed = netns.wait_for(lambda: _neighbour_state(client, HS6_VIPS[0]) == ("REACHABLE", INSIDE_MAC), 4.0)
+        results[("nud", None, None, None)] = confirmed
+        expected.append((case("nud", None, None), True))
+        # the server's replies went to the outside VIP: the cluster MAC there too
+        results[("macs-out", None, None, None)] = netns.neighbour_mac(server, HS6_VIPS[1])
+        expected.append((case("macs-out", None, None), OUTSIDE_MAC))
+    run(fw, owner, "release-all")
+    assert run(fw, owner, "show").split() == []
+    assert_table({"nftables": results}, expected, backends=("nftables",))
+
+
+def _neighbour_state(namespace, address):
+    for entry in json.loads(run(namespace, "ip", "-j", "-6", "neigh", "show", address) or "[]"):
+        return (entry.get("state", [None])[0], entry.get("lladdr"))
+    return None
 
 
 # --------------------------------------------------------------------------

@@ -85,6 +85,8 @@ def ipv4_only(cluster, nodes, balancers=None):
 DUAL_STACK_PREFIXES = {"inside": "2001:db8:1::", "outside": "2001:db8:2::"}
 # ... and of the multipath example's.
 MULTIPATH_PREFIXES = {"inside": "2001:db8:30:1::", "outside": "2001:db8:30:2::"}
+# ... and of the hash example's (IPv6 needs its nftables backend).
+HASH_PREFIXES = {"inside": "2001:db8:20:1::", "outside": "2001:db8:20:2::"}
 
 
 def dual_stack(cluster, nodes, prefixes=None):

@@ -72,8 +72,6 @@ class Architecture(object):
     vrrp_on_nodes = True
     sysctls = ()  # (name, value) pairs added to every node's base sysctls
     capabilities = Capabilities()
-    # The architecture carries IPv6 beside IPv4 (its ruleset6, its VRRP instances for IPv6 VIPs).
-    dual_stack = False
 
     def precheck(self, cluster, inventory):
         """Refuse what this architecture cannot do as a whole, before the shared checks look at details."""
@@ -96,7 +94,7 @@ class Architecture(object):
         raise NotImplementedError
 
     def ruleset6(self, cluster, node):
-        """The node's IPv6 tables, for a dual-stack cluster (dual_stack architectures only)."""
+        """The node's IPv6 tables, for a dual-stack cluster (a segment carries an IPv6 VIP)."""
         raise NotImplementedError
 
     def successor(self, cluster, node):

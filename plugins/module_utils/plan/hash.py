@@ -10,6 +10,11 @@ node id (node k is its master); the notify hook adds a node id to, or removes
 it from, the node's chain CHAIN, one rule per owned id. The boot ruleset
 owns nothing: a node forwards only what keepalived has made it master of, so
 a returning node cannot forward flows that a survivor still owns.
+
+IPv6 (nftables only): the same node ids own the IPv6 flows, by the same hash
+of the full source address in the ip6 table's chain CHAIN (the hook writes
+both families' chains in one transaction); the nodes' neighbour
+advertisements for a VIP carry the cluster MAC (docs/hash-ipv6/).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.architect
 )
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.errors import PlanError
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.model import POLICY_FIREWALL
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.rules import ARP, Rule, Table
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import nftables
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.rules import ARP, IPV6, Rule, Table
 
 CHAIN = "FWCLUSTER-OWN"
 # The mark bit of an owned packet. One bit, so other marks are left alone.
@@ -49,6 +55,10 @@ PREEMPT_DELAY = 1.0
 _MULTICAST_MAC = re.compile(r"01:00:5e:([0-7][0-9a-f]):([0-9a-f]{2}):([0-9a-f]{2})")
 REPLICATION_MODES = ("ftfw", "notrack")
 MULTICAST = ipaddress.ip_network("224.0.0.0/4")
+MULTICAST6 = ipaddress.ip_network("ff00::/8")
+LINK_LOCAL6 = ipaddress.ip_network("fe80::/10")
+# The backend that can hash and answer for an IPv6 VIP (docs/hash-ipv6/).
+IPV6_BACKEND = "nftables"
 
 
 class Settings(object):
@@ -112,6 +122,14 @@ class Hash(Architecture):
             raise PlanError(label, "fwcluster_vrrp.preempt",
                             "must be true (the default) in a hash cluster: a returning node takes its own node "
                             "id back, otherwise the survivor keeps forwarding for two ids for good")
+        for segment in cluster.segments.values():
+            if segment.vip6 is not None and cluster.backend != IPV6_BACKEND:
+                raise PlanError(label, "fwcluster_segments.%s.vip" % segment.name,
+                                "%s: an IPv6 VIP of a hash cluster needs fwcluster_backend: %s (this cluster's is "
+                                "%s): the iptables cluster match hashes only the first 32 bits of an IPv6 source "
+                                "(every client of a /32 would land on one node), and ip6tables cannot give the "
+                                "VIP's neighbour advertisements the cluster MAC"
+                                % (segment.vip6.with_prefixlen, IPV6_BACKEND, cluster.backend))
         replication = cluster.replication
         if replication is not None and replication.mode not in REPLICATION_MODES:
             raise PlanError(label, "fwcluster_replication.mode",
@@ -181,12 +199,24 @@ class Hash(Architecture):
             Table("mangle", rules.MANGLE_POLICIES, mangle_rules(cluster, node), user_chains=[CHAIN]),
         ]
 
+    def ruleset6(self, cluster, node):
+        """The stateful IPv6 policy (routed, never translated) and the same ownership as IPv4."""
+        return [
+            Table("filter", rules.FILTER_POLICIES,
+                  stateful.filter_input_rules(cluster, node, IPV6)
+                  + stateful.filter_forward_rules(cluster, node, family=IPV6,
+                                                  before_policy=reply_direction_drops(cluster, node, IPV6)),
+                  family=IPV6),
+            Table("mangle", rules.MANGLE_POLICIES, mangle_rules6(cluster, node), user_chains=[CHAIN], family=IPV6),
+        ]
+
     def vrrp_fields(self, cluster):
         return {"preempt_delay": cluster.settings.preempt_delay}
 
     def plan_fields(self, cluster, backend):
         settings = cluster.settings
         owners = [owner_rule(cluster, node.node_id) for node in cluster.nodes]
+        families = [rules.IPV4] + ([IPV6] if cluster.dual_stack else [])
         return {"hash": {
             "total_nodes": len(cluster.nodes),
             "seed": settings.seed,
@@ -206,10 +236,18 @@ class Hash(Architecture):
             "owner_rules": [backend.rule_line(rule, "mangle") for rule in owners],
             # the same without its chain: iptables -C/-A/-D's arguments, the rule of nft add rule
             "owner_specs": [backend.rule_arguments(rule, "mangle") for rule in owners],
+            # nftables: the chain of each family (ipv4, and ipv6 on a dual-stack
+            # cluster) and each node id's rule in it, which the hook writes at once
+            "families": [{
+                "family": family,
+                "backend_chain": backend.chain_reference("mangle", CHAIN, family),
+                "owner_specs": [backend.rule_arguments(rule, "mangle", family) for rule in owners],
+            } for family in families] if cluster.backend == "nftables" else [],
         }}
 
     def node_fields(self, cluster, node, backend):
         links = []
+        neighbours = []
         arp = Table("mangle", {}, [], family=ARP)
         for segment in cluster.segments.values():
             interface = node.interfaces[segment.name]
@@ -224,20 +262,26 @@ class Hash(Architecture):
                                rules.arp_destination_mac(mac)], rules.arp_target_mac(own_mac(interface))),
             ]
             arp.rules.extend(link_rules)
-            links.append({
+            link = {
                 "segment": segment.name,
                 "interface": interface,
                 "vip": segment.vip.with_prefixlen,
                 "multicast_mac": mac,
                 # this link's ARP rules, as the backend's tool lists them
                 "arp_rules": [backend.rule_line(rule, arp.name, ARP) for rule in link_rules],
-            })
+            }
+            if segment.vip6 is not None:
+                link["vip6"] = segment.vip6.with_prefixlen
+                neighbours.append((interface, segment.vip6.ip, mac))
+            links.append(link)
         return {"hash": {
             "cluster_node": node.node_id + 1,  # xt_cluster numbers nodes from 1
             "own_mask": "0x%08x" % (1 << node.node_id),
             "links": links,
             # every link's ARP rules: the command that loads them and its input
             "arp": backend.arp_restore(arp),
+            # the IPv6 VIPs' neighbour discovery with the cluster MAC (None on an IPv4 cluster)
+            "neighbours": nftables.neighbour_rewrite(neighbours) if cluster.dual_stack else None,
         }}
 
 
@@ -290,7 +334,7 @@ def marker(segment, owner):
     return "127.254.%d.%d/32" % (segment.vrid, owner.node_id + 1)
 
 
-def reply_direction_drops(cluster, node):
+def reply_direction_drops(cluster, node, family=rules.IPV4):
     """NEW UDP shaped like the reply of an accepted UDP flow is dropped.
 
     A node that missed a UDP flow's first packet would otherwise take the
@@ -300,6 +344,8 @@ def reply_direction_drops(cluster, node):
     found = []
     for entry in cluster.policy:
         if entry.proto != "udp" or entry.action != "accept" or entry.target_segment == POLICY_FIREWALL:
+            continue
+        if not entry.applies_to(stateful.VERSIONS[family]):
             continue
         found.append(Rule("FORWARD", [
             rules.in_interface(stateful.segment_interface(node, entry.target_segment)),
@@ -328,4 +374,28 @@ def mangle_rules(cluster, node):
             Rule("PREROUTING", [rules.in_interface(interface)], rules.jump(CHAIN)),
             Rule("PREROUTING", [rules.in_interface(interface), rules.not_marked(MARK, MARK)], rules.DROP),
         ])
+    return found
+
+
+def mangle_rules6(cluster, node):
+    """mangle_rules for IPv6, on the segments with an IPv6 VIP.
+
+    Neighbour discovery is nobody's flow: a neighbour's unicast solicitation
+    or advertisement sent to the cluster MAC reaches every node and is
+    untracked, so the hash (on the flow's original source) cannot take it.
+    """
+    found = []
+    for segment in cluster.segments.values():
+        if segment.vip6 is None:
+            continue
+        interface = node.interfaces[segment.name]
+        own = ipaddress.ip_network(node.addresses6[segment.name].ip)
+        found.extend(
+            [Rule("PREROUTING", [rules.destination(network), rules.in_interface(interface)], rules.ACCEPT)
+             for network in (own, LINK_LOCAL6, MULTICAST6)]
+            + [Rule("PREROUTING", [rules.in_interface(interface), rules.protocol("ipv6-icmp", IPV6),
+                                   rules.icmpv6_type(kind)], rules.accept_as_host())
+               for kind in ("neighbour-solicitation", "neighbour-advertisement")]
+            + [Rule("PREROUTING", [rules.in_interface(interface)], rules.jump(CHAIN)),
+               Rule("PREROUTING", [rules.in_interface(interface), rules.not_marked(MARK, MARK)], rules.DROP)])
     return found

@@ -238,14 +238,6 @@ def _read_segments(cluster, cluster_vars):
         cluster.segments[str(name)] = Segment(str(name), interface, vip, vrid, options, vip6=vips.get(6))
 
 
-def _refuse_ipv6_where_not_carried(cluster):
-    for segment in cluster.segments.values():
-        if segment.vip6 is not None and not cluster.architecture.dual_stack:
-            raise PlanError(cluster.label, "fwcluster_segments.%s.vip" % segment.name,
-                            "%s: the %s architecture does not carry IPv6 yet (primary_backup and multipath do); give this "
-                            "segment its IPv4 VIP only" % (segment.vip6.with_prefixlen, cluster.architecture.name))
-
-
 def _read_management_addresses(cluster, nodes_vars):
     for node in cluster.nodes:
         value = nodes_vars[node.name].get("ansible_host")
@@ -661,7 +653,6 @@ def read_cluster(cluster_vars, nodes_vars, balancers_vars=None):
     architecture.precheck(cluster, inventory)
     _read_node_ids(cluster, nodes_vars)
     _read_segments(cluster, cluster_vars)
-    _refuse_ipv6_where_not_carried(cluster)
     _read_node_interfaces(cluster, nodes_vars)
     _read_node_addresses(cluster, nodes_vars)
     _read_management_addresses(cluster, nodes_vars)

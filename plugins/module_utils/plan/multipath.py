@@ -52,7 +52,6 @@ WHY = ("multipath sends the two directions of a flow through two different nodes
 class Multipath(Architecture):
     name = "multipath"
     vrrp_defaults = {"preempt": True}  # and the precheck refuses preempt: false
-    dual_stack = True
 
     def precheck(self, cluster, inventory):
         """Refuse what multipath cannot do as a whole, before the details of it are checked."""

@@ -18,7 +18,6 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.rules imp
 class PrimaryBackup(Architecture):
     name = "primary_backup"
     capabilities = Capabilities(planned_switchover="addresses")
-    dual_stack = True
 
     def role(self, cluster, node):
         # The lowest id is the preferred primary; preemption decides whether it takes the VIPs back.

@@ -247,6 +247,11 @@ def hash_mark(on, buckets, offset, seed):
     return ("hash_mark", on, buckets, offset, seed)
 
 
+def accept_as_host():
+    """Accept a packet sent to a multicast MAC as if to the node's own (nftables: meta pkttype set host)."""
+    return ("accept_as_host",)
+
+
 def arp_source_mac(mac):
     """Rewrite an ARP packet's sender MAC (OWN_MAC: the interface's own, read on the node)."""
     return ("arp_source_mac", mac)

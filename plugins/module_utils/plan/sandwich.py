@@ -137,7 +137,6 @@ class Sandwich(Architecture):
     # packets, a firewall holding it only by replication shows zero. That is
     # how one sees which firewall carries what (conntrack -L).
     sysctls = (("net.netfilter.nf_conntrack_acct", "1"),)
-    dual_stack = True
 
     def read_own(self, cluster, inventory):
         return read_balancing(cluster, inventory.cluster_vars, inventory.balancers_vars)

@@ -9,6 +9,7 @@ passed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -345,6 +346,13 @@ def test_nftables_rules_are_the_backends_tables_and_pass_nft_check(name, tmp_pat
         assert "flush ruleset" not in text
         check(["nft", "-c", "-f"], text, tmp_path)
         if "hash" in part:
-            # what the owner hook adds at runtime fits the rendered table
-            owned = text + "".join("add rule %s\n" % rule for rule in plan["hash"]["owner_rules"])
+            # what the owner hook adds at runtime fits the rendered tables, every family's
+            owned = text + "".join("add rule %s %s\n" % (family["backend_chain"], spec)
+                                   for family in plan["hash"]["families"] for spec in family["owner_specs"])
             check(["nft", "-c", "-f"], owned, tmp_path)
+            neighbours = part["hash"]["neighbours"]
+            if neighbours:
+                # the links script's ND table, with what it reads on the node in place
+                table = re.sub(r"OWN_MAC_HEX\(\w+\)", "0x020000000001", "\n".join(neighbours["lines"]) + "\n")
+                assert neighbours["command"] == "nft -f -"
+                check(["nft", "-c", "-f"], re.sub(r"ND_WORD\(\w+\)", "0xcb66", table), tmp_path)

@@ -186,6 +186,8 @@ def _verdict(family, table, verdict):
     kind, values = verdict[0], verdict[1:]
     if kind in ("accept", "drop", "return", "notrack"):
         return kind
+    if kind == "accept_as_host":
+        return "meta pkttype set host accept"
     if kind == "reject":
         return "reject with tcp reset" if values[0] == "tcp-reset" else "reject"
     if kind == "jump":
@@ -302,3 +304,49 @@ def arp_restore(table):
     if table.family != ARP:
         raise ValueError("not an arp table: %s" % table.name)
     return {"command": "nft -f -", "lines": table_text(ruleset([table], ARP)).splitlines()}
+
+
+# The hash cluster's IPv6 neighbour discovery (docs/hash-ipv6/): the
+# neighbour advertisements a node sends for a VIP, and the solicitations it
+# sends from one, carry the cluster MAC instead of the interface's own. nft
+# fixes no checksum after a raw @th write, so each rule also writes the word
+# that keeps the ICMPv6 sum unchanged into the message's reserved bytes 6-7
+# (zero when sent, ignored by receivers: RFC 4861). Only a message that
+# still carries the interface's own MAC and a zero word is rewritten.
+NEIGHBOUR_TABLE = "fwcluster_nd"
+_REWRITE = ("@th,48,16 0 @th,192,16 %(option)s @th,208,48 %(own)s "
+            "@th,208,48 set %(cluster)s @th,48,16 set %(word)s counter")
+
+
+def own_mac_hex(interface):
+    """Stands for the interface's own MAC as one number (0x020000000001), read on the node."""
+    return "OWN_MAC_HEX(%s)" % interface
+
+
+def checksum_word(interface):
+    """Stands for the word that keeps the checksum: onesum(own MAC) - onesum(cluster MAC), computed on the node."""
+    return "ND_WORD(%s)" % interface
+
+
+def neighbour_rewrite(links):
+    """links: [(interface, IPv6 VIP, cluster MAC)]; the ip6 table that rewrites their ND, as command and lines.
+
+    The table is deleted first and left out when there is no link: loading
+    the lines always leaves what the links say.
+    """
+    found = []
+    for interface, vip, mac in links:
+        fields = {"own": own_mac_hex(interface), "cluster": "0x" + mac.replace(":", ""),
+                  "word": checksum_word(interface)}
+        # NA: the target (bytes 8-23) is the VIP, the first option the target link-layer address (type 2).
+        found.append('oifname "%s" icmpv6 type nd-neighbor-advert @th,64,128 0x%032x ' % (interface, int(vip))
+                     + _REWRITE % dict(fields, option="0x0201"))
+        # NS from the VIP: the first option is the source link-layer address (type 1).
+        found.append('oifname "%s" icmpv6 type nd-neighbor-solicit ip6 saddr %s ' % (interface, vip)
+                     + _REWRITE % dict(fields, option="0x0101"))
+    lines = ["table ip6 %s" % NEIGHBOUR_TABLE, "delete table ip6 %s" % NEIGHBOUR_TABLE]
+    if found:
+        lines.extend(["table ip6 %s {" % NEIGHBOUR_TABLE, "\tchain output {",
+                      "\t\ttype filter hook output priority filter; policy accept;"]
+                     + ["\t\t" + rule for rule in found] + ["\t}", "}"])
+    return {"command": "nft -f -", "lines": lines}

@@ -150,13 +150,73 @@ def test_ipv6_where_no_segment_carries_it_is_refused(example, change, variable, 
     assert fragment in error.rule, str(error)
 
 
-def test_architectures_without_ipv6_refuse_an_ipv6_vip(hash_example):
+def test_a_hash_cluster_on_iptables_refuses_an_ipv6_vip(hash_example):
     cluster, nodes = hash_example[:2]
-    cluster["fwcluster_segments"]["inside"]["vip"] = [cluster["fwcluster_segments"]["inside"]["vip"], "fd00:1::fe/64"]
+    examples.dual_stack(cluster, nodes, examples.HASH_PREFIXES)
     error = refusal(cluster, nodes)
     assert (error.host, error.variable) == ("cluster mesh", "fwcluster_segments.inside.vip")
-    assert error.rule == ("fd00:1::fe/64: the hash architecture does not carry IPv6 yet (primary_backup and "
-                          "multipath do); give this segment its IPv4 VIP only")
+    assert error.rule == (
+        "2001:db8:20:1::fe/64: an IPv6 VIP of a hash cluster needs fwcluster_backend: nftables (this cluster's is "
+        "iptables): the iptables cluster match hashes only the first 32 bits of an IPv6 source (every client of a "
+        "/32 would land on one node), and ip6tables cannot give the VIP's neighbour advertisements the cluster MAC")
+
+
+@pytest.fixture
+def hash_dual_stack(hash_example):
+    """The hash example dual stack, on nftables."""
+    cluster, nodes = hash_example[:2]
+    examples.dual_stack(cluster, nodes, examples.HASH_PREFIXES)
+    cluster["fwcluster_backend"] = "nftables"
+    return cluster, nodes
+
+
+def test_hash_dual_stack_owns_ipv6_flows_by_the_same_node_ids(hash_dual_stack):
+    plan = build_plan(*hash_dual_stack)
+    owner = "jhash ct original %s saddr mod 3 seed 0x5eed1234 %d meta pkttype set host counter meta mark set meta mark " \
+            "& 0xbfffffff ^ 0x40000000 comment \"fwcluster node id %d\""
+    assert plan["hash"]["families"] == [
+        {"family": "ipv4", "backend_chain": "ip fwcluster mangle_FWCLUSTER-OWN",
+         "owner_specs": [owner % ("ip", k, k) for k in range(3)]},
+        {"family": "ipv6", "backend_chain": "ip6 fwcluster mangle_FWCLUSTER-OWN",
+         "owner_specs": [owner % ("ip6", k, k) for k in range(3)]},
+    ]
+    ipv6 = plan["nodes"]["hs-fw2"]["ruleset_ipv6"]
+    mangle = [table for table in ipv6 if table["table"] == "fwcluster"][0]
+    prerouting = [chain for chain in mangle["chains"] if chain["name"] == "mangle_prerouting"][0]["rules"]
+    assert prerouting[:7] == [
+        'ip6 daddr 2001:db8:20:1::2/128 iifname "eth1" accept',
+        'ip6 daddr fe80::/10 iifname "eth1" accept',
+        'ip6 daddr ff00::/8 iifname "eth1" accept',
+        'iifname "eth1" meta l4proto ipv6-icmp icmpv6 type nd-neighbor-solicit meta pkttype set host accept',
+        'iifname "eth1" meta l4proto ipv6-icmp icmpv6 type nd-neighbor-advert meta pkttype set host accept',
+        'iifname "eth1" jump mangle_FWCLUSTER-OWN',
+        'iifname "eth1" meta mark & 0x40000000 != 0x40000000 drop',
+    ]
+    assert [chain["name"] for chain in mangle["chains"]].count("mangle_FWCLUSTER-OWN") == 1
+
+
+def test_hash_dual_stack_links_hold_the_ipv6_vips_and_rewrite_their_neighbour_discovery(hash_dual_stack):
+    node = build_plan(*hash_dual_stack)["nodes"]["hs-fw1"]["hash"]
+    assert [(link["interface"], link["vip6"]) for link in node["links"]] == [
+        ("eth1", "2001:db8:20:1::fe/64"), ("eth2", "2001:db8:20:2::fe/64")]
+    lines = node["neighbours"]["lines"]
+    assert node["neighbours"]["command"] == "nft -f -"
+    assert lines[:2] == ["table ip6 fwcluster_nd", "delete table ip6 fwcluster_nd"]
+    rewrite = ("@th,48,16 0 @th,192,16 %s @th,208,48 OWN_MAC_HEX(eth1) @th,208,48 set 0x01005e1401fe "
+               "@th,48,16 set ND_WORD(eth1) counter")
+    # the NA's target: the VIP as one 128-bit number
+    assert ('\t\toifname "eth1" icmpv6 type nd-neighbor-advert @th,64,128 0x20010db80020000100000000000000fe '
+            + rewrite % "0x0201") in lines
+    assert ('\t\toifname "eth1" icmpv6 type nd-neighbor-solicit ip6 saddr 2001:db8:20:1::fe '
+            + rewrite % "0x0101") in lines
+
+
+def test_an_ipv4_hash_cluster_has_no_neighbour_rewrite(hash_example):
+    cluster, nodes = hash_example[:2]
+    cluster["fwcluster_backend"] = "nftables"
+    plan = build_plan(cluster, nodes)
+    assert plan["nodes"]["hs-fw1"]["hash"]["neighbours"] is None
+    assert [family["family"] for family in plan["hash"]["families"]] == ["ipv4"]
 
 
 def test_multipath_dual_stack_has_an_ipv6_instance_per_segment_with_its_owner(duo):
