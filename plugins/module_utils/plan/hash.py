@@ -35,7 +35,6 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.architect
 )
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.errors import PlanError
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.model import POLICY_FIREWALL
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import nftables
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.rules import ARP, IPV6, Rule, Table
 
 CHAIN = "FWCLUSTER-OWN"
@@ -280,8 +279,9 @@ class Hash(Architecture):
             "links": links,
             # every link's ARP rules: the command that loads them and its input
             "arp": backend.arp_restore(arp),
-            # the IPv6 VIPs' neighbour discovery with the cluster MAC (None on an IPv4 cluster)
-            "neighbours": nftables.neighbour_rewrite(neighbours) if cluster.dual_stack else None,
+            # the IPv6 VIPs' neighbour discovery with the cluster MAC (None on an IPv4 cluster;
+            # a dual-stack one runs nftables, the backend that can rewrite it: check())
+            "neighbours": backend.neighbour_rewrite(neighbours) if cluster.dual_stack else None,
         }}
 
 
