@@ -306,24 +306,9 @@ def _read_node_addresses(cluster, nodes_vars):
             if raw.get(segment.name) is None:
                 raise PlanError(node.name, variable, "is required: this node's own address on segment %s, e.g. %s"
                                 % (segment.name, _example_address(segment)))
-            addresses = read.interfaces_by_family(raw[segment.name], node.name, variable, _example_address(segment))
-            if sorted(addresses) != sorted(segment.vips):
-                raise PlanError(node.name, variable, "segment %s has VIPs %s: this node needs one address of each "
-                                "of their families, got %s" % (
-                                    segment.name, ", ".join(vip.with_prefixlen for vip in segment.vips.values()),
-                                    ", ".join(address.with_prefixlen for address in addresses.values())))
-            for version, address in sorted(addresses.items()):
-                vip = segment.vips[version]
-                if address.ip not in vip.network:
-                    raise PlanError(node.name, variable, "%s is outside segment %s's subnet %s (VIP %s)"
-                                    % (address.ip, segment.name, vip.network, vip.with_prefixlen))
-                if address.network.prefixlen != vip.network.prefixlen:
-                    raise PlanError(node.name, variable, "%s must have the VIP's prefix /%d"
-                                    % (address.with_prefixlen, vip.network.prefixlen))
-                if address.ip == vip.ip:
-                    raise PlanError(node.name, variable, "%s is the VIP of segment %s; a node needs an address of "
-                                    "its own" % (address.ip, segment.name))
-                read.refuse_network_or_broadcast(address, node.name, variable)
+            addresses = read.addresses_on(raw[segment.name], segment.vips, node.name, variable,
+                                          _example_address(segment), "segment %s" % segment.name, "node")
+            for _version, address in sorted(addresses.items()):
                 if address.ip in owners:
                     raise PlanError(node.name, variable, "%s is already the address of %s"
                                     % (address.ip, owners[address.ip]))

@@ -231,6 +231,33 @@ def ip_network(value, host, variable):
     return network
 
 
+def addresses_on(value, vips, host, variable, example, place, holder):
+    """A host's own addresses on a network with vips ({version: VIP}): one per VIP family, each in its VIP's subnet.
+
+    place names the network ("segment inside", "the front network"), holder
+    the host ("node", "balancer"); what is refused names both. Returns
+    {4: IPv4Interface, 6: IPv6Interface} (6 where the network carries IPv6).
+    """
+    addresses = interfaces_by_family(value, host, variable, example)
+    if sorted(addresses) != sorted(vips):
+        raise PlanError(host, variable, "%s has VIPs %s: this %s needs one address of each of their families, got %s"
+                        % (place, ", ".join(vip.with_prefixlen for vip in vips.values()), holder,
+                           ", ".join(address.with_prefixlen for address in addresses.values())))
+    for version, address in sorted(addresses.items()):
+        vip = vips[version]
+        if address.ip not in vip.network:
+            raise PlanError(host, variable, "%s is outside %s's subnet %s (VIP %s)"
+                            % (address.ip, place, vip.network, vip.with_prefixlen))
+        if address.network.prefixlen != vip.network.prefixlen:
+            raise PlanError(host, variable, "%s must have the VIP's prefix /%d"
+                            % (address.with_prefixlen, vip.network.prefixlen))
+        if address.ip == vip.ip:
+            raise PlanError(host, variable, "%s is the VIP of %s; a %s needs an address of its own"
+                            % (address.ip, place, holder))
+        refuse_network_or_broadcast(address, host, variable)
+    return addresses
+
+
 def refuse_network_or_broadcast(address, host, variable):
     """Refuse an address (with prefix) that is_network_or_broadcast, naming what it is."""
     if is_network_or_broadcast(address):

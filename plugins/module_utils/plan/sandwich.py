@@ -416,19 +416,9 @@ def _read_balancer_links(cluster, side, balancer, host_vars, taken):
         example = " and ".join(str(vip.network) for vip in vips.values())
         if raw.get(key) is None:
             raise PlanError(host, variable, "is required: this balancer's address with prefix in %s" % example)
-        addresses = read.interfaces_by_family(raw[key], host, variable, FRONT_VIP_EXAMPLE)
-        if sorted(addresses) != sorted(vips):
-            raise PlanError(host, variable, "%s has VIPs %s: this balancer needs one address of each of their "
-                            "families, got %s" % (
-                                "the front network" if key == FRONT else "segment %s" % key,
-                                ", ".join(vip.with_prefixlen for vip in vips.values()),
-                                ", ".join(address.with_prefixlen for address in addresses.values())))
-        for version, address in sorted(addresses.items()):
-            vip = vips[version]
-            if address.network != vip.network:
-                raise PlanError(host, variable, "%s is not in %s (VIP %s)"
-                                % (address.with_prefixlen, vip.network, vip.with_prefixlen))
-            read.refuse_network_or_broadcast(address, host, variable)
+        place = "the %s front network" % side.name if key == FRONT else "segment %s" % key
+        addresses = read.addresses_on(raw[key], vips, host, variable, FRONT_VIP_EXAMPLE, place, "balancer")
+        for _version, address in sorted(addresses.items()):
             if address.ip in taken:
                 raise PlanError(host, variable, "%s is already the address of %s" % (address.ip, taken[address.ip]))
             taken[address.ip] = host
