@@ -148,11 +148,22 @@ def hash_scripts(lab, namespace, plan, host):
     return lab.file("%s-owner" % host, hook)
 
 
+def _neighbours(namespace, address):
+    return json.loads(run(namespace, "ip", "-j", "neigh", "show", address) or "[]")
+
+
 def neighbour_mac(namespace, address):
     """The MAC the namespace has learnt for address (None before it has)."""
-    for entry in json.loads(run(namespace, "ip", "-j", "neigh", "show", address) or "[]"):
+    for entry in _neighbours(namespace, address):
         if entry.get("lladdr"):
             return entry["lladdr"]
+    return None
+
+
+def neighbour_state(namespace, address):
+    """(state, MAC) of the namespace's entry for address, e.g. ("REACHABLE", "01:00:5e:14:01:fe"); None without one."""
+    for entry in _neighbours(namespace, address):
+        return (entry.get("state", [None])[0], entry.get("lladdr"))
     return None
 
 

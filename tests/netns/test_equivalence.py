@@ -11,7 +11,6 @@ both backends must produce exactly those outcomes.
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -348,7 +347,7 @@ def test_hash_ipv6(lab, owned):
         reprobe = [case(client, HS6_SERVER, "tcp", 8080) for client in HS6_CLIENTS
                    if hash_node_ids([client], HS_SEED, HS_NODES)[client] in owned][:1]
         lab.probe(client, reprobe)
-        confirmed = netns.wait_for(lambda: _neighbour_state(client, HS6_VIPS[0]) == ("REACHABLE", INSIDE_MAC), 4.0)
+        confirmed = netns.wait_for(lambda: netns.neighbour_state(client, HS6_VIPS[0]) == ("REACHABLE", INSIDE_MAC), 4.0)
         results[("nud", None, None, None)] = confirmed
         expected.append((case("nud", None, None), True))
         # the server's replies went to the outside VIP: the cluster MAC there too
@@ -357,12 +356,6 @@ def test_hash_ipv6(lab, owned):
     run(fw, owner, "release-all")
     assert run(fw, owner, "show").split() == []
     assert_table({"nftables": results}, expected, backends=("nftables",))
-
-
-def _neighbour_state(namespace, address):
-    for entry in json.loads(run(namespace, "ip", "-j", "-6", "neigh", "show", address) or "[]"):
-        return (entry.get("state", [None])[0], entry.get("lladdr"))
-    return None
 
 
 # --------------------------------------------------------------------------
