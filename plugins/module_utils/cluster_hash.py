@@ -117,9 +117,17 @@ def node_id_of(address, seed, total_nodes):
 
 
 def flow_source(key):
-    """The source address of a flow key "proto src:sport>dst:dport" or "proto src>dst" (IPv4)."""
+    """The source address of a flow key "proto src:sport>dst:dport" or "proto src>dst".
+
+    An IPv6 source with a port is bracketed ("tcp [2001:db8::1]:40000>[2001:db8::2]:80"),
+    as node_status.conntrackd_flow_keys writes it.
+    """
     parts = key.split(" ", 1) if isinstance(key, str) else []
     if len(parts) != 2 or ">" not in parts[1]:
         raise ValueError("not a flow key (proto src:sport>dst:dport): %r" % (key,))
     source = parts[1].split(">", 1)[0]
-    return source.rsplit(":", 1)[0] if ":" in source else source
+    if source.startswith("["):
+        return source[1:].split("]", 1)[0]
+    if source.count(":") == 1:
+        return source.split(":", 1)[0]
+    return source

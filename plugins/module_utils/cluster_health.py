@@ -229,20 +229,29 @@ def _tracking_cell(plan, host, status):
 
 
 def _check_static_vips(plan, current, problems):
-    """Nodes that own node ids: every node holds every segment VIP (they all answer for it, a shared MAC)."""
+    """Nodes that own node ids: every node holds every segment VIP of both families (they all answer for it)."""
     for segment_name, segment in sorted(plan["segments"].items()):
-        vip = segment["vip_address"]
-        for host, status in sorted(current.items()):
-            if vip not in _held(status):
-                problems.append("%s: does not hold %s, the VIP of segment %s" % (host, vip, segment_name))
+        for vip in (segment["vip_address"], segment.get("vip6_address")):
+            for host, status in sorted(current.items()):
+                if vip is not None and vip not in _held(status):
+                    problems.append("%s: does not hold %s, the VIP of segment %s" % (host, vip, segment_name))
+
+
+def _ids(node_ids):
+    return ",".join(str(node_id) for node_id in node_ids) if node_ids else "none"
 
 
 def _check_ownership(plan, current, problems):
     """Nodes that own node ids: every node id 0..n-1 is owned by exactly one answering node."""
     owners = {}
-    for host, status in current.items():
-        for node_id in (status.get("cluster") or {}).get("node_ids", []):
+    for host, status in sorted(current.items()):
+        cluster = status.get("cluster") or {}
+        for node_id in cluster.get("node_ids", []):
             owners.setdefault(node_id, []).append(host)
+        # a dual-stack node's IPv6 owner rules must own the same ids (the hook writes both at once)
+        if "node_ids_ipv6" in cluster and cluster["node_ids_ipv6"] != cluster.get("node_ids"):
+            problems.append("%s: owns node ids %s for IPv4 but %s for IPv6" % (
+                host, _ids(cluster.get("node_ids")), _ids(cluster["node_ids_ipv6"])))
     for node_id in range(len(plan["nodes"])):
         hosts = sorted(owners.get(node_id, []))
         if not hosts:

@@ -113,9 +113,14 @@ def conntrackd_stats(text):
     }
 
 
+def _bracketed(address):
+    return "[%s]" % address if ":" in address else address
+
+
 def conntrackd_flow_keys(text):
     """The flows of ``conntrackd -i`` or ``-e``, each as "proto src:sport>dst:dport" of its original direction.
 
+    An IPv6 address with a port is bracketed ("tcp [2001:db8::1]:40000>[2001:db8::2]:80").
     Ports are left out for protocols without them (icmp). Sorted and unique.
     """
     keys = set()
@@ -129,7 +134,8 @@ def conntrackd_flow_keys(text):
         if "src" not in first or "dst" not in first:
             continue
         if "sport" in first and "dport" in first:
-            keys.add("%s %s:%s>%s:%s" % (proto.group(1), first["src"], first["sport"], first["dst"], first["dport"]))
+            keys.add("%s %s:%s>%s:%s" % (proto.group(1), _bracketed(first["src"]), first["sport"],
+                                          _bracketed(first["dst"]), first["dport"]))
         else:
             keys.add("%s %s>%s" % (proto.group(1), first["src"], first["dst"]))
     return sorted(keys)
@@ -227,11 +233,27 @@ def cluster_ownership(mangle_save):
 
 
 # The owner rules of the nftables backend: "jhash ct original ip saddr mod 3 seed 0x5eed1234 2 ..." or "{ 0, 2 }".
-_JHASH_OWNER = re.compile(r"jhash ct original ip saddr mod ([0-9]+) seed 0x[0-9a-fA-F]+ (\{[^}]*\}|[0-9]+) ")
+_JHASH_OWNER = re.compile(r"jhash ct original ip6? saddr mod ([0-9]+) seed 0x[0-9a-fA-F]+ (\{[^}]*\}|[0-9]+) ")
 
 
-def cluster_ownership_nft(listing, chain):
-    """cluster_ownership() for the nftables backend: the jhash values the rules of CHAIN accept are the node ids."""
+def cluster_ownership_nft(listing, chain, listing6=None):
+    """cluster_ownership() for the nftables backend: the jhash values the rules of CHAIN accept are the node ids.
+
+    listing6: the ``ip6 fwcluster`` table's; where it has the owner chain (a dual-stack hash
+    cluster), its ids are node_ids_ipv6 (an empty list when it owns none).
+    """
+    owned = _owner_chain_ids(listing, chain)
+    if listing6 is None or not re.search(r"^\s*chain %s \{" % re.escape(chain), listing6, re.M):
+        return owned  # no IPv6 owner chain: an IPv4-only cluster
+    owned6 = _owner_chain_ids(listing6, chain)
+    if owned is None and owned6 is None:
+        return None
+    owned = owned or {"total_nodes": owned6["total_nodes"], "nodemask": "0x00000000", "node_ids": []}
+    owned["node_ids_ipv6"] = owned6["node_ids"] if owned6 else []
+    return owned
+
+
+def _owner_chain_ids(listing, chain):
     mask = 0
     totals = set()
     seen = False

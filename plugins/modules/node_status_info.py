@@ -171,7 +171,8 @@ vips_held:
   sample: [10.10.1.254]
 cluster:
   description:
-    - The xt_cluster ownership of this node (hash architecture), null when the mangle table has no cluster rule.
+    - The ownership of this node (hash architecture), null when the mangle table has no owner rule
+      (O(backend=nftables) reads the owner chain of table C(ip fwcluster)).
   returned: always
   type: dict
   contains:
@@ -179,6 +180,13 @@ cluster:
     nodemask: {description: The union of the rules' local node masks., type: str}
     node_ids: {description: "The node ids owned: mask bit k is node id k (xt_cluster node k+1).", type: list,
                elements: int}
+    node_ids_ipv6:
+      description:
+        - With O(backend=nftables), the node ids the owner chain of table C(ip6 fwcluster) owns (a dual-stack
+          hash cluster's), null when that table has no owner rule. The owner hook writes both chains in one
+          transaction, so they differ only when something else changed one.
+      type: list
+      elements: int
   sample: {total_nodes: 3, nodemask: "0x00000005", node_ids: [0, 2]}
 conntrackd:
   description: conntrackd's caches and error counters; null when O(conntrackd_config) is empty.
@@ -331,19 +339,21 @@ def read_addresses(module):
         module.fail_json(msg=str(error))
 
 
-def read_nft_table(module):
-    """nft list table ip fwcluster, None without nft or the table."""
+def read_nft_table(module, family="ip"):
+    """nft list table FAMILY fwcluster, None without nft or the table."""
     nft = module.get_bin_path("nft")
     if nft is None:
         return None
-    rc, out, err = module.run_command([nft, "list", "table", "ip", "fwcluster"])
+    rc, out, err = module.run_command([nft, "list", "table", family, "fwcluster"])
     return out if rc == 0 else None
 
 
 def read_cluster(module, nft_listing):
     """The node ids owned; nft_listing: read_nft_table()'s, read once for this and read_heard (nftables)."""
     if module.params["backend"] == "nftables":
-        return cluster_ownership_nft(nft_listing, module.params["owner_chain"]) if nft_listing is not None else None
+        if nft_listing is None:
+            return None
+        return cluster_ownership_nft(nft_listing, module.params["owner_chain"], read_nft_table(module, "ip6"))
     iptables_save = module.get_bin_path("iptables-save")
     if iptables_save is None:
         return None

@@ -118,6 +118,8 @@ def test_the_ipv6_hash_is_nftables(kernel_node_ids6):
 @pytest.mark.parametrize("key, source", [
     ("tcp 10.20.1.105:40000>198.51.100.10:8080", "10.20.1.105"),
     ("icmp 10.20.1.7>198.51.100.10", "10.20.1.7"),
+    ("tcp [2001:db8:20:1::105]:40000>[2001:db8:20:2::10]:8080", "2001:db8:20:1::105"),
+    ("icmpv6 2001:db8:20:1::7>2001:db8:20:2::10", "2001:db8:20:1::7"),
 ])
 def test_flow_source(key, source):
     assert flow_source(key) == source

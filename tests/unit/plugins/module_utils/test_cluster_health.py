@@ -228,12 +228,32 @@ def test_hash_ownership():
         assess(plan, sample, twice)["problems"]
 
 
+def test_a_dual_stack_hash_node_owns_the_same_ids_in_both_families():
+    plan = hash_plan()
+    sample = dict(("fw%d" % k, hash_status(k, [k])) for k in range(3))
+    for node_id, host in enumerate(sorted(sample)):
+        sample[host]["cluster"]["node_ids_ipv6"] = [node_id]
+    assert assess(plan, sample, sample)["healthy"]
+    drifted = copy.deepcopy(sample)
+    drifted["fw1"]["cluster"]["node_ids_ipv6"] = []
+    drifted["fw2"]["cluster"]["node_ids_ipv6"] = [1, 2]
+    assert assess(plan, sample, drifted)["problems"] == [
+        "fw1: owns node ids 1 for IPv4 but none for IPv6", "fw2: owns node ids 2 for IPv4 but 1,2 for IPv6"]
+
+
 def test_hash_nodes_hold_every_vip():
     plan = hash_plan()
     sample = dict(("fw%d" % k, hash_status(k, [k])) for k in range(3))
     sample["fw1"]["vips_held"] = ["10.20.1.254"]
     assert assess(plan, sample, sample)["problems"] == ["fw1: does not hold 198.51.100.254, the VIP of segment "
                                                         "outside"]
+    # a dual-stack segment's IPv6 VIP too
+    plan["segments"]["inside"]["vip6_address"] = "2001:db8:20:1::fe"
+    for host in ("fw0", "fw2"):
+        sample[host]["vips_held"].append("2001:db8:20:1::fe")
+    assert assess(plan, sample, sample)["problems"] == [
+        "fw1: does not hold 2001:db8:20:1::fe, the VIP of segment inside",
+        "fw1: does not hold 198.51.100.254, the VIP of segment outside"]
 
 
 def sandwich_sample(plan):

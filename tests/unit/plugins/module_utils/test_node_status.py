@@ -188,13 +188,19 @@ udp      17 src=10.10.1.10 dst=203.0.113.10 sport=5353 dport=53 src=203.0.113.10
 dport=5353 mark=0 [active since 3s]
 icmp     1 src=10.10.1.10 dst=203.0.113.10 type=8 code=0 id=7 src=203.0.113.10 dst=203.0.113.254 type=0 code=0 \
 id=7 mark=0 [active since 1s]
+tcp      6 ESTABLISHED src=2001:db8:1::10 dst=2001:db8:2::10 sport=41236 dport=8080 src=2001:db8:2::10 \
+dst=2001:db8:1::10 sport=8080 dport=41236 [ASSURED] mark=0 [active since 9s]
+icmpv6   58 src=2001:db8:1::10 dst=2001:db8:2::10 type=128 code=0 id=9 src=2001:db8:2::10 dst=2001:db8:1::10 \
+type=129 code=0 id=9 mark=0 [active since 1s]
 """
 
 
 def test_flow_keys_are_the_original_direction():
     assert conntrackd_flow_keys(FLOWS) == [
         "icmp 10.10.1.10>203.0.113.10",
+        "icmpv6 2001:db8:1::10>2001:db8:2::10",
         "tcp 10.10.1.10:41234>203.0.113.10:8080",
+        "tcp [2001:db8:1::10]:41236>[2001:db8:2::10]:8080",
         "udp 10.10.1.10:5353>203.0.113.10:53",
     ]
     assert conntrackd_flow_keys("") == []
@@ -254,18 +260,29 @@ def test_resync_gate_state():
 
 @pytest.mark.skipif(shutil.which("nft") is None or os.geteuid() != 0, reason="needs nft and root")
 def test_nftables_ownership_and_heard_from_what_nft_lists_of_the_planned_rules():
-    """The hash example's rules on nftables, owner rules of ids 0 and 2 added as the hook adds them, listed back."""
+    """The hash example's rules on nftables (dual stack), owner rules of ids 0 and 2 added as the hook adds them
+    (IPv6: id 0 alone, a drift the status must see), listed back."""
     from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import nftables
     from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
     from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory
     cluster, nodes, _balancers = load_inventory("hash")
     plan = build_plan(dict(cluster, fwcluster_backend="nftables"), nodes)
     node = plan["nodes"]["hs-fw1"]
-    script = nftables.table_text(node["ruleset"]) + "".join(
-        "add rule %s\n" % plan["hash"]["owner_rules"][node_id] for node_id in (0, 2))
-    listed = subprocess.run(["unshare", "-n", "sh", "-c", "nft -f - && nft list table ip fwcluster"],
+    ipv4, ipv6 = plan["hash"]["families"]
+    script = nftables.table_text(node["ruleset"] + node["ruleset_ipv6"]) + "".join(
+        "add rule %s %s\n" % (family["backend_chain"], family["owner_specs"][node_id])
+        for family, node_id in ((ipv4, 0), (ipv4, 2), (ipv6, 0)))
+    listed = subprocess.run(["unshare", "-n", "sh", "-c", "nft -f - && nft list table ip fwcluster && echo ==== "
+                             "&& nft list table ip6 fwcluster"],
                             input=script, capture_output=True, text=True, check=True).stdout
-    assert cluster_ownership_nft(listed, plan["hash"]["listed_chain"]) == {
-        "total_nodes": 3, "nodemask": "0x00000005", "node_ids": [0, 2]}
+    listed, listed6 = listed.split("====\n")
+    chain = plan["hash"]["listed_chain"]
+    assert cluster_ownership_nft(listed, chain) == {"total_nodes": 3, "nodemask": "0x00000005", "node_ids": [0, 2]}
+    assert cluster_ownership_nft(listed, chain, listed6) == {
+        "total_nodes": 3, "nodemask": "0x00000005", "node_ids": [0, 2], "node_ids_ipv6": [0]}
+    # an IPv6 owner chain that owns nothing is an empty list; no IPv6 owner chain, no key
+    empty6 = "table ip6 fwcluster {\n\tchain %s {\n\t}\n}\n" % chain
+    assert cluster_ownership_nft(listed, chain, empty6)["node_ids_ipv6"] == []
+    assert "node_ids_ipv6" not in cluster_ownership_nft(listed, chain, "table ip6 fwcluster {\n}\n")
     assert cluster_ownership_nft(listed, "no-such-chain") is None
     assert replication_heard_nft(listed) == {"192.168.101.2": 0, "192.168.101.3": 0}
