@@ -29,6 +29,7 @@ come from ``python3 benchmark/controller.py --out docs/benchmark`` (its controll
 import argparse
 import copy
 import datetime
+import ipaddress
 import json
 import os
 import pathlib
@@ -70,10 +71,12 @@ def with_fourth_node(cluster_vars, nodes, balancers):
     added = copy.deepcopy(nodes[last])
     added["fwcluster_node_id"] += 1
 
-    def bump(address):
-        ip, prefix = address.split("/")
-        head, tail = ip.rsplit(".", 1)
-        return "%s.%d/%s" % (head, int(tail) + 1, prefix)
+    def bump(value):
+        """The next address, of each family where value lists several."""
+        if isinstance(value, list):
+            return [bump(address) for address in value]
+        interface = ipaddress.ip_interface(value)
+        return "%s/%d" % (interface.ip + 1, interface.network.prefixlen)
 
     added["fwcluster_addresses"] = {segment: bump(value) for segment, value in added["fwcluster_addresses"].items()}
     added["fwcluster_replication_address"] = bump(added["fwcluster_replication_address"])

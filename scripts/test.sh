@@ -556,7 +556,10 @@ step_build() {
 }
 
 # matrix_inventories BACKEND: a copy of inventories/ whose clusters all run
-# BACKEND (every fwcluster_backend line rewritten), printed.
+# BACKEND (every fwcluster_backend line rewritten), printed. On iptables a hash
+# cluster keeps the IPv4 half of each dual-stack VIP and address
+# ([IPv4, "IPv6"] -> IPv4): its IPv6 VIPs need nftables (the lab then checks
+# IPv4 alone, molecule/hash/lab.yml).
 matrix_inventories() {
     local dir=$root/build/lab-inventories/$1 f
     rm -rf "$dir"
@@ -568,6 +571,11 @@ matrix_inventories() {
     for f in "$dir"/*/; do
         [[ $(cat "$f"group_vars/*.yml "$f"group_vars/*/*.yml 2>/dev/null | grep -c "^fwcluster_backend: $1\$") -ge 1 ]] ||
             { echo "test.sh: ${f#"$root"/} must name fwcluster_backend in its cluster's group_vars" >&2; return 1; }
+        if [[ $1 == iptables ]] && grep -qx "fwcluster_architecture: hash" "$f"group_vars/*.yml 2>/dev/null; then
+            sed -i -E 's#\[([0-9.]+/[0-9]+), "[0-9a-fA-F:]+/[0-9]+"\]#\1#' "$f"group_vars/*.yml "$f"host_vars/*.yml
+            ! grep -qE '"[0-9a-fA-F]*:[0-9a-fA-F:]*/[0-9]+"' "$f"group_vars/*.yml "$f"host_vars/*.yml ||
+                { echo "test.sh: ${f#"$root"/}: an IPv6 address left in the IPv4 copy" >&2; return 1; }
+        fi
     done
     echo "$dir"
 }

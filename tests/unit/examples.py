@@ -9,13 +9,14 @@ import yaml
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def load_inventory(name):
+def load_inventory(name, inventories=None):
     """(cluster variables, {node: host variables}, {balancer: host variables}) of inventories/NAME.
 
     The cluster variables are the one group_vars file of the cluster's group
     (group_vars/all/ holds the lab's connection settings, not the cluster's).
+    inventories: another directory of inventories than the repository's.
     """
-    base = os.path.join(REPO_ROOT, "inventories", name)
+    base = os.path.join(inventories or os.path.join(REPO_ROOT, "inventories"), name)
     group_files = [entry for entry in sorted(os.listdir(os.path.join(base, "group_vars"))) if entry.endswith(".yml")]
     assert len(group_files) == 1, "inventories/%s: expected one cluster group_vars file, got %s" % (name, group_files)
     with open(os.path.join(base, "group_vars", group_files[0])) as handle:

@@ -1,10 +1,12 @@
 """The deployed hash cluster's nodes, once each owns its own node id (verify.yml runs these).
 
 Every node runs keepalived, conntrackd and the two boot units, has
-nf_conntrack_tcp_loose=0, holds every VIP, listens to every segment's multicast
-MAC, and its live mangle table is the plan's plus exactly its own id's rule, as
-iptables-save prints it (nftables: its owner chain holds exactly its own id's
-rule; the status compares the rest of its tables with rules.nft).
+nf_conntrack_tcp_loose=0, holds every VIP of both families, listens to every
+segment's multicast MAC, and its live mangle table is the plan's plus exactly
+its own id's rule, as iptables-save prints it (nftables: the owner chain of
+every family holds exactly its own id's rule, and the neighbour rewrite table
+is loaded where the cluster has IPv6 VIPs; the status compares the rest of its
+tables with rules.nft).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ def test_tcp_loose_is_off(host):
 
 
 def test_the_node_holds_every_vip(host, plan):
-    held = [line.split()[3] for line in host.check_output("ip -4 -o addr show").splitlines()]
-    assert [segment["vip"] for segment in plan["segments"].values() if segment["vip"] not in held] == []
+    held = [line.split()[3] for line in host.check_output("ip -o addr show").splitlines()]
+    vips = [segment[key] for segment in plan["segments"].values() for key in ("vip", "vip6") if segment.get(key)]
+    assert [vip for vip in vips if vip not in held] == []
 
 
 def test_every_segment_interface_listens_to_its_multicast_mac(host, plan, name):
@@ -37,11 +40,24 @@ def test_every_segment_interface_listens_to_its_multicast_mac(host, plan, name):
         assert link["multicast_mac"] in listening, "%s: %s" % (link["interface"], listening)
 
 
+def test_neighbour_advertisements_are_rewritten_where_the_cluster_has_ipv6_vips(host, plan, name):
+    listing = host.run("nft list table ip6 fwcluster_nd")
+    if not plan["nodes"][name]["hash"]["neighbours"]:
+        assert listing.rc != 0, "an IPv4-only node has no neighbour rewrite table"
+        return
+    for link in plan["nodes"][name]["hash"]["links"]:
+        if link.get("vip6"):
+            # the rewrite names the VIP; the links script filled in the interface's MAC
+            assert link["vip6"].split("/")[0] in listing.stdout and "OWN_MAC" not in listing.stdout, listing.stdout
+
+
 def test_the_live_mangle_table_is_the_plans_with_exactly_this_nodes_id_rule(host, plan, name):
     node = plan["nodes"][name]
     if plan["backend"] == "nftables":
-        listing = host.check_output("nft list chain ip fwcluster %s", plan["hash"]["listed_chain"])
-        assert re.findall(r'comment "%s([0-9]+)"' % plan["hash"]["owner_comment"], listing) == [str(node["node_id"])]
+        for family in plan["hash"]["families"]:
+            listing = host.check_output("nft list chain %s", family["backend_chain"])
+            assert re.findall(r'comment "%s([0-9]+)"' % plan["hash"]["owner_comment"], listing) == [
+                str(node["node_id"])], family["backend_chain"]
         return
     rendered = [table for table in node["ruleset"] if table["table"] == "mangle"][0]["rules"]
     live = [line for line in host.check_output("iptables-save -t mangle").splitlines() if line.startswith("-A")]

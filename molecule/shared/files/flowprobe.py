@@ -29,8 +29,8 @@ hold --to HOST:PORT --state FILE [--interval 0.1] [--dead-after 60]
     Run it detached with e.g.
     ``systemd-run --unit flowprobe-hold flowprobe.py hold ...``.
 
-connect --to HOST:PORT [--timeout S] [--whoami] [--source-port N]
-    One short connection: connect, send one line, expect it back. Prints a
+connect --to HOST:PORT [--to HOST:PORT] [--timeout S] [--whoami] [--source-port N]
+    One short connection (to the --to of --bind's family, else the first): connect, send one line, expect it back. Prints a
     JSON result and exits 0 on success, 1 when refused (RST), 2 on timeout
     (a firewall dropping the packets), 3 on any other error. With
     --whoami the result also holds the address the server saw. With
@@ -46,20 +46,23 @@ hold ... --bind ADDR
     Any of hold, holdmany and connect can bind the client side to a source
     address (--bind ADDR), e.g. one of several addresses of the client.
 
-holdmany --to HOST:PORT --source ADDR [--source ADDR ...] --state FILE
-        [--interval 0.2] [--dead-after 60]
+holdmany --to HOST:PORT [--to HOST:PORT] --source ADDR [--source ADDR ...]
+        --state FILE [--interval 0.2] [--dead-after 60]
     Many long-lived flows in one process, one per source address, each
     exactly like ``hold``. FILE holds {"flows": {ADDR: <hold state>}, ...}.
+    With sources of both families, give one --to per family: each source
+    connects to the target of its own family.
 
-userve --port N --summary FILE
-    UDP echo server with duplicate detection. A datagram "RUN SRC SEQ" is
+userve --port N --summary FILE [--bind ADDR]
+    UDP echo server (on :: by default: both families) with duplicate detection. A datagram "RUN SRC SEQ" is
     echoed back; the server counts, per run and source, the datagrams
     received and the sequence numbers seen more than once (duplicates).
     FILE (JSON) is rewritten every 0.2 s when it changed.
 
-ublast --to HOST:PORT --source ADDR [--source ADDR ...] --run ID
+ublast --to HOST:PORT [--to HOST:PORT] --source ADDR [--source ADDR ...] --run ID
        [--count 20] [--interval 0.05] [--linger 2] --out FILE
-    From every source address (one UDP socket bound to each), send COUNT
+    From every source address (one UDP socket bound to each, sending to the
+    --to of its family, as holdmany), send COUNT
     datagrams "ID SRC SEQ", and count the echoes: received, duplicates
     (an echo of a sequence number seen before) and missing. Exit 0 when
     every echo came back exactly once, 1 otherwise.
@@ -73,7 +76,8 @@ maskwait --bit K --out FILE [--poll 0.01] [--timeout 60]
 
 capcount --file FILE --net NETWORK
     Count the packets of a ``tcpdump -nn -l`` text capture per address of
-    NETWORK (as source or destination). Prints {ADDR: packets}.
+    NETWORK (as source or destination; IPv4 or IPv6 lines, give --net once
+    per family). Prints {ADDR: packets}.
 
 ctflows [--proto tcp] [--dport N] [--family ipv4|ipv6|any]
     Run on a firewall: its conntrack table as JSON, one object per flow
@@ -114,6 +118,19 @@ def write_json_atomic(path: str, data: dict) -> None:
         json.dump(data, handle, indent=1, sort_keys=True)
         handle.write("\n")
     os.replace(tmp, path)
+
+
+def family_of(address: str) -> int:
+    """AF_INET6 for an IPv6 address, AF_INET for anything else."""
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+def target_for(source: str, targets: list[tuple[str, int]]) -> tuple[str, int]:
+    """The one of TARGETS (host, port) of SOURCE's address family."""
+    for host, port in targets:
+        if family_of(host) == family_of(source):
+            return host, port
+    raise SystemExit(f"flowprobe: no --to of the family of source {source}")
 
 
 def split_hostport(value: str) -> tuple[str, int]:
@@ -370,7 +387,7 @@ def cmd_hold(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------- connect
 def cmd_connect(args: argparse.Namespace) -> int:
-    host, port = args.to
+    host, port = target_for(args.bind, args.to) if args.bind else args.to[0]
     result: dict = {"to": f"{host}:{port}", "start": now()}
     status = 0
     try:
@@ -443,7 +460,7 @@ def cmd_holdmany(args: argparse.Namespace) -> int:
     """One Hold per source address, in threads; one combined state file."""
     holds = {}
     for source in args.source:
-        sub = argparse.Namespace(to=args.to, state=None, interval=args.interval,
+        sub = argparse.Namespace(to=target_for(source, args.to), state=None, interval=args.interval,
                                  dead_after=args.dead_after, connect_timeout=args.connect_timeout,
                                  bind=source)
         holds[source] = Hold(sub)
@@ -486,8 +503,10 @@ def cmd_holdmany(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------- userve
 def cmd_userve(args: argparse.Namespace) -> int:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = socket.socket(family_of(args.bind), socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family_of(args.bind) == socket.AF_INET6:  # IPv4 peers too, as ::ffff:A.B.C.D
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     sock.bind((args.bind, args.port))
     sock.settimeout(0.2)
     runs: dict = {}
@@ -505,10 +524,11 @@ def cmd_userve(args: argparse.Namespace) -> int:
             words = data.decode(errors="replace").split()
             if len(words) == 3 and words[2].isdigit():
                 run, source, seq = words[0], words[1], int(words[2])
-                entry = runs.setdefault(run, {}).setdefault(peer[0], {
+                peer_ip = unmapped(peer[0])
+                entry = runs.setdefault(run, {}).setdefault(peer_ip, {
                     "received": 0, "duplicates": 0, "max_seq": 0, "claimed_source": source,
                     "first": now(), "last": None})
-                key = (run, peer[0], seq)
+                key = (run, peer_ip, seq)
                 if key in seen:
                     entry["duplicates"] += 1
                 seen[key] = True
@@ -529,15 +549,15 @@ def cmd_userve(args: argparse.Namespace) -> int:
 def cmd_ublast(args: argparse.Namespace) -> int:
     import selectors
 
-    host, port = args.to
     selector = selectors.DefaultSelector()
     flows = {}
     for source in args.source:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock = socket.socket(family_of(source), socket.SOCK_DGRAM)
         sock.bind((source, 0))
         sock.setblocking(False)
         selector.register(sock, selectors.EVENT_READ, source)
-        flows[source] = {"sock": sock, "sent": 0, "echoes": {}, "duplicates": 0, "stray": 0}
+        flows[source] = {"sock": sock, "to": target_for(source, args.to), "sent": 0, "echoes": {},
+                         "duplicates": 0, "stray": 0}
     start = now()
 
     def drain(timeout: float) -> None:
@@ -561,7 +581,7 @@ def cmd_ublast(args: argparse.Namespace) -> int:
     for seq in range(1, args.count + 1):
         for source, flow in flows.items():
             try:
-                flow["sock"].sendto(f"{args.run} {source} {seq}".encode(), (host, port))
+                flow["sock"].sendto(f"{args.run} {source} {seq}".encode(), flow["to"])
                 flow["sent"] += 1
             except OSError:
                 pass
@@ -574,7 +594,7 @@ def cmd_ublast(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.linger
     while time.monotonic() < deadline:
         drain(max(0.0, deadline - time.monotonic()))
-    result = {"run": args.run, "to": f"{host}:{port}", "start": start, "end": now(), "count": args.count,
+    result = {"run": args.run, "to": ["%s:%d" % target for target in args.to], "start": start, "end": now(), "count": args.count,
               "sources": {}}
     ok = True
     for source, flow in flows.items():
@@ -632,18 +652,19 @@ def cmd_maskwait(args: argparse.Namespace) -> int:
 def cmd_capcount(args: argparse.Namespace) -> int:
     import ipaddress
 
-    network = ipaddress.ip_network(args.net)
+    networks = [ipaddress.ip_network(net) for net in args.net]
     counts: dict = {}
     with open(args.file, encoding="utf-8", errors="replace") as handle:
         for line in handle:
             words = line.split()
-            if "IP" not in words:
+            tag = next((tag for tag in ("IP", "IP6") if tag in words), None)
+            if tag is None:
                 continue
-            at = words.index("IP")
+            at = words.index(tag)
             for endpoint in words[at + 1:at + 4:2]:  # "SRC.PORT > DST.PORT:"
-                address = ".".join(endpoint.rstrip(":").split(".")[:4])
+                address = endpoint.rstrip(":").rpartition(".")[0]
                 try:
-                    if ipaddress.ip_address(address) in network:
+                    if any(ipaddress.ip_address(address) in network for network in networks):
                         counts[address] = counts.get(address, 0) + 1
                 except ValueError:
                     pass
@@ -712,7 +733,8 @@ def parser() -> argparse.ArgumentParser:
     h.set_defaults(func=cmd_hold)
 
     m = sub.add_parser("holdmany", help="one long-lived flow per source address")
-    m.add_argument("--to", type=split_hostport, required=True)
+    m.add_argument("--to", type=split_hostport, action="append", required=True,
+                   help="one per address family of the sources")
     m.add_argument("--source", action="append", required=True)
     m.add_argument("--state", required=True)
     m.add_argument("--interval", type=float, default=0.2)
@@ -722,12 +744,13 @@ def parser() -> argparse.ArgumentParser:
 
     us = sub.add_parser("userve", help="UDP echo server counting duplicates")
     us.add_argument("--port", type=int, required=True)
-    us.add_argument("--bind", default="0.0.0.0")
+    us.add_argument("--bind", default="::", help="listen address; :: (default) takes IPv4 and IPv6")
     us.add_argument("--summary", required=True)
     us.set_defaults(func=cmd_userve)
 
     ub = sub.add_parser("ublast", help="UDP sequences from many sources, echoes counted")
-    ub.add_argument("--to", type=split_hostport, required=True)
+    ub.add_argument("--to", type=split_hostport, action="append", required=True,
+                    help="one per address family of the sources")
     ub.add_argument("--source", action="append", required=True)
     ub.add_argument("--run", required=True)
     ub.add_argument("--count", type=int, default=20)
@@ -745,11 +768,12 @@ def parser() -> argparse.ArgumentParser:
 
     cc = sub.add_parser("capcount", help="packets per address of a tcpdump text capture")
     cc.add_argument("--file", required=True)
-    cc.add_argument("--net", required=True)
+    cc.add_argument("--net", action="append", required=True)
     cc.set_defaults(func=cmd_capcount)
 
     c = sub.add_parser("connect", help="one short request/echo")
-    c.add_argument("--to", type=split_hostport, required=True)
+    c.add_argument("--to", type=split_hostport, action="append", required=True,
+                   help="with --bind, one per address family: the one of the source's family is taken")
     c.add_argument("--timeout", type=float, default=3.0)
     c.add_argument("--whoami", action="store_true")
     c.add_argument("--source-port", type=int, default=0, help="leave from this local port")

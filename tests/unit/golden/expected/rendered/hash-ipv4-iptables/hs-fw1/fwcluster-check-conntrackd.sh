@@ -15,7 +15,7 @@ set -u
 # least; NOTRACK: when its flows change); the raw rule "fwcluster conntrackd
 # from PEER" counts them.
 peer_messages() {
-	nft list chain ip fwcluster raw_prerouting 2>/dev/null | grep -F 'fwcluster conntrackd from '
+	iptables-save -c -t raw 2>/dev/null | grep -F 'fwcluster conntrackd from '
 }
 
 before=$(peer_messages)
