@@ -3,8 +3,9 @@
 """Which node id the cluster match gives a flow: the kernel's xt_cluster hash, in Python.
 
 xt_cluster hashes the original direction's source address of a flow's conntrack
-entry with jhash_1word and the cluster's seed, and scales the hash to the
-number of nodes (net/netfilter/xt_cluster.c: reciprocal_scale). A node forwards
+entry with jhash_1word and the cluster's seed (jhash() of its 4 bytes: the same
+number), and scales the hash to the number of nodes (net/netfilter/xt_cluster.c:
+reciprocal_scale). A node forwards
 the flows of the node ids it owns; the switchover waits only for those.
 nftables' "jhash ct original ip saddr" gives the same numbers; an IPv6 flow is
 nftables' only: "jhash ct original ip6 saddr", jhash() of the 16-byte address
@@ -22,27 +23,6 @@ _MASK = 0xFFFFFFFF
 
 def _rol32(value, shift):
     return ((value << shift) | (value >> (32 - shift))) & _MASK
-
-
-def jhash_1word(word, seed):
-    """Linux include/linux/jhash.h: jhash_1word() (jhash_3words(a, 0, 0), its final mix)."""
-    initval = (seed + 0xDEADBEEF + (1 << 2)) & _MASK
-    a, b, c = (word + initval) & _MASK, initval, initval
-    c ^= b
-    c = (c - _rol32(b, 14)) & _MASK
-    a ^= c
-    a = (a - _rol32(c, 11)) & _MASK
-    b ^= a
-    b = (b - _rol32(a, 25)) & _MASK
-    c ^= b
-    c = (c - _rol32(b, 16)) & _MASK
-    a ^= c
-    a = (a - _rol32(c, 4)) & _MASK
-    b ^= a
-    b = (b - _rol32(a, 14)) & _MASK
-    c ^= b
-    c = (c - _rol32(b, 24)) & _MASK
-    return c
 
 
 def _mix(a, b, c):
@@ -108,12 +88,11 @@ def node_id_of(address, seed, total_nodes):
 
     The kernel hashes the address as stored (network byte order) read as
     native 32-bit words: little-endian on the machines this runs on. IPv4:
-    xt_cluster's jhash_1word; IPv6: nftables' jhash of the 16 bytes.
+    xt_cluster's jhash_1word (and nftables' jhash) of the 4 bytes; IPv6:
+    nftables' jhash of the 16 bytes.
     """
-    if ":" in address:
-        return (jhash(socket.inet_pton(socket.AF_INET6, address), seed) * total_nodes) >> 32
-    word = int.from_bytes(socket.inet_aton(address), "little")
-    return (jhash_1word(word, seed) * total_nodes) >> 32
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return (jhash(socket.inet_pton(family, address), seed) * total_nodes) >> 32
 
 
 def flow_source(key):

@@ -206,7 +206,7 @@ class Hash(Architecture):
                   + stateful.filter_forward_rules(cluster, node, family=IPV6,
                                                   before_policy=reply_direction_drops(cluster, node, IPV6)),
                   family=IPV6),
-            Table("mangle", rules.MANGLE_POLICIES, mangle_rules6(cluster, node), user_chains=[CHAIN], family=IPV6),
+            Table("mangle", rules.MANGLE_POLICIES, mangle_rules(cluster, node, IPV6), user_chains=[CHAIN], family=IPV6),
         ]
 
     def vrrp_fields(self, cluster):
@@ -359,43 +359,30 @@ def reply_direction_drops(cluster, node, family=rules.IPV4):
     return found
 
 
-def mangle_rules(cluster, node):
-    found = []
-    for segment in cluster.segments.values():
-        interface = node.interfaces[segment.name]
-        own = ipaddress.ip_network(node.addresses[segment.name].ip)
-        found.extend([
-            # The node's own address (management, its own connections) is never hashed.
-            Rule("PREROUTING", [rules.destination(own), rules.in_interface(interface)], rules.ACCEPT),
-            # Multicast to the node itself (VRRP adverts) is not a flow to share out.
-            Rule("PREROUTING", [rules.destination(MULTICAST), rules.in_interface(interface)], rules.ACCEPT),
-            # Every other packet meets the cluster match (which also turns the
-            # cluster MAC's PACKET_MULTICAST into PACKET_HOST); unowned ones are dropped.
-            Rule("PREROUTING", [rules.in_interface(interface)], rules.jump(CHAIN)),
-            Rule("PREROUTING", [rules.in_interface(interface), rules.not_marked(MARK, MARK)], rules.DROP),
-        ])
-    return found
+def mangle_rules(cluster, node, family=rules.IPV4):
+    """The PREROUTING layout of the mangle table, per segment (IPv6: per segment with an IPv6 VIP).
 
-
-def mangle_rules6(cluster, node):
-    """mangle_rules for IPv6, on the segments with an IPv6 VIP.
-
-    Neighbour discovery is nobody's flow: a neighbour's unicast solicitation
-    or advertisement sent to the cluster MAC reaches every node and is
-    untracked, so the hash (on the flow's original source) cannot take it.
+    The node's own address (management, its own connections) is never hashed,
+    nor multicast to the node itself (VRRP adverts; IPv6: link-local traffic too).
+    IPv6's neighbour discovery is nobody's flow: a neighbour's unicast
+    solicitation or advertisement sent to the cluster MAC reaches every node
+    and is untracked, so the hash (on the flow's original source) cannot take
+    it. Every other packet meets the owner chain (which also turns the cluster
+    MAC's PACKET_MULTICAST into PACKET_HOST); unowned ones are dropped.
     """
+    ipv6 = family == IPV6
     found = []
     for segment in cluster.segments.values():
-        if segment.vip6 is None:
+        if ipv6 and segment.vip6 is None:
             continue
         interface = node.interfaces[segment.name]
-        own = ipaddress.ip_network(node.addresses6[segment.name].ip)
-        found.extend(
-            [Rule("PREROUTING", [rules.destination(network), rules.in_interface(interface)], rules.ACCEPT)
-             for network in (own, LINK_LOCAL6, MULTICAST6)]
-            + [Rule("PREROUTING", [rules.in_interface(interface), rules.protocol("ipv6-icmp", IPV6),
-                                   rules.icmpv6_type(kind)], rules.accept_as_host())
-               for kind in ("neighbour-solicitation", "neighbour-advertisement")]
-            + [Rule("PREROUTING", [rules.in_interface(interface)], rules.jump(CHAIN)),
-               Rule("PREROUTING", [rules.in_interface(interface), rules.not_marked(MARK, MARK)], rules.DROP)])
+        own = ipaddress.ip_network((node.addresses6 if ipv6 else node.addresses)[segment.name].ip)
+        found.extend(Rule("PREROUTING", [rules.destination(network), rules.in_interface(interface)], rules.ACCEPT)
+                     for network in ((own, LINK_LOCAL6, MULTICAST6) if ipv6 else (own, MULTICAST)))
+        if ipv6:
+            found.extend(Rule("PREROUTING", [rules.in_interface(interface), rules.protocol("ipv6-icmp", IPV6),
+                                             rules.icmpv6_type(kind)], rules.accept_as_host())
+                         for kind in ("neighbour-solicitation", "neighbour-advertisement"))
+        found.extend([Rule("PREROUTING", [rules.in_interface(interface)], rules.jump(CHAIN)),
+                      Rule("PREROUTING", [rules.in_interface(interface), rules.not_marked(MARK, MARK)], rules.DROP)])
     return found
