@@ -133,6 +133,28 @@ def target_for(source: str, targets: list[tuple[str, int]]) -> tuple[str, int]:
     raise SystemExit(f"flowprobe: no --to of the family of source {source}")
 
 
+def open_connection(host: str, port: int, timeout: float, bind: str | None = None,
+                    source_port: int = 0) -> socket.socket:
+    """socket.create_connection from BIND (an address) and SOURCE_PORT, when given.
+
+    A fixed source port is bound with SO_REUSEADDR: an earlier connection
+    from the same port (an ephemeral one, the kernel's choice) may still wait
+    in TIME_WAIT, which would refuse the bind (EADDRINUSE).
+    """
+    if not source_port:
+        return socket.create_connection((host, port), timeout=timeout, source_address=(bind, 0) if bind else None)
+    sock = socket.socket(family_of(host), socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.settimeout(timeout)
+        sock.bind((bind or "", source_port))
+        sock.connect((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def split_hostport(value: str) -> tuple[str, int]:
     """HOST:PORT or [IPv6]:PORT as (host, port)."""
     host, _sep, port = value.rpartition(":")
@@ -353,9 +375,7 @@ class Hold:
         bind = getattr(self.args, "bind", None)
         source_port = getattr(self.args, "source_port", 0) or 0
         try:
-            self.sock = socket.create_connection((host, port), timeout=self.args.connect_timeout,
-                                                 source_address=(bind or "", source_port)
-                                                 if bind or source_port else None)
+            self.sock = open_connection(host, port, self.args.connect_timeout, bind, source_port)
         except OSError as exc:
             self.fail(f"connect failed: {exc}")
             self.save()
@@ -391,8 +411,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
     result: dict = {"to": f"{host}:{port}", "start": now()}
     status = 0
     try:
-        source = (args.bind or "", args.source_port) if (args.bind or args.source_port) else None
-        with socket.create_connection((host, port), timeout=args.timeout, source_address=source) as sock:
+        with open_connection(host, port, args.timeout, args.bind, args.source_port) as sock:
             sock.settimeout(args.timeout)
             result["local_ip"], result["local_port"] = sock.getsockname()[:2]
             reader = sock.makefile("rb")
