@@ -134,8 +134,8 @@ def conntrackd_flow_keys(text):
         if "src" not in first or "dst" not in first:
             continue
         if "sport" in first and "dport" in first:
-            keys.add("%s %s:%s>%s:%s" % (proto.group(1), _bracketed(first["src"]), first["sport"],
-                                          _bracketed(first["dst"]), first["dport"]))
+            source, destination = _bracketed(first["src"]), _bracketed(first["dst"])
+            keys.add("%s %s:%s>%s:%s" % (proto.group(1), source, first["sport"], destination, first["dport"]))
         else:
             keys.add("%s %s>%s" % (proto.group(1), first["src"], first["dst"]))
     return sorted(keys)

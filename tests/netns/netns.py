@@ -142,8 +142,8 @@ def load_rules(lab, namespace, plan, host):
 def hash_scripts(lab, namespace, plan, host):
     """The links script run (VIPs, multicast MACs, ARP) and the owner hook installed; returns the hook's path."""
     state = os.path.join(lab.workdir, "%s-state" % host)
-    links = lab.file("%s-links" % host, render("firewall", "fwcluster-hash-links.j2", plan, host,
-                                                fwcluster_firewall_hash_state_dir=state))
+    script = render("firewall", "fwcluster-hash-links.j2", plan, host, fwcluster_firewall_hash_state_dir=state)
+    links = lab.file("%s-links" % host, script)
     run(namespace, "sh", links)
     hook = render("firewall", "fwcluster-hash-owner.j2", plan, host, fwcluster_firewall_hash_state_dir=state)
     return lab.file("%s-owner" % host, hook)
