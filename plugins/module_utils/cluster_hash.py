@@ -5,8 +5,8 @@
 xt_cluster hashes the original direction's source address of a flow's conntrack
 entry with jhash_1word and the cluster's seed (jhash() of its 4 bytes: the same
 number), and scales the hash to the number of nodes (net/netfilter/xt_cluster.c:
-reciprocal_scale). A node forwards
-the flows of the node ids it owns; the switchover waits only for those.
+reciprocal_scale). A node forwards the flows of the node ids it owns; the
+switchover waits only for those.
 nftables' "jhash ct original ip saddr" gives the same numbers; an IPv6 flow is
 nftables' only: "jhash ct original ip6 saddr", jhash() of the 16-byte address
 (xt_cluster hashes only its first 4 bytes: docs/hash-ipv6/).

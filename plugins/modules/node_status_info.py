@@ -183,8 +183,9 @@ cluster:
     node_ids_ipv6:
       description:
         - With O(backend=nftables), the node ids the owner chain of table C(ip6 fwcluster) owns (a dual-stack
-          hash cluster's), null when that table has no owner rule. The owner hook writes both chains in one
-          transaction, so they differ only when something else changed one.
+          hash cluster's; an empty list when it owns none), absent without that chain (an IPv4-only cluster).
+          The owner hook writes both chains in one transaction, so they differ only when something else
+          changed one.
       type: list
       elements: int
   sample: {total_nodes: 3, nodemask: "0x00000005", node_ids: [0, 2]}
