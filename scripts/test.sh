@@ -4,9 +4,12 @@
 #
 # It installs what it needs (scripts/setup.sh), clears leftovers of earlier
 # labs (scripts/lab-cleanup.sh), then runs the steps below in order, each
-# timed under its own header, and stops at the first failure (exit 1). unit,
-# lint, sanity and netns run at once when more than one is selected (they
-# share nothing; their logs are printed one after the other).
+# timed under its own header, and stops at the first failure (exit 1). The
+# steps without a lab (unit, yamllint, lint, sanity, build, docs, netns) run
+# at once when more than one is selected, and with them the first lab
+# scenario, multipath's (they share nothing; the steps without a lab are
+# mostly CPU, a lab waits on its daemons' timers for much of its run; the
+# logs are printed one after the other when all have ended).
 #
 # Steps:
 #   unit          pytest tests/unit (no test collected counts as a failure)
@@ -110,18 +113,27 @@ done
 # scenarios and leaves its lab standing for the bench step.
 bench_scenario=primary_backup
 
+# The scenario that runs at once with the steps without a lab, first of the
+# scenarios: the one whose checks leave the widest margins to its timers (a
+# failover within three adverts and a second; no flow gap bound under a
+# second).
+overlap_scenario=multipath
+
 # The scenario of several clusters at once (--fleet): not an architecture's,
 # outside the cross product.
 fleet_scenario=fleet
 
 # The steps, in order. Molecule scenarios: every directory of molecule/ with
-# a molecule.yml, except shared/ and the fleet; the bench's scenario last.
+# a molecule.yml, except shared/ and the fleet; the overlap scenario first,
+# the bench's scenario last.
 scenarios=()
 for f in molecule/*/molecule.yml; do
     [[ -f $f ]] || continue
     name=$(basename "$(dirname "$f")")
-    [[ $name == shared || $name == "$bench_scenario" || $name == "$fleet_scenario" ]] || scenarios+=("$name")
+    [[ $name == shared || $name == "$bench_scenario" || $name == "$fleet_scenario" || $name == "$overlap_scenario" ]] ||
+        scenarios+=("$name")
 done
+[[ -f molecule/$overlap_scenario/molecule.yml ]] && scenarios=("$overlap_scenario" "${scenarios[@]}")
 [[ -f molecule/$bench_scenario/molecule.yml ]] && scenarios+=("$bench_scenario")
 all_steps=(unit yamllint lint sanity build docs netns)
 if ((${#scenarios[@]})); then
@@ -289,12 +301,12 @@ run_step() {
     record "$name" "$rc" $(($(date +%s) - start)) "$log" || { summary; exit 1; }
 }
 
-# run_together NAME...: steps that share nothing, each one CPU-bound process,
-# run at once (on two cores, three of them end sooner than in turn); then
-# each log is printed under its own header and each result recorded; the run
-# stops when one failed.
+# run_together NAME...: steps that share nothing run at once (on two cores,
+# the CPU-bound ones end sooner together than in turn, and a lab's waits
+# leave room for them); then each log is printed under its own header and
+# each result recorded; the run stops when one failed.
 run_together() {
-    local name pids=() rc i=0 ok=1
+    local name pids=() rc i=0 ok=1 log
     mkdir -p "$logs"
     header "$* (at once)"
     for name in "$@"; do
@@ -302,18 +314,19 @@ run_together() {
             set -euo pipefail
             # shellcheck disable=SC2034 # read by the trap below
             started=$(date +%s)
-            trap 'echo $(($(date +%s) - started)) >"$logs/$name.secs"' EXIT
-            "step_$name" "$name" "$step_timeout"
-        ) >"$logs/$name.log" 2>&1 &
+            trap 'echo $(($(date +%s) - started)) >"$logs/${name//[:\/]/_}.secs"' EXIT
+            "$(step_function "$name")" "$name" "$(step_limit "$name")"
+        ) >"$logs/${name//[:\/]/_}.log" 2>&1 &
         pids+=($!)
     done
     for name in "$@"; do
         rc=0
         wait "${pids[i]}" || rc=$?
         i=$((i + 1))
+        log=$logs/${name//[:\/]/_}.log
         header "$name"
-        cat "$logs/$name.log"
-        record "$name" "$rc" "$(cat "$logs/$name.secs" 2>/dev/null || echo 0)" "$logs/$name.log" || ok=0
+        cat "$log"
+        record "$name" "$rc" "$(cat "${log%.log}.secs" 2>/dev/null || echo 0)" "$log" || ok=0
     done
     ((ok)) || { summary; exit 1; }
 }
@@ -600,6 +613,18 @@ step_molecule() {
     return "$rc"
 }
 
+step_function() {  # step_function STEP: the function that runs STEP
+    case $1 in
+        molecule*) echo step_molecule ;;
+        core:*) echo step_core ;;
+        *) echo "step_$1" ;;
+    esac
+}
+
+step_limit() {  # step_limit STEP: its timeout in seconds
+    if [[ $1 == molecule* ]]; then echo "$molecule_timeout"; else echo "$step_timeout"; fi
+}
+
 step_bench() {
     timeout -k 60 "$2" python3 benchmark/bench.py --smoke --reuse-lab --out "$logs/bench-smoke" \
         --command "scripts/bench.sh --smoke"
@@ -613,22 +638,19 @@ steps=("${all_run[@]}")
 run_step setup "$step_timeout" step_setup
 # shellcheck source=scripts/env.sh
 . "$root/scripts/env.sh"
-# The CPU-bound steps without a lab run at once, where more than one is selected.
+# The steps without a lab run at once, with the first scenario's lab, where
+# more than one of them is selected.
 together=()
-for s in unit lint sanity netns; do selected "$s" && together+=("$s"); done
 for s in "${steps[@]:1}"; do
-    case $s in
-        molecule*) run_step "$s" "$molecule_timeout" step_molecule ;;
-        core:*) run_step "$s" "$step_timeout" step_core ;;
-        unit | lint | sanity | netns)
-            if ((${#together[@]} < 2)); then
-                run_step "$s" "$step_timeout" "step_$s"
-            elif [[ $s == "${together[0]}" ]]; then
-                run_together "${together[@]}"
-            fi
-            ;;
-        *) run_step "$s" "$step_timeout" "step_$s" ;;
-    esac
+    case $s in unit | yamllint | lint | sanity | build | docs | netns | "molecule:$overlap_scenario") together+=("$s") ;; esac
+done
+((${#together[@]} >= 2)) || together=()
+for s in "${steps[@]:1}"; do
+    if ((${#together[@]})) && [[ " ${together[*]} " == *" $s "* ]]; then
+        [[ $s == "${together[0]}" ]] && run_together "${together[@]}"
+        continue
+    fi
+    run_step "$s" "$(step_limit "$s")" "$(step_function "$s")"
 done
 summary
 ((failed == 0))
