@@ -24,7 +24,10 @@ def links(namespace):
         addresses = ["%s/%d" % (entry["local"], entry["prefixlen"]) for entry in listed[0]["addr_info"]
                      if entry.get("scope") == "global"]
         multicast = netns.run(namespace, "ip", "maddress", "show", "dev", interface).split()
-        state[interface] = (sorted(addresses), [multicast[i + 1] for i, word in enumerate(multicast) if word == "link"])
+        # sorted: the kernel lists groups as joined, and it joins an IPv6 address's
+        # solicited-node group from a work queue, before or after the script's MACs
+        groups = [multicast[i + 1] for i, word in enumerate(multicast) if word == "link"]
+        state[interface] = (sorted(addresses), sorted(groups))
     return state
 
 
