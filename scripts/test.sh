@@ -7,9 +7,10 @@
 # timed under its own header, and stops at the first failure (exit 1). The
 # steps without a lab (unit, yamllint, lint, sanity, build, docs, netns) run
 # at once when more than one is selected, and with them the first lab
-# scenario, multipath's (they share nothing; the steps without a lab are
-# mostly CPU, a lab waits on its daemons' timers for much of its run; the
-# logs are printed one after the other when all have ended).
+# scenario, multipath's (they share nothing; beside the lab they run at the
+# lowest priority, in the CPU time the lab leaves while it waits on its
+# daemons' timers; the logs are printed one after the other when all have
+# ended).
 #
 # Steps:
 #   unit          pytest tests/unit (no test collected counts as a failure)
@@ -302,16 +303,22 @@ run_step() {
 }
 
 # run_together NAME...: steps that share nothing run at once (on two cores,
-# the CPU-bound ones end sooner together than in turn, and a lab's waits
-# leave room for them); then each log is printed under its own header and
-# each result recorded; the run stops when one failed.
+# the CPU-bound ones end sooner together than in turn); then each log is
+# printed under its own header and each result recorded; the run stops when
+# one failed. Beside a lab the others run at the lowest priority (nice 19),
+# in the time the lab leaves idle while it waits on its daemons' timers: a
+# lab's containers share one CPU cgroup (podman's libpod_parent), which
+# weighs as much as one process of normal priority, so every busy process
+# at that priority would take the lab's share.
 run_together() {
-    local name pids=() rc i=0 ok=1 log
+    local name pids=() rc i=0 ok=1 log lab=0
     mkdir -p "$logs"
     header "$* (at once)"
+    for name in "$@"; do [[ $name == molecule* ]] && lab=1; done
     for name in "$@"; do
         (
             set -euo pipefail
+            if ((lab)) && [[ $name != molecule* ]]; then renice -n 19 -p "$BASHPID" >/dev/null; fi
             # shellcheck disable=SC2034 # read by the trap below
             started=$(date +%s)
             trap 'echo $(($(date +%s) - started)) >"$logs/${name//[:\/]/_}.secs"' EXIT
