@@ -18,7 +18,7 @@ ROLES = ("firewall", "conntrackd", "keepalived", "balancer")
 TOPIC = "fwcluster change pending"
 # Modules that change the host in these roles; a systemd_service task only
 # with state or enabled (without, it reads the unit's status).
-CHANGING = {"ansible.builtin.package", "ansible.builtin.template", "ansible.builtin.copy",
+CHANGING = {"ansible.builtin.apt", "ansible.builtin.template", "ansible.builtin.copy",
             "ansible.builtin.file", "ansible.posix.sysctl", "ansible.builtin.systemd_service"}
 # Modules that only read, and the plays' own control flow.
 READING = {"ansible.builtin.stat", "ansible.builtin.include_role", "ansible.builtin.include_tasks", "ansible.builtin.import_tasks",
