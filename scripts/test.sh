@@ -7,10 +7,10 @@
 # timed under its own header, and stops at the first failure (exit 1). The
 # steps without a lab (unit, yamllint, lint, sanity, build, docs, netns) run
 # at once when more than one is selected, and with them the first lab
-# scenario, multipath's (they share nothing; beside the lab they run at the
-# lowest priority, in the CPU time the lab leaves while it waits on its
-# daemons' timers; the logs are printed one after the other when all have
-# ended).
+# scenario, multipath's; then the hash and sandwich scenarios side by side
+# (they share nothing; beside a lab the steps without one run at the lowest
+# priority, in the CPU time the lab leaves while it waits on its daemons'
+# timers; the logs are printed one after the other when all have ended).
 #
 # Steps:
 #   unit          pytest tests/unit (no test collected counts as a failure)
@@ -119,6 +119,16 @@ bench_scenario=primary_backup
 # failover within three adverts and a second; no flow gap bound under a
 # second).
 overlap_scenario=multipath
+
+# Steps run at once (run_together), each set where two or more of it are
+# selected, in the place of its first: the steps without a lab beside the
+# first scenario; then two labs side by side, each about half waiting on its
+# daemons' timers and its probes (their networks, addresses and container
+# names are their own).
+at_once=(
+    "unit yamllint lint sanity build docs netns molecule:$overlap_scenario"
+    "molecule:hash molecule:sandwich"
+)
 
 # The scenario of several clusters at once (--fleet): not an architecture's,
 # outside the cross product.
@@ -645,15 +655,20 @@ steps=("${all_run[@]}")
 run_step setup "$step_timeout" step_setup
 # shellcheck source=scripts/env.sh
 . "$root/scripts/env.sh"
-# The steps without a lab run at once, with the first scenario's lab, where
-# more than one of them is selected.
-together=()
+# at_once_with STEP: the selected steps of STEP's set in at_once, in the
+# order of the run, when two or more of them are; else nothing.
+at_once_with() {
+    local set t chosen=()
+    for set in "${at_once[@]}"; do
+        [[ " $set " == *" $1 "* ]] || continue
+        for t in "${steps[@]:1}"; do [[ " $set " == *" $t "* ]] && chosen+=("$t"); done
+    done
+    ((${#chosen[@]} >= 2)) && echo "${chosen[*]}"
+    return 0
+}
 for s in "${steps[@]:1}"; do
-    case $s in unit | yamllint | lint | sanity | build | docs | netns | "molecule:$overlap_scenario") together+=("$s") ;; esac
-done
-((${#together[@]} >= 2)) || together=()
-for s in "${steps[@]:1}"; do
-    if ((${#together[@]})) && [[ " ${together[*]} " == *" $s "* ]]; then
+    read -ra together <<<"$(at_once_with "$s")"
+    if ((${#together[@]})); then
         [[ $s == "${together[0]}" ]] && run_together "${together[@]}"
         continue
     fi
