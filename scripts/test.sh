@@ -299,9 +299,13 @@ trap 'echo "test.sh: interrupted" >&2; exit 130' INT TERM
 
 # run_step NAME TIMEOUT FUNCTION: time FUNCTION, log it, record the result,
 # stop the run on failure.
+step_log() {  # step_log STEP: the file its output goes to
+    echo "$logs/${1//[:\/]/_}.log"
+}
+
 run_step() {
     local name=$1 limit=$2 fn=$3 start rc log
-    log=$logs/${name//[:\/]/_}.log
+    log=$(step_log "$name")
     mkdir -p "$logs"
     header "$name"
     start=$(date +%s)
@@ -331,19 +335,19 @@ run_together() {
             if ((lab)) && [[ $name != molecule* ]]; then renice -n 19 -p "$BASHPID" >/dev/null; fi
             # shellcheck disable=SC2034 # read by the trap below
             started=$(date +%s)
-            trap 'echo $(($(date +%s) - started)) >"$logs/${name//[:\/]/_}.secs"' EXIT
+            trap 'echo $(($(date +%s) - started)) >"$(step_log "$name").secs"' EXIT
             "$(step_function "$name")" "$name" "$(step_limit "$name")"
-        ) >"$logs/${name//[:\/]/_}.log" 2>&1 &
+        ) >"$(step_log "$name")" 2>&1 &
         pids+=($!)
     done
     for name in "$@"; do
         rc=0
         wait "${pids[i]}" || rc=$?
         i=$((i + 1))
-        log=$logs/${name//[:\/]/_}.log
+        log=$(step_log "$name")
         header "$name"
         cat "$log"
-        record "$name" "$rc" "$(cat "${log%.log}.secs" 2>/dev/null || echo 0)" "$log" || ok=0
+        record "$name" "$rc" "$(cat "$log.secs" 2>/dev/null || echo 0)" "$log" || ok=0
     done
     ((ok)) || { summary; exit 1; }
 }
