@@ -212,11 +212,16 @@ async def knock(args):
         except (OSError, asyncio.TimeoutError):
             attempts.append([round(start, 4), False])
 
-    deadline = time.time() + args.duration
+    # Attempts on a fixed grid of ticks: a stalled loop skips the ticks it missed rather than
+    # drifting (or bursting), so an attempt's start always tells the time within one interval.
+    begin = time.time()
+    deadline = begin + args.duration
     tasks = []
-    while time.time() < deadline:
-        tasks.append(asyncio.create_task(attempt(time.time())))
-        await asyncio.sleep(args.interval)
+    tick = 0
+    while (now := time.time()) < deadline:
+        tasks.append(asyncio.create_task(attempt(now)))
+        tick = max(tick + 1, int((now - begin) / args.interval) + 1)
+        await asyncio.sleep(max(0.0, begin + tick * args.interval - time.time()))
     await asyncio.gather(*tasks)
     attempts.sort()
     write_json(args.out, {"source": args.source, "dest": args.dest, "interval": args.interval, "attempts": attempts})

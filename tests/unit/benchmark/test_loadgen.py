@@ -130,5 +130,8 @@ def test_knock_attempts_at_its_interval(server, tmp_path):
                          "--interval", "0.05", "--duration", "0.5")
     assert rc == 0
     starts = [a[0] for a in result["attempts"]]
-    assert 6 <= len(starts) <= 11 and all(a[1] for a in result["attempts"])
+    # Never faster than the interval and only within the duration; how many of the 10 ticks are
+    # met depends on the scheduler (the unit step runs beside a lab at nice 19).
+    assert 3 <= len(starts) <= 11 and all(a[1] for a in result["attempts"])
     assert all(b - a >= 0.04 for a, b in zip(starts, starts[1:]))
+    assert starts[-1] - starts[0] < 0.5 + 0.01
