@@ -7,8 +7,9 @@
 # timed under its own header, and stops at the first failure (exit 1). The
 # steps without a lab (unit, yamllint, lint, sanity, build, docs, netns) run
 # at once when more than one is selected, and with them the first lab
-# scenario, multipath's; then the hash and sandwich scenarios side by side
-# (they share nothing; beside a lab the steps without one run at the lowest
+# scenario, multipath's; then the hash and sandwich scenarios side by side,
+# then the hash scenario on iptables beside primary_backup's (two labs share
+# nothing; beside a lab the steps without one run at the lowest
 # priority, in the CPU time the lab leaves while it waits on its daemons'
 # timers; the logs are printed one after the other when all have ended).
 #
@@ -44,10 +45,13 @@
 #                 inventories/fleet deployed by one run of site.yml, a
 #                 failure that stops one cluster only, status.yml's table of
 #                 every cluster (about 8 min)
-#   molecule:NAME@BACKEND-RELEASE  (--matrix only) scenario NAME with every
-#                 node on BACKEND (iptables, nftables: a copy of the example
-#                 inventories with that fwcluster_backend) and RELEASE
-#                 (bookworm, trixie: every lab host's image)
+#   molecule:NAME@BACKEND-RELEASE  scenario NAME with every node on BACKEND
+#                 (iptables, nftables: a copy of the example inventories with
+#                 that fwcluster_backend) and RELEASE (bookworm, trixie: every
+#                 lab host's image); molecule:hash@iptables-bookworm is a
+#                 default step (the iptables backend's proof on the hash
+#                 cluster, whose example is dual stack on nftables), the
+#                 other cells run with --matrix
 #
 # Options:
 #   --only STEP   run only STEP (repeatable, or comma separated); a scenario
@@ -67,7 +71,7 @@
 #                 in every cell the default steps do not prove (a scenario
 #                 whose molecule.yml names no image proves its example's
 #                 backend on bookworm; primary_backup mixes releases, so
-#                 it proves no single cell): 13 more scenario runs, about 82 min
+#                 it proves no single cell): 12 more scenario runs, about 75 min
 #   --list        print the steps that would run, and exit
 #   -h, --help    print this help
 #
@@ -128,7 +132,13 @@ overlap_scenario=multipath
 at_once=(
     "unit yamllint lint sanity build docs netns molecule:$overlap_scenario"
     "molecule:hash molecule:sandwich"
+    "molecule:hash@iptables-bookworm molecule:$bench_scenario"
 )
+
+# The cells of the cross product the default steps run too, before the bench's
+# scenario: the iptables backend keeps its lab proof on two architectures, the
+# hash cluster among them (the sandwich's example is on iptables).
+default_cells=(hash@iptables-bookworm)
 
 # The scenario of several clusters at once (--fleet): not an architecture's,
 # outside the cross product.
@@ -149,8 +159,11 @@ done
 all_steps=(unit yamllint lint sanity build docs netns)
 if ((${#scenarios[@]})); then
     for s in "${scenarios[@]}"; do
-        # the fleet's lab before the one the bench step reuses
-        if [[ $s == "$bench_scenario" ]] && ((fleet)); then all_steps+=("molecule:$fleet_scenario"); fi
+        # the fleet's lab and the default cells before the one the bench step reuses
+        if [[ $s == "$bench_scenario" ]]; then
+            ((fleet)) && all_steps+=("molecule:$fleet_scenario")
+            for c in "${default_cells[@]}"; do [[ -f molecule/${c%@*}/molecule.yml ]] && all_steps+=("molecule:$c"); done
+        fi
         all_steps+=("molecule:$s")
     done
 else
@@ -182,6 +195,7 @@ if ((matrix)); then
                 if ! grep -q '^ *image:' "molecule/$s/molecule.yml" && [[ $b == "$(example_backend "$s")" && $r == bookworm ]]; then
                     continue
                 fi
+                [[ " ${default_cells[*]} " == *" $s@$b-$r "* ]] && continue
                 all_steps+=("molecule:$s@$b-$r")
             done
         done
@@ -196,7 +210,7 @@ known() {
     return 1
 }
 for s in "${only[@]}" "${skip[@]}"; do
-    if [[ $s == *@* ]] && ((!matrix)); then echo "test.sh: '$s' is a cell of the cross product: add --matrix" >&2; exit 2; fi
+    if [[ $s == *@* ]] && ((!matrix)) && [[ " ${default_cells[*]/#/molecule:} " != *" $s "* ]]; then echo "test.sh: '$s' is a cell of the cross product: add --matrix" >&2; exit 2; fi
     if [[ $s == core:* ]] && ((!cores)); then echo "test.sh: '$s' needs --cores" >&2; exit 2; fi
     if [[ $s == "molecule:$fleet_scenario" ]] && ((!fleet)); then echo "test.sh: '$s' needs --fleet" >&2; exit 2; fi
     known "$s" || { echo "test.sh: unknown step '$s'; steps: ${all_steps[*]}" >&2; exit 2; }
