@@ -483,12 +483,12 @@ def cmd_holdmany(args: argparse.Namespace) -> int:
                                  dead_after=args.dead_after, connect_timeout=args.connect_timeout,
                                  bind=source)
         holds[source] = Hold(sub)
-    stop = threading.Event()
+    stopping = []
 
     def on_term(*_):
-        for hold in holds.values():
-            hold.on_term()
-        stop.set()
+        # A signal handler takes no lock: it runs in the main thread, which may
+        # hold one (a hold's, in snapshot) at that moment. The loop below stops.
+        stopping.append(True)
 
     threads = [threading.Thread(target=hold.run, daemon=True) for hold in holds.values()]
     for hold, thread in zip(holds.values(), threads):
@@ -510,12 +510,17 @@ def cmd_holdmany(args: argparse.Namespace) -> int:
                 "alive": sum(1 for flow in flows.values() if flow["alive"]),
                 "errors": sum(1 for flow in flows.values() if flow["error"])}
 
-    while not stop.wait(0.25):
+    while not stopping:
         write_json_atomic(args.state, snapshot())
         if all(not thread.is_alive() for thread in threads):
             break
+        time.sleep(0.25)
+    for hold in holds.values():
+        hold.on_term()
+    # Two seconds for all of them, not each: a hold whose connect still waits ends with the process.
+    deadline = time.monotonic() + 2
     for thread in threads:
-        thread.join(timeout=2)
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
     write_json_atomic(args.state, snapshot())
     return 0 if all(hold.state["error"] is None for hold in holds.values()) else 1
 
