@@ -20,7 +20,12 @@ and measures with benchmark/loadgen.py on the lab's client and server:
 4. the flows each firewall forwarded (SYNs seen leaving each node);
 5. the session rate (on and off) and the default kill again on the other
    backend (iptables, nftables) than the inventory's, redeployed on the same
-   lab: both backends side by side in one run.
+   lab: both backends side by side in one run;
+6. the replication profile (benchmark/replication_profile.py): the session
+   rate with replication off, on and with each candidate change of
+   conntrackd's configuration, with the CPU time and the counters of
+   conntrackd on every firewall, per 1000 sessions (``--only profile``
+   measures it alone).
 
 Which firewall carried a flow is read from the wire: every firewall node runs
 tcpdump on its outgoing packets (``-Q out``), so the node that forwards a
@@ -51,6 +56,10 @@ import yaml
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts" / "lib"))
 import lab_scenario  # noqa: E402  pylint: disable=wrong-import-position
 
+# replication_profile imports this module as "bench": run as a script, be that module.
+sys.modules.setdefault("bench", sys.modules[__name__])
+import replication_profile  # noqa: E402  pylint: disable=wrong-import-position
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LOADGEN = "/usr/local/bin/fwcluster-loadgen"
 ARCHITECTURES = ("primary_backup", "multipath", "hash", "sandwich")
@@ -60,6 +69,7 @@ FULL = {
     "recovery_sizes": [0, 10240, 102400, 1048576], "recovery_clients_per_size": 16,
     "recovery_after_kill_s": 16, "subsecond_advert_int": 0.2,
     "subsecond_health": {"interval": 0.2, "timeout": 0.15, "fall": 3, "rise": 6},
+    "profile_sizes": [0, 1024, 5120],
 }
 # The smoke run keeps the full run's 16 clients per size: with 4, the kill
 # caught only sessions in their handshake (recovered 0/0, nothing shown).
@@ -578,7 +588,7 @@ def replication_off(replication, tracking):
     return overrides
 
 
-def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False):
+def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False, only=None):
     result = {"scenario": lab.scenario, "nodes": lab.firewalls, "replication": bool(lab.replication),
               "replication_mode": (lab.replication or {}).get("mode"), "backend": lab.backend,
               "rate": {"on": None, "off": None}, "share": None, "kills": [], "notes": [],
@@ -597,6 +607,11 @@ def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False):
         lab.settle()
         result["machine"] = machine(lab.firewalls[0])
         lab.prepare_load()
+        if only == "profile":
+            if lab.replication:
+                result["profile"] = replication_profile.measure(
+                    lab, settings, replication_profile.variants_for(lab.architecture))
+            return result
         on = "replication on" if lab.replication else "no replication"
         result["rate"], share = measure_rates(lab, settings)
         lab.settle()   # conntrackd was restarted: every node in sync again before a kill
@@ -607,6 +622,11 @@ def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False):
         result["backends"][lab.backend] = {"rate": result["rate"], "kill": result["kills"][-1]["label"]}
         if smoke:
             return result
+        if lab.replication:
+            lab.settle()
+            result["profile"] = replication_profile.measure(
+                lab, settings, replication_profile.variants_for(lab.architecture))
+            lab.settle()
         for backend in (b for b in BACKENDS if b != lab.backend):
             label = "%s, advert_int %g, %s" % (on, default_int, backend)
             refusal = lab.deploy({"fwcluster_backend": backend}, "backend %s" % backend)
@@ -690,6 +710,8 @@ def main(argv=None):
     parser.add_argument("--keep-lab", action="store_true", help="leave the last lab running")
     parser.add_argument("--reuse-lab", action="store_true",
                         help="measure in the scenario's lab when it is running, instead of building a new one")
+    parser.add_argument("--only", choices=["profile"],
+                        help="measure only this: the replication profile (no kill)")
     parser.add_argument("--command", default="scripts/bench.sh", help="the command line recorded in the results")
     args = parser.parse_args(argv)
     archs = args.arch or (["primary_backup"] if args.smoke else list(ARCHITECTURES))
@@ -705,7 +727,7 @@ def main(argv=None):
         try:
             lab = Lab(name)
             results["architectures"][name] = bench_architecture(lab, settings, args.smoke, args.keep_lab,
-                                                                args.reuse_lab)
+                                                                args.reuse_lab, args.only)
             results["architectures"][name]["seconds"] = round(time.time() - started)
             results.setdefault("machine", results["architectures"][name].pop("machine"))
         except (BenchError, subprocess.TimeoutExpired, OSError, KeyError) as exc:

@@ -413,6 +413,52 @@ def share_table(results):
     return table(["Architecture", "Flows per node", "Max/mean"], rows)
 
 
+def profile_variants(arch):
+    """The variants of an architecture's replication profile ([] when it has none)."""
+    return [v for v in _list(_dict(arch.get("profile")).get("variants")) if isinstance(v, dict)]
+
+
+def _variant_rate(variant):
+    """Mean over the sizes <= 5 KiB of a profile variant's median sessions/s, or None."""
+    return _mean(_num(row.get("sessions_per_s")) for row in _list(variant.get("rate"))
+                 if isinstance(row, dict) and (_num(row.get("size")) or 0) <= SMALL_OBJECT)
+
+
+def _node_sum(variant, key):
+    """A per-node figure of a profile variant, summed over its firewalls (None when none has it)."""
+    values = [_num(node.get(key)) for node in _dict(variant.get("per_node")).values() if isinstance(node, dict)]
+    values = [value for value in values if value is not None]
+    return sum(values) if values else None
+
+
+def _figure(value):
+    return NA if value is None else ("%.1f" % value if value < 100 else "%d" % round(value))
+
+
+def profile_table(results):
+    """One row per architecture and variant of the replication profile; None when no architecture has one."""
+    rows = []
+    for name, arch in architectures(results):
+        variants = profile_variants(arch)
+        off = next((_variant_rate(v) for v in variants if v.get("name") == "off"), None)
+        for variant in variants:
+            rate = _variant_rate(variant)
+            tables = [_num(node.get("table_max")) for node in _dict(variant.get("per_node")).values()
+                      if isinstance(node, dict)]
+            rows.append([name, variant.get("name") or NA, _figure(rate),
+                         fmt_ratio(rate / off) if rate is not None and off else NA,
+                         _figure(_node_sum(variant, "conntrackd_cpu_ms")), _figure(_node_sum(variant, "container_cpu_ms")),
+                         _figure(_num(_dict(variant.get("machine")).get("softirq_ms"))),
+                         _figure(_node_sum(variant, "events")), _figure(_node_sum(variant, "kernel_writes")),
+                         _figure(_node_sum(variant, "cache_writes")), _figure(_node_sum(variant, "messages_sent")),
+                         fmt_int(max([t for t in tables if t is not None], default=None))])
+    if not rows:
+        return None
+    return table(["Architecture", "Variant", "Sessions/s (<= 5 KiB)", "vs off", "conntrackd CPU ms",
+                  "Firewalls' CPU ms", "Machine's softirq ms", "Kernel events", "Kernel writes",
+                  "External cache writes", "Messages sent", "Largest kernel table"], rows)
+
+
 def _verdict(passed, unknown=False):
     if unknown:
         return NA
@@ -510,11 +556,15 @@ def summary_markdown(results):
         ("**Backends side by side** (each architecture redeployed on the other rules backend in the same lab: "
          "session rate, objects <= 5 KiB, replication on and off, and the default kill, replication on):",
          backend_table(results)),
+        ("**Replication profile** (the session rate, objects <= 5 KiB, with replication off, on and with each "
+         "candidate change of conntrackd's configuration, measured in turn on one deployment; the other figures "
+         "per 1000 sessions, summed over the firewalls; see benchmark/README.md):", profile_table(results)),
         ("**Targets** (each measured in this run, as a ratio):",
          table(["Target", "Architecture", "Measured", "Required", "Verdict"], targets(results) or [[NA] * 5])),
     ]
     for title, body in sections:
-        lines += [title, "", body, ""]
+        if body is not None:
+            lines += [title, "", body, ""]
     notes = ["- %s: %s" % (name, note) for name, arch in architectures(results) for note in _notes(arch)]
     if notes:
         lines += ["Notes:", ""] + notes

@@ -400,3 +400,29 @@ def test_the_other_backend_is_shown_side_by_side_and_judged_as_a_kill_of_its_own
         ["primary_backup", "iptables (inventory)", "1500", "1500", "1.00", "3120", "32/32 (100 %)"],
         ["primary_backup", "nftables", "1200", "1500", "0.80", "2900", "5/32 (16 %)"],
     ]
+
+
+def profile_variant(name, sessions_per_s, per_node, softirq_ms):
+    return {"name": name, "change": name, "sessions": 9000, "rate": rate(sessions_per_s, [0, 1024, 5120]),
+            "per_node": per_node, "machine": {"softirq_ms": softirq_ms, "system_ms": 1.0, "user_ms": 1.0}}
+
+
+def test_the_replication_profile_shows_each_variant_against_off():
+    results = full_results()
+    node = {"conntrackd_cpu_ms": 30.0, "container_cpu_ms": 200.0, "events": 4000.0, "kernel_writes": 8000.0,
+            "cache_writes": 0.0, "messages_sent": 1500.0, "table_max": 20000}
+    idle = dict(node, conntrackd_cpu_ms=0.0, events=0.0, kernel_writes=0.0, messages_sent=0.0, table_max=7000)
+    results["architectures"]["hash"]["profile"] = {"sizes": [0, 1024, 5120], "variants": [
+        profile_variant("off", 3000, {"h-fw1": idle, "h-fw2": idle}, 50.0),
+        profile_variant("on", 2100, {"h-fw1": node, "h-fw2": dict(node, table_max=25000)}, 80.0),
+        profile_variant("external cache", 2850, {"h-fw1": dict(node, kernel_writes=0.0, cache_writes=8000.0)}, 60.0)]}
+    summary = report.summary_markdown(results)
+    assert "**Replication profile**" in summary
+    assert [row for row in rows(summary, "hash") if len(row) == 12] == [
+        ["hash", "off", "3000", "1.00", "0.0", "400", "50.0", "0.0", "0.0", "0.0", "0.0", "7000"],
+        ["hash", "on", "2100", "0.70", "60.0", "400", "80.0", "8000", "16000", "0.0", "3000", "25000"],
+        ["hash", "external cache", "2850", "0.95", "30.0", "200", "60.0", "4000", "0.0", "8000", "1500", "20000"]]
+
+
+def test_a_run_without_a_profile_has_no_profile_section():
+    assert "Replication profile" not in report.summary_markdown(full_results())

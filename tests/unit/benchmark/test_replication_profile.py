@@ -1,0 +1,69 @@
+"""The parts of benchmark/replication_profile.py that turn counters into figures."""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "benchmark"))
+import bench  # noqa: E402  pylint: disable=wrong-import-position
+import replication_profile as rp  # noqa: E402  pylint: disable=wrong-import-position
+
+# `conntrackd -s; conntrackd -s runtime` as conntrackd 1.4.7 printed them on a
+# hash lab node (NOTRACK, DisableExternalCache On), every number replaced by a
+# distinct one (101, 102, ...) so that a value read from the wrong place shows.
+STATS = (pathlib.Path(__file__).parent / "fixtures" / "conntrackd-stats.txt").read_text()
+
+
+def test_parse_stats_reads_both_layouts_and_the_failed_counts():
+    stats = rp.parse_stats(STATS)
+    assert stats["cache internal: current active connections"] == 101
+    assert stats["cache internal: connections created"] == 102
+    assert stats["cache internal: connections created failed"] == 103
+    assert stats["external inject: connections destroyed"] == 112
+    assert stats["external inject: connections destroyed failed"] == 113
+    assert stats["multicast traffic: Pckts sent"] == 118
+    assert stats["multicast traffic: Pckts recv"] == 119
+    assert stats["message tracking: Lost msgs"] == 123
+    assert stats["daemon uptime"] == 124   # a line outside any section
+    assert stats["netlink stats: events received"] == 125
+
+
+def test_every_headline_counter_names_keys_conntrackd_prints():
+    stats = rp.parse_stats(STATS)
+    for name in ("events", "kernel_writes", "messages_sent", "messages_received"):
+        assert any(key in stats for key in rp.COUNTERS[name]), name
+    # the external cache's counters have the internal cache's layout under their own header
+    external = rp.parse_stats(STATS.replace("external inject:", "cache external:"))
+    assert all(key in external for key in rp.COUNTERS["cache_writes"])
+
+
+def sample(ticks, events, table, softirq):
+    return {"nodes": {"fw1": {"conntrackd_cpu_ms": ticks, "netlink stats: events received": events, "table": table,
+                              "container_cpu_ms": 2 * ticks}},
+            "machine": {"user_ms": 0, "system_ms": 0, "softirq_ms": softirq}}
+
+
+def test_delta_subtracts_counters_and_keeps_the_table_size():
+    change = rp.delta(sample(150, 900, 40, 70), sample(100, 300, 10, 20))
+    assert change["nodes"]["fw1"] == {"conntrackd_cpu_ms": 50, "netlink stats: events received": 600,
+                                      "table": 40, "container_cpu_ms": 100}
+    assert change["machine"] == {"user_ms": 0, "system_ms": 0, "softirq_ms": 50}
+
+
+def test_summarize_gives_figures_per_thousand_sessions():
+    runs = [{"row": {"sessions": 2000}, "delta": rp.delta(sample(150, 900, 40, 70), sample(100, 300, 10, 20))},
+            {"row": {"sessions": 3000}, "delta": rp.delta(sample(300, 2300, 25, 90), sample(150, 900, 0, 70))}]
+    summary = rp.summarize(runs)
+    assert summary["sessions"] == 5000
+    node = summary["per_node"]["fw1"]
+    assert node["conntrackd_cpu_ms"] == 40.0          # (50 + 150) ms / 5000 sessions * 1000
+    assert node["container_cpu_ms"] == 80.0
+    assert node["events"] == 400.0                    # (600 + 1400) / 5
+    assert node["kernel_writes"] == 0.0 and node["table_max"] == 40
+    assert summary["machine"]["softirq_ms"] == 14.0   # (50 + 20) / 5
+
+
+def test_every_architecture_is_profiled_off_and_on_and_candidates_exist():
+    for architecture in bench.ARCHITECTURES:
+        names = rp.variants_for(architecture)
+        assert names[:2] == ["off", "on"] and all(name in rp.VARIANTS for name in names)
+    assert rp.VARIANTS["off"][1] is None and rp.VARIANTS["on"][1] == ""
