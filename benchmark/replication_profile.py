@@ -47,11 +47,14 @@ VARIANTS = collections.OrderedDict([
     ("fewer events", ("only ESTABLISHED, TIME_WAIT and CLOSED replicated (fwcluster_conntrackd_tcp_states), "
                       "not SYN_RECV and CLOSE_WAIT: 2 updates of a short flow instead of 4", FEWER_EVENTS)),
     ("no internal cache, fewer events", ("both of the above", NO_INTERNAL_CACHE + ";" + FEWER_EVENTS)),
+    ("internal cache", ("a copy of the node's own flows in conntrackd (no DisableInternalCache On): a resync "
+                        "is answered from it", "/^\\s*DisableInternalCache On$/d")),
 ])
-# The candidates measured per architecture, where they change the deployed configuration and
-# could be built in (a sandwich firewall writes the peers' flows into its kernel too, but sees no
-# transition at which to commit an external cache: the balancers move its flows).
-CANDIDATES = {"hash": ["external cache", "no internal cache", "fewer events", "no internal cache, fewer events"]}
+# The candidates measured per architecture, where they change the deployed configuration (a
+# sandwich firewall writes the peers' flows into its kernel too, but sees no transition at which
+# to commit an external cache: the balancers move its flows).
+CANDIDATES = {"hash": ["external cache", "no internal cache", "fewer events", "no internal cache, fewer events"],
+              "sandwich": ["internal cache"]}
 
 COUNTERS = {   # a headline figure -> the conntrackd -s keys summed into it
     "events": ["netlink stats: events received"],
@@ -63,7 +66,7 @@ COUNTERS = {   # a headline figure -> the conntrackd -s keys summed into it
     "messages_received": ["multicast traffic: Pckts recv", "UDP traffic: Pckts recv", "TCP traffic: Pckts recv"],
 }
 
-SECTION = re.compile(r"^([A-Za-z][A-Za-z ]*?)(?: \(.*\))?:$")
+SECTION = re.compile(r"^([A-Za-z][A-Za-z ]*?)(?: \(.*)?:$")   # "TCP traffic (active device=eth3) server=...:"
 LABEL_VALUE = re.compile(r"([A-Za-z][A-Za-z ()_/-]*?):\s+(\d+)")
 VALUE_LABEL = re.compile(r"(\d+) ([A-Za-z]+(?: [A-Za-z]+)?)")
 

@@ -27,6 +27,13 @@ def test_parse_stats_reads_both_layouts_and_the_failed_counts():
     assert stats["netlink stats: events received"] == 125
 
 
+def test_parse_stats_reads_the_tcp_channel_header():
+    # conntrackd 1.4.7 over TCP (the sandwich lab) adds the connection states after the device
+    stats = rp.parse_stats(STATS.replace("multicast traffic (active device=eth3):",
+                                         "TCP traffic (active device=eth3) server=connected client=connected:"))
+    assert stats["TCP traffic: Pckts sent"] == 118 and "multicast traffic: Pckts sent" not in stats
+
+
 def test_every_headline_counter_names_keys_conntrackd_prints():
     stats = rp.parse_stats(STATS)
     for name in ("events", "kernel_writes", "messages_sent", "messages_received"):
