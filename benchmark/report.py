@@ -234,6 +234,33 @@ def fmt_share(recovered, total):
     return "%d/%d (%d %%)" % (recovered, total, round(100.0 * recovered / total))
 
 
+def wilson_interval(recovered, total, z=1.96):
+    """The 95 % Wilson score interval of a share of recovered flows, (low, high) in 0..1; None
+    without flows. With few flows a share says little: 1 of 1 recovered is 20.7 to 100 %."""
+    if total <= 0:
+        return None
+    share = recovered / total
+    denominator = 1 + z * z / total
+    centre = (share + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def fmt_interval(recovered, total):
+    """'21-100 %'; 'n/a' without flows."""
+    interval = wilson_interval(recovered, total)
+    if interval is None:
+        return NA
+    return "%d-%d %%" % (math.floor(100 * interval[0]), math.ceil(100 * interval[1]))
+
+
+def fmt_share_interval(recovered, total):
+    """'9/16 (56 %, 33-77 %)': the share and its 95 % interval; as fmt_share without flows."""
+    if total <= 0:
+        return fmt_share(recovered, total)
+    return "%d/%d (%d %%, %s)" % (recovered, total, round(100.0 * recovered / total), fmt_interval(recovered, total))
+
+
 def fmt_advert_int(value):
     value = _num(value)
     return NA if value is None else ("%g s" % value)
@@ -339,8 +366,8 @@ def recovery_table(results):
         for size in sorted(set(on) | set(off)):
             handshakes = ", ".join("%s %d/%d" % (label, *counts[size])
                                    for label, counts in (("on", new_on), ("off", new_off)) if size in counts)
-            rows.append([name, size_label(size), fmt_share(*on[size]) if size in on else NA,
-                         fmt_share(*off[size]) if size in off else NA, handshakes or NA])
+            rows.append([name, size_label(size), fmt_share_interval(*on[size]) if size in on else NA,
+                         fmt_share_interval(*off[size]) if size in off else NA, handshakes or NA])
         if not on and not off:
             rows.append([name, NA, NA, NA, NA])
     return table(["Architecture", "Object size", "Recovered, replication on", "Recovered, replication off",
@@ -544,7 +571,7 @@ def summary_markdown(results):
         ("**Session rate** (new TCP sessions per second: connect, request, response, close; the median of the "
          "repeated runs, their lowest and highest in brackets; throughput in Mbit/s, median):", rate_table(results)),
         ("**Recovered flows** (flows connected before a hard kill of the node carrying them and still open after "
-         "it, completed correctly; default advert_int %g s. Sessions still in their TCP handshake at the kill "
+         "it, completed correctly, with the 95 %% Wilson interval of the share; default advert_int %g s. Sessions still in their TCP handshake at the kill "
          "are counted apart: their SYN is sent again and makes new state on a survivor, with or without "
          "replication):" % default_advert_int(results), recovery_table(results)),
         ("**Recovered flows, every kill** (the same count for each kill of the run, its replication mode "

@@ -152,10 +152,10 @@ def test_recovered_long_lived_flows():
 
 def test_recovered_flows_table_shows_counts():
     summary = report.summary_markdown(full_results())
-    assert ["primary_backup", "0 B", "9/16 (56 %)", "14/16 (88 %)", "n/a"] in rows(summary, "primary_backup")
-    assert ["sandwich", "1 MiB", "15/16 (94 %)", "0/16 (0 %)", "n/a"] in rows(summary, "sandwich")
+    assert ["primary_backup", "0 B", "9/16 (56 %, 33-77 %)", "14/16 (88 %, 63-97 %)", "n/a"] in rows(summary, "primary_backup")
+    assert ["sandwich", "1 MiB", "15/16 (94 %, 71-99 %)", "0/16 (0 %, 0-20 %)", "n/a"] in rows(summary, "sandwich")
     # multipath has no replication: its kill is the "without" column.
-    assert ["multipath", "0 B", "n/a", "16/16 (100 %)", "n/a"] in rows(summary, "multipath")
+    assert ["multipath", "0 B", "n/a", "16/16 (100 %, 80-100 %)", "n/a"] in rows(summary, "multipath")
     short = target(summary, "Recovered short flows", "primary_backup")[0]
     assert short[2:] == ["on 21/32 (66 %), off 24/32 (75 %)", "reported", "not judged"]
 
@@ -307,7 +307,7 @@ def test_sessions_in_their_handshake_are_shown_apart():
     kills_ = results["architectures"]["sandwich"]["kills"]
     kills_[0]["recovery"][0].update(connecting=3, connecting_completed=2)   # replication on, advert_int 1
     kills_[1]["recovery"][0].update(connecting=4, connecting_completed=4)   # replication off
-    assert ["sandwich", "0 B", "8/16 (50 %)", "12/16 (75 %)", "on 2/3, off 4/4"] in \
+    assert ["sandwich", "0 B", "8/16 (50 %, 27-73 %)", "12/16 (75 %, 50-90 %)", "on 2/3, off 4/4"] in \
         rows(report.summary_markdown(results), "sandwich")
 
 
@@ -426,3 +426,15 @@ def test_the_replication_profile_shows_each_variant_against_off():
 
 def test_a_run_without_a_profile_has_no_profile_section():
     assert "Replication profile" not in report.summary_markdown(full_results())
+
+
+@pytest.mark.parametrize("recovered, total, expected", [
+    (1, 1, "20-100 %"),     # one flow says little (20.7 to 100 %)
+    (16, 16, "80-100 %"),
+    (30, 30, "88-100 %"),   # issue 18 asks for 30 flows a cell
+    (0, 8, "0-33 %"),
+    (9, 16, "33-77 %"),
+    (0, 0, "n/a"),
+])
+def test_the_recovered_share_comes_with_its_95_percent_interval(recovered, total, expected):
+    assert report.fmt_interval(recovered, total) == expected
