@@ -71,7 +71,9 @@
 #                 in every cell the default steps do not prove (a scenario
 #                 whose molecule.yml names no image proves its example's
 #                 backend on bookworm; primary_backup mixes releases, so
-#                 it proves no single cell): 12 more scenario runs, about 75 min
+#                 it proves no single cell): 12 more scenario runs (the 13
+#                 cells, hash on iptables then among them, took 82 min in
+#                 the run of docs/lab-measurements.md)
 #   --list        print the steps that would run, and exit
 #   -h, --help    print this help
 #
