@@ -609,8 +609,7 @@ def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False, only=Non
         lab.prepare_load()
         if only == "profile":
             if lab.replication:
-                result["profile"] = replication_profile.measure(
-                    lab, settings, replication_profile.variants_for(lab.architecture))
+                result["profile"] = replication_profile.measure(lab, settings)
             return result
         on = "replication on" if lab.replication else "no replication"
         result["rate"], share = measure_rates(lab, settings)
@@ -624,8 +623,7 @@ def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False, only=Non
             return result
         if lab.replication:
             lab.settle()
-            result["profile"] = replication_profile.measure(
-                lab, settings, replication_profile.variants_for(lab.architecture))
+            result["profile"] = replication_profile.measure(lab, settings)
             lab.settle()
         for backend in (b for b in BACKENDS if b != lab.backend):
             label = "%s, advert_int %g, %s" % (on, default_int, backend)

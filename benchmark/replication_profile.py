@@ -172,22 +172,19 @@ def delta(after, before):
 
 
 def apply_variant(lab, script):
-    """conntrackd stopped everywhere and the kernel tables flushed (as
-    bench.replication_running); the deployed conntrackd.conf back in place,
-    changed by the sed SCRIPT; conntrackd started (unless SCRIPT is None)."""
+    """The deployed conntrackd.conf back in place, changed by the sed SCRIPT;
+    then bench.replication_running: conntrackd stopped everywhere, the kernel
+    tables flushed, conntrackd started on the file (unless SCRIPT is None)."""
     for node in lab.firewalls:
-        bench.pexec(node, "systemctl stop conntrackd.service; conntrack -F 2>/dev/null; "
-                          "mkdir -p %s; [ -f %s ] || cp -p %s %s; cp -p %s %s"
+        bench.pexec(node, "mkdir -p %s; [ -f %s ] || cp -p %s %s; cp -p %s %s"
                     % (shlex.quote(SAVED.rsplit("/", 1)[0]), SAVED, CONF, SAVED, SAVED, CONF))
-    if script is None:
-        return
     if script:
         for node in lab.firewalls:
             changed = bench.pexec(node, "sed -i %s %s && ! cmp -s %s %s"
                                   % (shlex.quote(script), CONF, CONF, SAVED), check=False)
             if changed.returncode:
                 raise bench.BenchError("the variant's change (%s) changes nothing in %s on %s" % (script, CONF, node))
-    bench.replication_running(lab, True)
+    bench.replication_running(lab, script is not None)
 
 
 def restore(lab):
@@ -227,11 +224,12 @@ def summarize(runs):
             "machine": {key: per_thousand(value, sessions) for key, value in sorted(machine.items())}}
 
 
-def measure(lab, settings, variants):
-    """The profile of LAB for VARIANTS (names of VARIANTS); returns its results
-    (benchmark/README.md, results.json's "profile")."""
+def measure(lab, settings, variants=None):
+    """The profile of LAB for VARIANTS (names of VARIANTS; by default its
+    architecture's, variants_for); returns its results (benchmark/README.md,
+    results.json's "profile")."""
+    variants = variants or variants_for(lab.architecture)
     sampler = Sampler(lab)
-    runs = {name: collections.defaultdict(list) for name in variants}
     raw = {name: [] for name in variants}
     try:
         for repeat in range(settings["rate_repeats"]):
@@ -242,7 +240,6 @@ def measure(lab, settings, variants):
                     before = sampler.read()
                     row, _forwarded = bench.rate_once(lab, settings, size)
                     change = delta(sampler.read(), before)
-                    runs[name][size].append(row)
                     raw[name].append({"size": size, "row": row, "delta": change})
                     bench.log("profile %s, repeat %d, size %d: %s sessions/s; conntrackd %s ms"
                               % (name, repeat + 1, size, row["sessions_per_s"],
@@ -253,7 +250,8 @@ def measure(lab, settings, variants):
     for name in variants:
         result["variants"].append(dict(
             summarize(raw[name]), name=name, change=VARIANTS[name][0],
-            rate=[bench.rate_row(size, runs[name][size]) for size in settings["profile_sizes"]]))
+            rate=[bench.rate_row(size, [r["row"] for r in raw[name] if r["size"] == size])
+                  for size in settings["profile_sizes"]]))
     return result
 
 

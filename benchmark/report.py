@@ -227,11 +227,12 @@ def fmt_ratio(value):
     return NA if value is None else "%.2f" % value
 
 
-def fmt_share(recovered, total):
-    """'9/16 (56 %)'; 'n/a' without flows."""
+def fmt_share(recovered, total, interval=False):
+    """'9/16 (56 %)', with INTERVAL '9/16 (56 %, 33-77 %)' (its 95 % interval); 'n/a' without flows."""
     if total <= 0:
         return "%d/%d (%s)" % (recovered, total, NA)
-    return "%d/%d (%d %%)" % (recovered, total, round(100.0 * recovered / total))
+    spread = ", " + fmt_interval(recovered, total) if interval else ""
+    return "%d/%d (%d %%%s)" % (recovered, total, round(100.0 * recovered / total), spread)
 
 
 def wilson_interval(recovered, total, z=1.96):
@@ -252,13 +253,6 @@ def fmt_interval(recovered, total):
     if interval is None:
         return NA
     return "%d-%d %%" % (math.floor(100 * interval[0]), math.ceil(100 * interval[1]))
-
-
-def fmt_share_interval(recovered, total):
-    """'9/16 (56 %, 33-77 %)': the share and its 95 % interval; as fmt_share without flows."""
-    if total <= 0:
-        return fmt_share(recovered, total)
-    return "%d/%d (%d %%, %s)" % (recovered, total, round(100.0 * recovered / total), fmt_interval(recovered, total))
 
 
 def fmt_advert_int(value):
@@ -366,8 +360,8 @@ def recovery_table(results):
         for size in sorted(set(on) | set(off)):
             handshakes = ", ".join("%s %d/%d" % (label, *counts[size])
                                    for label, counts in (("on", new_on), ("off", new_off)) if size in counts)
-            rows.append([name, size_label(size), fmt_share_interval(*on[size]) if size in on else NA,
-                         fmt_share_interval(*off[size]) if size in off else NA, handshakes or NA])
+            rows.append([name, size_label(size), fmt_share(*on[size], interval=True) if size in on else NA,
+                         fmt_share(*off[size], interval=True) if size in off else NA, handshakes or NA])
         if not on and not off:
             rows.append([name, NA, NA, NA, NA])
     return table(["Architecture", "Object size", "Recovered, replication on", "Recovered, replication off",

@@ -141,6 +141,9 @@ at_once=(
 # scenario: the iptables backend keeps its lab proof on two architectures, the
 # hash cluster among them (the sandwich's example is on iptables).
 default_cells=(hash@iptables-bookworm)
+default_cell() {  # default_cell STEP: is STEP (molecule:CELL or CELL) one of default_cells?
+    [[ " ${default_cells[*]} " == *" ${1#molecule:} "* ]]
+}
 
 # The scenario of several clusters at once (--fleet): not an architecture's,
 # outside the cross product.
@@ -197,7 +200,7 @@ if ((matrix)); then
                 if ! grep -q '^ *image:' "molecule/$s/molecule.yml" && [[ $b == "$(example_backend "$s")" && $r == bookworm ]]; then
                     continue
                 fi
-                [[ " ${default_cells[*]} " == *" $s@$b-$r "* ]] && continue
+                default_cell "$s@$b-$r" && continue
                 all_steps+=("molecule:$s@$b-$r")
             done
         done
@@ -212,7 +215,7 @@ known() {
     return 1
 }
 for s in "${only[@]}" "${skip[@]}"; do
-    if [[ $s == *@* ]] && ((!matrix)) && [[ " ${default_cells[*]/#/molecule:} " != *" $s "* ]]; then echo "test.sh: '$s' is a cell of the cross product: add --matrix" >&2; exit 2; fi
+    if [[ $s == *@* ]] && ((!matrix)) && ! default_cell "$s"; then echo "test.sh: '$s' is a cell of the cross product: add --matrix" >&2; exit 2; fi
     if [[ $s == core:* ]] && ((!cores)); then echo "test.sh: '$s' needs --cores" >&2; exit 2; fi
     if [[ $s == "molecule:$fleet_scenario" ]] && ((!fleet)); then echo "test.sh: '$s' needs --fleet" >&2; exit 2; fi
     known "$s" || { echo "test.sh: unknown step '$s'; steps: ${all_steps[*]}" >&2; exit 2; }
