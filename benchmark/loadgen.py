@@ -224,7 +224,8 @@ async def knock(args):
         await asyncio.sleep(max(0.0, begin + tick * args.interval - time.time()))
     await asyncio.gather(*tasks)
     attempts.sort()
-    write_json(args.out, {"source": args.source, "dest": args.dest, "interval": args.interval, "attempts": attempts})
+    write_json(args.out, {"source": args.source, "dest": args.dest, "interval": args.interval,
+                          "begin": round(begin, 4), "attempts": attempts})
     return 0
 
 
