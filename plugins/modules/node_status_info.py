@@ -99,9 +99,9 @@ options:
       - Also list the flows of the kernel's connection tracking table (C(conntrack -L)), in the form of O(flows),
         as RV(kernel_flows); TCP flows that are closing (C(FIN_WAIT), C(CLOSE_WAIT), C(LAST_ACK), C(TIME_WAIT),
         C(CLOSE)) are left out.
-      - Where a cache is disabled (C(DisableExternalCache On), as in hash and sandwich clusters) the peers' flows
-        are only there; a planned switchover of a hash node checks that the survivors' kernels hold the node's
-        flows.
+      - Where the external cache is disabled (C(DisableExternalCache On), as in sandwich clusters) the peers' flows
+        are only there. A planned switchover of a hash node checks that each survivor holds the node's flows in
+        its external cache or its kernel table.
     type: bool
     default: false
   timeout:

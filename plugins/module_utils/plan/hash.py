@@ -79,10 +79,12 @@ class Hash(Architecture):
         Claim(CLUSTER_VARIABLE, "fwcluster_hash_seed"),
     )
     vrrp_defaults = {"preempt": True}  # a returning node takes its own node id back
-    # The peers' flows go straight into the kernel table: a survivor that
-    # takes over a node id already holds its flows, and the hook has
-    # nothing to commit before it changes the mask.
-    conntrackd_caches = {"external_cache": False, "internal_cache": True}
+    # The architecture's default caches (COMMIT_ON_TRANSITION): the peers'
+    # flows wait in conntrackd's external cache, and the notify hook commits
+    # them to the kernel table before it takes a node id. Writing them into
+    # every node's kernel as they come (DisableExternalCache On) cost each
+    # node a kernel write and an event per peer flow (docs/benchmark.md,
+    # "Where replication spends the session rate").
     # A returning node's own instances preempt: keepalived starts once its flows are in.
     resync_gate_holds = GATE_HOLDS_KEEPALIVED
     capabilities = Capabilities(planned_switchover="node_ids", owned_ids=True)
@@ -132,8 +134,8 @@ class Hash(Architecture):
         replication = cluster.replication
         if replication is not None and replication.mode not in REPLICATION_MODES:
             raise PlanError(label, "fwcluster_replication.mode",
-                            "%s keeps the peers' flows in conntrackd's external cache only; a hash cluster needs "
-                            "them in every node's kernel table (DisableExternalCache), which %s support"
+                            "%s cannot answer a resync request; a hash cluster's returning node asks its peers "
+                            "for their flows (conntrackd -n) before it takes its node id back, which %s support"
                             % (replication.mode, " and ".join(REPLICATION_MODES)))
         for entry in cluster.nat:
             if entry.kind in ("masquerade", "snat"):

@@ -1,7 +1,10 @@
 """The parts of benchmark/replication_profile.py that turn counters into figures."""
 
 import pathlib
+import subprocess
 import sys
+
+import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "benchmark"))
 import bench  # noqa: E402  pylint: disable=wrong-import-position
@@ -11,6 +14,8 @@ import replication_profile as rp  # noqa: E402  pylint: disable=wrong-import-pos
 # hash lab node (NOTRACK, DisableExternalCache On), every number replaced by a
 # distinct one (101, 102, ...) so that a value read from the wrong place shows.
 STATS = (pathlib.Path(__file__).parent / "fixtures" / "conntrackd-stats.txt").read_text()
+GOLDEN = pathlib.Path(__file__).resolve().parents[1] / "golden" / "expected" / "rendered"
+PREFIX = {"hash": "hs", "sandwich": "sw"}
 
 
 def test_parse_stats_reads_both_layouts_and_the_failed_counts():
@@ -74,3 +79,14 @@ def test_every_architecture_is_profiled_off_and_on_and_candidates_exist():
         names = rp.variants_for(architecture)
         assert names[:2] == ["off", "on"] and all(name in rp.VARIANTS for name in names)
     assert rp.VARIANTS["off"][1] is None and rp.VARIANTS["on"][1] == ""
+
+
+@pytest.mark.parametrize("architecture", sorted(rp.CANDIDATES))
+def test_every_candidate_changes_the_deployed_configuration(architecture):
+    # The example's conntrackd.conf as the roles render it (the golden snapshot); a candidate that
+    # changes nothing would measure the deployed configuration under another name.
+    conf = (GOLDEN / architecture / ("%s-fw1" % PREFIX[architecture]) / "conntrackd.conf").read_text()
+    for name in rp.CANDIDATES[architecture]:
+        changed = subprocess.run(["sed", rp.VARIANTS[name][1]], input=conf, capture_output=True, text=True,
+                                 check=True).stdout
+        assert changed != conf, name

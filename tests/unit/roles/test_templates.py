@@ -323,6 +323,9 @@ def test_hash_scripts_are_valid_shell():
     assert "planned='address eth1 10.20.1.254/24|maddress eth1 01:00:5e:14:01:fe|" in links
     assert "nft delete table ip6 fwcluster_nd" in links  # IPv4 only: no neighbour rewrite
     assert "own_id=1" in notify and "conntrackd -C /etc/conntrackd/conntrackd.conf -R" in notify
+    # a taken id's flows leave the external cache for the kernel table before the hook lets its packets in
+    commit = notify.index("conntrackd -C /etc/conntrackd/conntrackd.conf -c")
+    assert commit < notify.index('/usr/local/sbin/fwcluster-hash-owner "$action" "$id"')
     unit = render("firewall", "fwcluster-netfilter.service.j2", plan, "hs-fw2")
     assert "ExecStartPost=/usr/local/sbin/fwcluster-hash-owner sync" in unit
     dropin = render("keepalived", "keepalived-dropin.conf.j2", plan, "hs-fw2")
@@ -330,9 +333,9 @@ def test_hash_scripts_are_valid_shell():
     assert "ExecStartPre=-/usr/local/sbin/fwcluster-resync-gate wait\n" in dropin
 
 
-def test_hash_conntrackd_injects_into_the_kernel(tmp_path):
+def test_hash_conntrackd_keeps_the_peers_flows_in_its_external_cache(tmp_path):
     text = render("conntrackd", "conntrackd.conf.j2", _hash_plan(), "hs-fw1")
-    assert "Mode NOTRACK" in text and "DisableExternalCache On" in text and "StartupResync" not in text
+    assert "Mode NOTRACK" in text and "DisableExternalCache Off" in text and "StartupResync" not in text
     assert "IPv4_address 225.0.0.51" in text
     check_conntrackd(text, tmp_path)
 

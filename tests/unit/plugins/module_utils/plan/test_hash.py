@@ -87,10 +87,11 @@ def test_ruleset_marks_owned_flows_and_drops_the_rest(hash_example):
     assert plan["nodes"]["hs-fw1"]["sysctls"]["net.netfilter.nf_conntrack_tcp_loose"] == "0"
 
 
-def test_conntrackd_injects_into_the_kernel(hash_example):
+def test_conntrackd_keeps_the_peers_flows_for_a_commit_at_takeover(hash_example):
     plan = build_plan(*hash_example)
     conntrackd = plan["nodes"]["hs-fw1"]["conntrackd"]
-    assert conntrackd["external_cache"] is False and "startup_resync" not in conntrackd
+    assert conntrackd["external_cache"] is True and conntrackd["internal_cache"] is True
+    assert "startup_resync" not in conntrackd
     # a returning node's keepalived starts once its flows are in (it preempts)
     assert conntrackd["resync_gate"]["holds"] == "keepalived"
     assert plan["nodes"]["hs-fw1"]["replication"]["peers"] == ["192.168.101.2", "192.168.101.3"]
@@ -130,7 +131,7 @@ REFUSALS = [
     ("ftfw beyond two nodes", ("fwcluster_replication", "mode"), "ftfw",
      "cluster mesh", "fwcluster_replication.mode", "use notrack"),
     ("alarm", ("fwcluster_replication", "mode"), "alarm",
-     "cluster mesh", "fwcluster_replication.mode", "DisableExternalCache"),
+     "cluster mesh", "fwcluster_replication.mode", "cannot answer a resync request"),
     ("udp with three nodes", ("fwcluster_replication",),
      {"interface": "eth3", "transport": "udp", "mode": "notrack"},
      "cluster mesh", "fwcluster_replication.transport", "exactly 2 nodes"),

@@ -19,6 +19,17 @@ take | release) ;;
 	;;
 esac
 
+# Taking a node id: its flows are in conntrackd's external cache (a peer's,
+# replicated as they went; this node's own after a restart, from its resync).
+# They go into the kernel table before the owner hook lets the id's packets
+# in, or those packets would meet no state and be dropped as invalid. Two
+# ids taken at once commit one after the other, each hook after its own.
+if [ "$action" = take ]; then
+	flock "$(dirname "$state_file")/conntrackd-commit.lock" \
+		timeout 10 conntrackd -C /etc/conntrackd/conntrackd.conf -c ||
+		logger -t fwcluster "conntrackd -c failed before taking node id $id"
+fi
+
 /usr/local/sbin/fwcluster-hash-owner "$action" "$id"
 rc=$?
 [ $rc -eq 0 ] || logger -t fwcluster "hash: $action $id failed ($rc)"
@@ -29,10 +40,10 @@ if [ "$id" = "$own_id" ]; then
 	echo "$(date +%s.%N) $role" >>"$state_file"
 fi
 
-# A peer's id taken over: its flows are in the kernel table already (conntrackd
-# injects them), but not in conntrackd's internal cache, whose content is what
-# this node resends when the owner returns and asks for a resync. Refill it.
-if [ "$action" = take ] && [ "$id" != "$own_id" ]; then
+# The committed flows are in the kernel table, not in conntrackd's internal
+# cache, whose content is what this node resends when a peer asks for a
+# resync (the owner of a taken id, when it returns). Refill it.
+if [ "$action" = take ]; then
 	timeout 10 conntrackd -C /etc/conntrackd/conntrackd.conf -R ||
 		logger -t fwcluster "conntrackd -R failed after taking node id $id"
 fi
