@@ -68,6 +68,13 @@ COUNTERS = {   # a headline figure -> the conntrackd -s keys summed into it
     "messages_received": ["multicast traffic: Pckts recv", "UDP traffic: Pckts recv", "TCP traffic: Pckts recv"],
 }
 
+# What a node runs as it takes over (the notify hooks' conntrackd -c), timed on a firewall that
+# keeps an external cache: how many flows the cache held and how long the commit took.
+COMMIT_TIMED = ("grep -q '^[[:space:]]*DisableExternalCache Off' {conf} || exit 0; "
+                "conntrackd -C {conf} -s; s=$(date +%s%N); conntrackd -C {conf} -c >/dev/null; "
+                "e=$(date +%s%N); echo commit_ns=$((e - s))").format(conf=shlex.quote(CONF))
+COMMIT_NS = re.compile(r"^commit_ns=(\d+)$", re.M)
+
 SECTION = re.compile(r"^([A-Za-z][A-Za-z ]*?)(?: \(.*)?:$")   # "TCP traffic (active device=eth3) server=...:"
 LABEL_VALUE = re.compile(r"([A-Za-z][A-Za-z ()_/-]*?):\s+(\d+)")
 VALUE_LABEL = re.compile(r"(\d+) ([A-Za-z]+(?: [A-Za-z]+)?)")
@@ -226,6 +233,27 @@ def summarize(runs):
             "machine": {key: per_thousand(value, sessions) for key, value in sorted(machine.items())}}
 
 
+def parse_commit(text):
+    """COMMIT_TIMED's output -> {"external_flows", "commit_ms"}, or None (no external cache)."""
+    found = COMMIT_NS.search(text)
+    if not found:
+        return None
+    return {"external_flows": parse_stats(text).get("cache external: current active connections"),
+            "commit_ms": round(int(found.group(1)) / 1e6, 1)}
+
+
+def commit_times(lab):
+    """One commit of the external cache on every firewall that keeps one, right after a variant's
+    load: {node: parse_commit()}. The commit puts the peers' flows into that node's kernel table;
+    the next variant starts on flushed tables (bench.replication_running)."""
+    found = {}
+    for node in lab.firewalls:
+        commit = parse_commit(bench.pexec(node, COMMIT_TIMED, check=False).stdout)
+        if commit:
+            found[node] = commit
+    return found
+
+
 def measure(lab, settings, variants=None):
     """The profile of LAB for VARIANTS (names of VARIANTS; by default its
     architecture's, variants_for); returns its results (benchmark/README.md,
@@ -233,6 +261,7 @@ def measure(lab, settings, variants=None):
     variants = variants or variants_for(lab.architecture)
     sampler = Sampler(lab)
     raw = {name: [] for name in variants}
+    commits = {}
     try:
         for repeat in range(settings["rate_repeats"]):
             order = variants[repeat % len(variants):] + variants[:repeat % len(variants)]
@@ -246,12 +275,14 @@ def measure(lab, settings, variants=None):
                     bench.log("profile %s, repeat %d, size %d: %s sessions/s; conntrackd %s ms"
                               % (name, repeat + 1, size, row["sessions_per_s"],
                                  "/".join(str(n["conntrackd_cpu_ms"]) for n in change["nodes"].values())))
+                if repeat == settings["rate_repeats"] - 1 and VARIANTS[name][1] is not None:
+                    commits[name] = commit_times(lab)
     finally:
         restore(lab)
     result = {"sizes": settings["profile_sizes"], "variants": []}
     for name in variants:
         result["variants"].append(dict(
-            summarize(raw[name]), name=name, change=VARIANTS[name][0],
+            summarize(raw[name]), name=name, change=VARIANTS[name][0], commit=commits.get(name, {}),
             rate=[bench.rate_row(size, [r["row"] for r in raw[name] if r["size"] == size])
                   for size in settings["profile_sizes"]]))
     return result

@@ -472,12 +472,23 @@ def profile_table(results):
                          _figure(_num(_dict(variant.get("machine")).get("softirq_ms"))),
                          _figure(_node_sum(variant, "events")), _figure(_node_sum(variant, "kernel_writes")),
                          _figure(_node_sum(variant, "cache_writes")), _figure(_node_sum(variant, "messages_sent")),
-                         fmt_int(max([t for t in tables if t is not None], default=None))])
+                         fmt_int(max([t for t in tables if t is not None], default=None)), _slowest_commit(variant)])
     if not rows:
         return None
     return table(["Architecture", "Variant", "Sessions/s (<= 5 KiB)", "vs off", "conntrackd CPU ms",
                   "Firewalls' CPU ms", "Machine's softirq ms", "Kernel events", "Kernel writes",
-                  "External cache writes", "Messages sent", "Largest kernel table"], rows)
+                  "External cache writes", "Messages sent", "Largest kernel table",
+                  "Slowest commit ms (flows)"], rows)
+
+
+def _slowest_commit(variant):
+    """The longest of the variant's commits of an external cache, with the flows it held: "12.5 (4810)"."""
+    commits = [c for c in _dict(variant.get("commit")).values()
+               if isinstance(c, dict) and _num(c.get("commit_ms")) is not None]
+    if not commits:
+        return NA
+    slowest = max(commits, key=lambda c: _num(c["commit_ms"]))
+    return "%s (%s)" % (_figure(_num(slowest["commit_ms"])), fmt_int(_num(slowest.get("external_flows"))))
 
 
 def _verdict(passed, unknown=False):

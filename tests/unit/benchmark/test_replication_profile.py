@@ -90,3 +90,14 @@ def test_every_candidate_changes_the_deployed_configuration(architecture):
         changed = subprocess.run(["sed", rp.VARIANTS[name][1]], input=conf, capture_output=True, text=True,
                                  check=True).stdout
         assert changed != conf, name
+
+
+
+def test_a_timed_commit_reads_the_external_cache_and_the_time():
+    # COMMIT_TIMED's output on a firewall with an external cache: conntrackd -s (its external
+    # section as conntrackd 1.4.7 prints it), then the commit's nanoseconds
+    text = ("cache external:\ncurrent active connections:\t    4810\n"
+            "connections created:\t\t   19320\tfailed:\t\t    0\n\ncommit_ns=31415926\n")
+    assert rp.parse_commit(text) == {"external_flows": 4810, "commit_ms": 31.4}
+    # a firewall that writes the peers' flows into its kernel (DisableExternalCache On) prints nothing
+    assert rp.parse_commit("") is None
