@@ -22,8 +22,11 @@ esac
 # Taking a node id: its flows are in conntrackd's external cache (a peer's,
 # replicated as they went; this node's own after a restart, from its resync).
 # They go into the kernel table before the owner hook lets the id's packets
-# in, or those packets would meet no state and be dropped as invalid. Two
-# ids taken at once commit one after the other, each hook after its own.
+# in, or those packets would meet no state and be dropped as invalid. A flow
+# the kernel table already holds is replaced by the cache's copy (conntrackd
+# destroys and creates it again). Two ids taken at once commit one after the
+# other: conntrackd answers a commit asked for while one runs at once, before
+# that one is done.
 if [ "$action" = take ]; then
 	flock "$(dirname "$state_file")/conntrackd-commit.lock" \
 		timeout 10 conntrackd -C /etc/conntrackd/conntrackd.conf -c ||
