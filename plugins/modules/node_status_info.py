@@ -100,8 +100,8 @@ options:
         as RV(kernel_flows); TCP flows that are closing (C(FIN_WAIT), C(CLOSE_WAIT), C(LAST_ACK), C(TIME_WAIT),
         C(CLOSE)) are left out.
       - Where the external cache is disabled (C(DisableExternalCache On), as in sandwich clusters) the peers' flows
-        are only there. A planned switchover of a hash node checks that each survivor holds the node's flows in
-        its external cache or its kernel table.
+        are only there. A planned switchover of a hash node checks that each survivor's external cache
+        holds the node's flows.
     type: bool
     default: false
   timeout:

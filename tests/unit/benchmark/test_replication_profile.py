@@ -92,7 +92,6 @@ def test_every_candidate_changes_the_deployed_configuration(architecture):
         assert changed != conf, name
 
 
-
 def test_a_timed_commit_reads_the_external_cache_and_the_time():
     # COMMIT_TIMED's output on a firewall with an external cache: conntrackd -s (its external
     # section as conntrackd 1.4.7 prints it), then the commit's nanoseconds
