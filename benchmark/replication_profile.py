@@ -40,8 +40,6 @@ FEWER_EVENTS = "s/SYN_RECV ESTABLISHED CLOSE_WAIT TIME_WAIT CLOSED for TCP/ESTAB
 VARIANTS = collections.OrderedDict([
     ("off", ("replication off: conntrackd stopped", None)),
     ("on", ("replication on, as deployed", "")),
-    ("external cache", ("the peers' flows kept in conntrackd's external cache (DisableExternalCache Off), "
-                        "not written into the kernel table", "s/DisableExternalCache On/DisableExternalCache Off/")),
     ("kernel writes", ("the peers' flows written into the kernel table as they come (DisableExternalCache On), "
                        "not kept in conntrackd's external cache", "s/DisableExternalCache Off/DisableExternalCache On/")),
     ("no internal cache", ("no copy of the node's own flows in conntrackd (DisableInternalCache On): a resync "
