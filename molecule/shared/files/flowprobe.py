@@ -112,7 +112,9 @@ def now() -> float:
 
 
 def write_json_atomic(path: str, data: dict) -> None:
-    """Write DATA to PATH so a reader never sees a half-written file."""
+    """Write DATA to PATH so a reader never sees a half-written file. The
+    folder is made first: /run is empty after a reboot."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=1, sort_keys=True)
