@@ -94,6 +94,15 @@ options:
         a peer holds every flow of the node it replaces; the lists can be long on a busy node.
     type: bool
     default: false
+  flow_caches:
+    description:
+      - Which of conntrackd's caches O(flows=true) lists, C(internal) (this node's flows) and C(external) (the
+        peers'). A planned switchover waits on each survivor's external cache only: what it commits as it takes
+        over.
+    type: list
+    elements: str
+    choices: [internal, external]
+    default: [internal, external]
   kernel_flows:
     description:
       - Also list the flows of the kernel's connection tracking table (C(conntrack -L)), in the form of O(flows),
@@ -205,8 +214,10 @@ conntrackd:
     config_mtime: {description: "When O(conntrackd_config) was last written (Unix time): after RV(conntrackd.started),
                                  the daemon runs an older configuration.", type: float}
     error: {description: Why conntrackd did not answer., type: str}
-    internal_flows: {description: The internal cache's flows (O(flows=true))., type: list, elements: str}
-    external_flows: {description: The external cache's flows (O(flows=true))., type: list, elements: str}
+    internal_flows: {description: "The internal cache's flows (O(flows=true), C(internal) in O(flow_caches)).",
+                     type: list, elements: str}
+    external_flows: {description: "The external cache's flows (O(flows=true), C(external) in O(flow_caches)).",
+                     type: list, elements: str}
   sample: {running: true, internal: 4, external: 2, error_total: 0, cache_failures: 0,
            errors: {send: 0, recv: 0, malformed: 0, lost: 0}}
 kernel_flows:
@@ -404,9 +415,10 @@ def read_conntrackd(module):
     stats["started"] = process_started("conntrackd")
     stats["config_mtime"] = os.stat(config).st_mtime if os.path.exists(config) else None
     if module.params["flows"]:
-        for cache, option in (("internal_flows", "-i"), ("external_flows", "-e")):
-            rc, out, err = module.run_command(bounded + [option])
-            stats[cache] = conntrackd_flow_keys(out) if rc == 0 else []
+        for cache, option in (("internal", "-i"), ("external", "-e")):
+            if cache in module.params["flow_caches"]:
+                rc, out, err = module.run_command(bounded + [option])
+                stats[cache + "_flows"] = conntrackd_flow_keys(out) if rc == 0 else []
     return stats
 
 
@@ -505,6 +517,8 @@ def main():
             keepalived_dump=dict(type="path", default="/tmp/keepalived.json"),
             conntrackd_config=dict(type="str", default="/etc/conntrackd/conntrackd.conf"),
             flows=dict(type="bool", default=False),
+            flow_caches=dict(type="list", elements="str", choices=["internal", "external"],
+                             default=["internal", "external"]),
             kernel_flows=dict(type="bool", default=False),
             timeout=dict(type="float", default=5.0),
         ),

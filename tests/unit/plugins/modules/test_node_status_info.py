@@ -149,9 +149,16 @@ def test_reports_conntrackd_caches_and_errors(namespace, tmp_path, run_module):
         while not (tmp_path / "conntrackd.ctl").exists() and time.time() < deadline:
             time.sleep(0.1)
         ok, result = run_module(node_status_info.main, missing)
+        listed = run_module(node_status_info.main, dict(missing, flows=True))
+        external = run_module(node_status_info.main, dict(missing, flows=True, flow_caches=["external"]))
     finally:
         subprocess.run(namespace + ["conntrackd", "-C", str(config), "-k"], check=False)
     assert ok, result
+    # the caches' flows only when asked for, and only the caches asked for
+    assert "internal_flows" not in result["conntrackd"] and "external_flows" not in result["conntrackd"]
+    assert listed[0] and listed[1]["conntrackd"]["internal_flows"] == listed[1]["conntrackd"]["external_flows"] == []
+    assert external[0] and external[1]["conntrackd"]["external_flows"] == []
+    assert "internal_flows" not in external[1]["conntrackd"]
     conntrackd = result["conntrackd"]
     assert conntrackd["running"] is True
     assert conntrackd["internal"] == 0 and conntrackd["external"] == 0
