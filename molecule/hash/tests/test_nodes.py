@@ -1,16 +1,17 @@
 """The deployed hash cluster's nodes, once each owns its own node id (verify.yml runs these).
 
-Every node runs keepalived, conntrackd and the two boot units, has
-nf_conntrack_tcp_loose=0, holds every VIP of both families, listens to every
-segment's multicast MAC, and its live mangle table is the plan's plus exactly
-its own id's rule, as iptables-save prints it (nftables: the owner chain of
-every family holds exactly its own id's rule, and the neighbour rewrite table
-is loaded where the cluster has IPv6 VIPs; the status compares the rest of its
-tables with rules.nft).
+Every node runs keepalived, conntrackd and the three boot units, routes the
+network behind the inside router, has nf_conntrack_tcp_loose=0, holds every
+VIP of both families, listens to every segment's multicast MAC, and its live
+mangle table is the plan's plus exactly its own id's rule, as iptables-save
+prints it (nftables: the owner chain of every family holds exactly its own
+id's rule, and the neighbour rewrite table is loaded where the cluster has
+IPv6 VIPs; the status compares the rest of its tables with rules.nft).
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -18,7 +19,8 @@ import pytest
 testinfra_hosts = ["ansible://mesh"]
 
 
-@pytest.mark.parametrize("unit", ["keepalived", "conntrackd", "fwcluster-netfilter", "fwcluster-hash-links"])
+@pytest.mark.parametrize("unit", ["keepalived", "conntrackd", "fwcluster-netfilter", "fwcluster-hash-links",
+                                  "fwcluster-routes"])
 def test_the_daemons_and_the_boot_units_are_active(unit_state, unit):
     assert unit_state(unit) == "active"
 
@@ -49,6 +51,15 @@ def test_neighbour_advertisements_are_rewritten_where_the_cluster_has_ipv6_vips(
         if link.get("vip6"):
             # the rewrite names the VIP; the links script filled in the interface's MAC
             assert link["vip6"].split("/")[0] in listing.stdout and "OWN_MAC" not in listing.stdout, listing.stdout
+
+
+def test_the_node_routes_the_networks_behind_the_segments_routers(host, plan, name):
+    """The plan's routes, tagged with the routes script's protocol number (157), and no other tagged route."""
+    routes = plan["nodes"][name]["routes"]
+    assert routes, "the example inventory routes a network behind the inside router"
+    live = json.loads(host.check_output("ip -4 -j route show table all proto 157"))
+    assert sorted((r["dst"], r["gateway"], r["dev"]) for r in live) == sorted(
+        (r["to"], r["via"], r["interface"]) for r in routes)
 
 
 def test_the_live_mangle_table_is_the_plans_with_exactly_this_nodes_id_rule(host, plan, name):

@@ -105,6 +105,11 @@ class Architecture(object):
         """Keys added to the plan's vrrp block."""
         return {}
 
+    def node_routes(self, cluster, node):
+        """The node's static routes of the architecture's own (routes.route entries), besides those to
+        the networks behind the segments' routers (plan/routes.py)."""
+        return []
+
     def node_fields(self, cluster, node, backend):
         """Keys added to a node's plan; backend spells any rule they carry."""
         return {}

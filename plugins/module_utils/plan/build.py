@@ -17,7 +17,7 @@ programming error, not a plan.
 
 from __future__ import annotations
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import rules, stateful, vrrp
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import routes, rules, stateful, vrrp
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.backends import iptables, nftables
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.errors import PlanError
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.inventory import (
@@ -276,6 +276,8 @@ def _node_plan(cluster, node, backend):
         # The hosts the node's upstream check pings, each through the node's interface of its segment.
         "upstream": [{"host": entry["host"], "interface": node.interfaces[entry["segment"]]}
                      for entry in cluster.tracking["upstream"]],
+        # Static routes (fwcluster-routes.service): the networks behind the segments' routers.
+        "routes": routes.node_routes(cluster, node) + architecture.node_routes(cluster, node),
         "sysctls": dict(BASE_SYSCTLS + (IPV6_SYSCTLS if cluster.dual_stack else ()) + tuple(architecture.sysctls)),
         "ruleset": backend.ruleset(_node_tables(cluster, node)),
         # A dual-stack cluster filters IPv6 as it does IPv4; an IPv4 one closes it.

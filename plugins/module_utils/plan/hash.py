@@ -23,7 +23,7 @@ import ipaddress
 import re
 import zlib
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import read, rules, stateful, vrrp
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import read, routes, rules, stateful, vrrp
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.architecture import (
     CLUSTER_VARIABLE,
     GATE_HOLDS_KEEPALIVED,
@@ -77,7 +77,7 @@ class Hash(Architecture):
         Claim(VRRP_KEY, "preempt_delay",
               "only the hash architecture uses preempt_delay; this cluster is %(architecture)s"),
         Claim(CLUSTER_VARIABLE, "fwcluster_hash_seed"),
-    )
+    ) + routes.CLAIMS  # the networks behind a segment's router
     vrrp_defaults = {"preempt": True}  # a returning node takes its own node id back
     # The architecture's default caches (COMMIT_ON_TRANSITION): the peers'
     # flows wait in conntrackd's external cache, and the notify hook commits

@@ -19,7 +19,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported, this keeps sanity's import test quiet
     Mapping = dict
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import read
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import read, routes
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.architecture import (
     BALANCER_HOSTS,
     CLUSTER_VARIABLE,
@@ -655,6 +655,7 @@ def read_cluster(cluster_vars, nodes_vars, balancers_vars=None):
                         "the balancers must be given as {host: host variables}, not %s" % read.describe(balancers_vars))
     _refuse_unclaimed(cluster, inventory)
     cluster.settings = architecture.read_own(cluster, inventory)
+    cluster.segment_routes = routes.read_segment_routes(cluster)
     architecture.check(cluster)
     return cluster
 

@@ -96,6 +96,7 @@ class Cluster(object):
         self.architecture = architecture  # its Architecture (plan/architecture.py)
         self.nodes = []
         self.segments = {}
+        self.segment_routes = {}  # segment -> (networks behind its router, {version: router})
         self.replication = None
         self.vrrp = {}
         self.vrrp_options = {}  # fwcluster_vrrp keys an architecture claims, as written

@@ -26,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported, this keeps sanity's import test quiet
     Mapping = dict
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import read, rules, stateful, vrrp
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import read, routes, rules, stateful, vrrp
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.architecture import Architecture
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.errors import PlanError
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.model import POLICY_FIREWALL
@@ -51,6 +51,7 @@ WHY = ("multipath sends the two directions of a flow through two different nodes
 
 class Multipath(Architecture):
     name = "multipath"
+    claims = routes.CLAIMS  # the networks behind a segment's router
     vrrp_defaults = {"preempt": True}  # and the precheck refuses preempt: false
 
     def precheck(self, cluster, inventory):

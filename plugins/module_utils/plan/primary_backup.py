@@ -10,13 +10,14 @@ kernel, and the new primary carries the flows on.
 
 from __future__ import annotations
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import rules, stateful, vrrp
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import routes, rules, stateful, vrrp
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.architecture import Architecture, Capabilities
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.rules import Table
 
 
 class PrimaryBackup(Architecture):
     name = "primary_backup"
+    claims = routes.CLAIMS  # the networks behind a segment's router
     capabilities = Capabilities(planned_switchover="addresses")
 
     def role(self, cluster, node):

@@ -35,6 +35,7 @@ from __future__ import annotations
 import ipaddress
 
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import read, rules, stateful, vrrp
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan import routes as routes_
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.architecture import (
     BALANCER_HOSTS,
     CLUSTER_VARIABLE,
@@ -167,14 +168,17 @@ class Sandwich(Architecture):
                       input_rules + stateful.filter_forward_rules(cluster, node, family=rules.IPV6),
                       family=rules.IPV6)]
 
-    def node_fields(self, cluster, node, backend):
+    def node_routes(self, cluster, node):
         """Firewall nodes: routes toward each side's balancers."""
         routes = []
         for side in cluster.settings.sides.values():
             vips = cluster.segments[side.name].vips
             for network in [vip.network for vip in side.vips.values()] + side.routes:
-                routes.append(route(network, vips[network.version].ip, node.interfaces[side.name]))
-        return {"routes": routes, "balancer": None}
+                routes.append(routes_.route(network, vips[network.version].ip, node.interfaces[side.name]))
+        return routes
+
+    def node_fields(self, cluster, node, backend):
+        return {"balancer": None}
 
     def plan_fields(self, cluster, backend):
         balancing = cluster.settings
@@ -292,19 +296,12 @@ def _read_sandwich_side(cluster, raw, side, vrids):
     if vrid in vrids:
         raise PlanError(label, variable + ".vrid", "VRID %d is already used by %s; VRIDs must differ" % (vrid, vrids[vrid]))
     vrids[vrid] = variable + ".vrid"
-    routes = []
-    for index, item in enumerate(read.sequence(read.optional(spec, "routes", []), label, variable + ".routes")):
-        where = "%s.routes[%d]" % (variable, index)
-        network = read.ip_network(item, label, where)
-        if network.version not in vips:
-            raise PlanError(label, where, "%s is IPv6 and the %s side has no IPv6 VIP: give every segment and front "
-                            "network an IPv6 VIP beside its IPv4 one (dual stack) or leave the route out"
-                            % (network, side))
-        if network not in routes:
-            routes.append(network)
+    routes = routes_.read_routes(read.optional(spec, "routes", []), vips, label, variable + ".routes",
+                                 "%s side" % side, "give every segment and front network an IPv6 VIP beside its "
+                                 "IPv4 one (dual stack)")
     gateways = {}
     if spec.get("gateway") is not None:
-        gateways = _read_gateways(spec["gateway"], vips, label, variable + ".gateway")
+        gateways = routes_.read_gateways(spec["gateway"], vips, label, variable + ".gateway", "front")
         for network in routes:
             if network.version not in gateways:
                 raise PlanError(label, variable + ".gateway", "has no IPv%d router for %s (routes): give one "
@@ -314,30 +311,6 @@ def _read_sandwich_side(cluster, raw, side, vrids):
 
 def _families(addresses):
     return " and ".join("IPv%d" % version for version in sorted(addresses)) or "none"
-
-
-def _read_gateways(value, vips, label, variable):
-    """The front router(s) of `routes`: an address, or a list of one per family, each on its front network."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not items or len(items) > 2:
-        raise PlanError(label, variable, "must be an address on the front network, or a list of one per family; "
-                        "got %s" % read.describe(value))
-    gateways = {}
-    for index, item in enumerate(items):
-        where = variable if isinstance(value, str) else "%s[%d]" % (variable, index)
-        text = read.string(item, label, where)
-        try:
-            address = ipaddress.ip_address(text)
-        except ValueError:
-            raise PlanError(label, where, "%r is not an address" % text)
-        if address.version in gateways:
-            raise PlanError(label, where, "%s is a second IPv%d router; give one per family" % (address, address.version))
-        vip = vips.get(address.version)
-        if vip is None or address not in vip.network or address == vip.ip:
-            raise PlanError(label, where, "%s must be a router on the front network %s, not the VIP"
-                            % (address, vip.network if vip is not None else "(no IPv%d VIP)" % address.version))
-        gateways[address.version] = address
-    return gateways
 
 
 def _read_balancers(cluster, balancing, balancers_vars):
@@ -513,15 +486,6 @@ def nat_rules(cluster, node):
     return found
 
 
-def route(network, via, interface, table_id=None):
-    return {
-        "to": "default" if network.prefixlen == 0 and network.version == 4 else network.with_prefixlen,
-        "via": str(via),
-        "interface": interface,
-        "table": table_id,
-    }
-
-
 def firewall_table(node):
     return FIREWALL_TABLE_BASE + 1 + node.node_id
 
@@ -646,13 +610,13 @@ def _health_firewall(side, node):
 
 def balancer_plan(cluster, side, balancer, backend):
     link = balancer.interfaces[side.name]
-    routes = [route(ipaddress.ip_network("0.0.0.0/0"), node.addresses[side.name].ip, link, firewall_table(node))
+    routes = [routes_.route(ipaddress.ip_network("0.0.0.0/0"), node.addresses[side.name].ip, link, firewall_table(node))
               for node in cluster.nodes]
     if side.vip6 is not None:
-        routes.extend(route(ipaddress.ip_network("::/0"), node.addresses6[side.name].ip, link, firewall_table(node))
+        routes.extend(routes_.route(ipaddress.ip_network("::/0"), node.addresses6[side.name].ip, link, firewall_table(node))
                       for node in cluster.nodes)
     if side.gateways:
-        routes.extend(route(network, side.gateways[network.version], balancer.interfaces[FRONT])
+        routes.extend(routes_.route(network, side.gateways[network.version], balancer.interfaces[FRONT])
                       for network in side.routes)
     sysctls = dict(BALANCER_SYSCTLS + (BALANCER_SYSCTLS6 if side.vip6 is not None else ()))
     for interface in sorted(balancer.interfaces.values()):

@@ -68,8 +68,8 @@ def templates_of(plan, node):
     if "hash" in node:  # fwcluster_node.hash is defined
         templates.extend([("firewall", "fwcluster-hash-owner.j2"), ("firewall", "fwcluster-hash-links.j2"),
                           ("firewall", "fwcluster-hash-links.service.j2")])
-    if node.get("routes"):
-        templates.append(("firewall", "fwcluster-routes.service.j2"))
+    # every node: with no routes, the script removes what an earlier plan set
+    templates.extend([("firewall", "fwcluster-routes.j2"), ("firewall", "fwcluster-routes.service.j2")])
     if node["replication"] is not None:
         templates.extend([("conntrackd", "conntrackd.conf.j2"), ("conntrackd", "fwcluster-resync-gate.sh.j2"),
                           ("conntrackd", "conntrackd-dropin.conf.j2"), ("conntrackd", "fwcluster-heartbeat.service.j2")])

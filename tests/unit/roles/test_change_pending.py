@@ -21,7 +21,7 @@ TOPIC = "fwcluster change pending"
 CHANGING = {"ansible.builtin.apt", "ansible.builtin.template", "ansible.builtin.copy",
             "ansible.builtin.file", "ansible.posix.sysctl", "ansible.builtin.systemd_service"}
 # Modules that only read, and the plays' own control flow.
-READING = {"ansible.builtin.stat", "ansible.builtin.include_role", "ansible.builtin.include_tasks", "ansible.builtin.import_tasks",
+READING = {"ansible.builtin.assert", "ansible.builtin.stat", "ansible.builtin.include_role", "ansible.builtin.include_tasks", "ansible.builtin.import_tasks",
            "ansible.builtin.meta", "ansible.builtin.set_fact", "fwcluster.netfilter.validate_replication_link",
            "fwcluster.netfilter.validate_interfaces"}
 KEYWORDS = {"name", "when", "register", "notify", "loop", "loop_control", "changed_when", "failed_when",

@@ -69,13 +69,15 @@ def test_conntrackd_runs_active_active(plan, tmp_path):
     assert "sysctl -q -w net.ipv4.ip_forward=0" in gate and "sysctl -q -w net.ipv4.ip_forward=1" in gate
 
 
-def test_routes_unit_prints_the_plan(plan):
-    firewall = render("firewall", "fwcluster-routes.service.j2", plan, "sw-fw2")
-    assert "ExecStart=/sbin/ip route replace 10.40.1.0/24 via 10.40.2.254 dev eth1\n" in firewall
-    assert "ExecStart=/sbin/ip route replace default via 10.40.3.254 dev eth2\n" in firewall
-    balancer = render("firewall", "fwcluster-routes.service.j2", plan, "sw-lbi2")
-    assert "ExecStart=/sbin/ip route replace default via 10.40.2.1 dev eth1 table 101\n" in balancer
-    assert "ExecStart=/sbin/ip route replace default via 10.40.2.2 dev eth1 table 102\n" in balancer
+def test_routes_script_prints_the_plan(plan):
+    firewall = render("firewall", "fwcluster-routes.j2", plan, "sw-fw2")
+    assert '\tip -4 route replace 10.40.1.0/24 via 10.40.2.254 dev eth1 proto "$proto"\n' in firewall
+    assert '\tip -4 route replace default via 10.40.3.254 dev eth2 proto "$proto"\n' in firewall
+    balancer = render("firewall", "fwcluster-routes.j2", plan, "sw-lbi2")
+    assert '\tip -4 route replace default via 10.40.2.1 dev eth1 table 101 proto "$proto"\n' in balancer
+    assert '\tip -4 route replace default via 10.40.2.2 dev eth1 table 102 proto "$proto"\n' in balancer
+    # what a later run keeps: each route as family:destination@table
+    assert 'wanted="4:0.0.0.0/0@101 4:0.0.0.0/0@102' in balancer
 
 
 def test_health_config_is_the_plans_part(plan):

@@ -365,3 +365,16 @@ def test_nftables_rules_are_the_backends_tables_and_pass_nft_check(name, tmp_pat
                 table = re.sub(r"OWN_MAC_HEX\(\w+\)", "0x020000000001", "\n".join(neighbours["lines"]) + "\n")
                 assert neighbours["command"] == "nft -f -"
                 check(["nft", "-c", "-f"], re.sub(r"ND_WORD\(\w+\)", "0xcb66", table), tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is installed by scripts/setup.sh")
+@pytest.mark.parametrize("example, host", [("primary_backup", "pb-fw1"), ("sandwich", "sw-lbi2"), ("hash", "hs-fw2")])
+def test_routes_script_passes_shellcheck(example, host, tmp_path):
+    cluster, nodes, balancers = load_inventory(example)
+    if example == "primary_backup":
+        cluster["fwcluster_segments"]["inside"].update(routes=["10.50.0.0/16", "2001:db8:28::/48"],
+                                                       gateway=["10.10.1.20", "2001:db8:1::20"])
+    path = tmp_path / "fwcluster-routes"
+    path.write_text(render("firewall", "fwcluster-routes.j2", build_plan(cluster, nodes, balancers), host))
+    result = subprocess.run(["shellcheck", "--shell=sh", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + path.read_text()

@@ -209,7 +209,7 @@ def test_thirty_two_nodes_at_most(hash_example):
     many = {}
     for index in range(32):
         many["fw%d" % index] = dict(template, fwcluster_node_id=index,
-                                    fwcluster_addresses={"inside": "10.20.1.%d/24" % (index + 1),
+                                    fwcluster_addresses={"inside": "10.20.1.%d/24" % (index + 101),
                                                          "outside": "198.51.100.%d/24" % (index + 1)})
     plan = build_plan(cluster, many)
     assert plan["hash"]["owner_rules"][31].split()[5] == "0x80000000"
