@@ -97,8 +97,8 @@ options:
   flow_caches:
     description:
       - Which of conntrackd's caches O(flows=true) lists, C(internal) (this node's flows) and C(external) (the
-        peers'). A planned switchover waits on each survivor's external cache only: what it commits as it takes
-        over.
+        peers'). A planned switchover waits on each survivor's external cache only, which is what the survivor
+        commits as it takes over.
     type: list
     elements: str
     choices: [internal, external]

@@ -45,7 +45,7 @@ def with_routes(inside, outside=None):
 def test_a_run_sets_the_plans_routes_and_a_later_run_removes_what_it_no_longer_names(lab):
     fw = lab.namespace("rt-fw")
     lab.host("rt-router", fw, "eth1", ["10.10.1.20/24", "2001:db8:1::20/64", "10.50.0.1/16"],
-                      routes=[("default", "10.10.1.1")])
+             routes=[("default", "10.10.1.1")])
     lab.host("rt-up", fw, "eth2", ["203.0.113.9/24"])
     netns.add_address(fw, "10.10.1.1/24", "eth1")
     netns.add_address(fw, "2001:db8:1::1/64", "eth1")
