@@ -85,6 +85,11 @@ BACKENDS = ("iptables", "nftables")
 HASH_OWNER_COMMAND = "/usr/local/sbin/fwcluster-hash-owner"
 BALANCER_STATE = "/run/fwcluster/balancer-health.json"   # the balancer role's fwcluster_balancer_state_file
 SOURCES = 64            # client source addresses: host .100 to .163 of the client's subnet
+# Where the inventory routes a network behind the client (a segment's routes
+# through the client's address), the sources are its first ROUTED_SOURCES
+# addresses instead, on the client's loopback: enough for the flow share to
+# measure the cluster's hash rather than the sample.
+ROUTED_SOURCES = 256
 SYN_OUT = "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn and dst port %d"
 PACKET_LINE = re.compile(r"^(\d+\.\d+) .*?IP (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.\d+:")
 
@@ -168,9 +173,15 @@ class Lab:
         client_net = platforms[self.client]["networks"][0]
         self.client_if = client_net["interface"]
         network = ipaddress.ip_network(subnets[client_net["name"]])
-        self.client_prefix = network.prefixlen
-        self.sources = [str(network.network_address + 100 + i) for i in range(SOURCES)]
         self.members = [h for h, v in self.hostvars.items() if "fwcluster_architecture" in v]
+        routed = routed_network(self.hostvars, self.members, client_net["ip"])
+        if routed is not None and routed.num_addresses > ROUTED_SOURCES:
+            # the client's own addresses of the network routed to it: on lo, each a /32
+            self.source_dev, self.source_prefix = "lo", 32
+            self.sources = [str(routed.network_address + 1 + i) for i in range(ROUTED_SOURCES)]
+        else:
+            self.source_dev, self.source_prefix = self.client_if, network.prefixlen
+            self.sources = [str(network.network_address + 100 + i) for i in range(SOURCES)]
         # The firewalls: the nodes that forward the flows (a sandwich's balancers are not).
         self.firewalls = sorted(h for h in self.members if "fwcluster_balancer_side" not in self.hostvars[h])
         first = self.hostvars[self.firewalls[0]]
@@ -233,10 +244,10 @@ class Lab:
                            "systemd-run --unit=fwcluster-loadgen --property=Restart=always "
                            "--property=LimitNOFILE=65536 python3 %s serve --port %d"
                            % (self.port, LOADGEN, self.port))
-        have = pexec(self.client, "ip -4 -o addr show dev %s" % self.client_if).stdout
+        have = pexec(self.client, "ip -4 -o addr show dev %s" % self.source_dev).stdout
         missing = [a for a in self.sources if " %s/" % a not in have]
         if missing:
-            pexec(self.client, "; ".join("ip addr add %s/%d dev %s" % (a, self.client_prefix, self.client_if)
+            pexec(self.client, "; ".join("ip addr add %s/%d dev %s" % (a, self.source_prefix, self.source_dev)
                                          for a in missing))
         deadline = time.time() + 20
         while pexec(self.server, "ss -Htln 'sport = :%d' | grep -q ." % self.port, check=False).returncode:
@@ -250,6 +261,21 @@ class Lab:
     def client_args(self):
         return " ".join(["--port %d" % self.port] + ["--dest %s" % d for d in self.dests]
                         + ["--source %s" % s for s in self.sources])
+
+
+def routed_network(hostvars, members, client_ip):
+    """The first IPv4 network the inventory routes through the client (a segment's routes whose
+    gateway is the client's address), or None."""
+    first = hostvars[members[0]] if members else {}
+    for segment in (first.get("fwcluster_segments") or {}).values():
+        gateway = segment.get("gateway")
+        gateways = [gateway] if isinstance(gateway, str) else list(gateway or [])
+        if client_ip in gateways:
+            for network in segment.get("routes") or []:
+                network = ipaddress.ip_network(network)
+                if network.version == 4:
+                    return network
+    return None
 
 
 # ------------------------------------------------------------------ captures

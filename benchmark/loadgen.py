@@ -5,7 +5,9 @@ benchmark/bench.py), so it needs nothing but python3. Every client
 subcommand spreads its connections over PAIRS: connection slot k leaves from
 source address SOURCES[k % len(SOURCES)] to DESTS[k % len(DESTS)], so the
 hash and sandwich clusters see many flows, and bench.py can tell which
-firewall carried which slot.
+firewall carried which slot. rate moves each worker on to the next pair
+with each session instead (its n-th session is slot k + n * C's): with more
+sources than workers, every source gets its share of the sessions.
 
 Subcommands
 -----------
@@ -18,8 +20,9 @@ serve --port N [--bind ADDR]
 rate --dest ADDR... --port N --source ADDR... --size BYTES --concurrency C
      --duration S --out FILE
     Session rate: C workers each loop connect, ``GET size``, read to the
-    end, close, for S seconds. FILE (JSON): sessions, failed (with the
-    errors by kind), sessions_per_s, bytes and throughput_bps.
+    end, close, for S seconds, each session from the next pair. FILE (JSON):
+    sessions, failed (with the errors by kind), sessions_per_s, bytes,
+    throughput_bps, and sources_used (how many sources started a session).
 
 recover --dest ADDR... --port N --source ADDR... --sizes B,B,... --per-size W
         --duration S [--stop-file F] [--stall T] --out FILE
@@ -148,10 +151,13 @@ async def session(source, dest, port, size, stall, marks=None):
 async def rate(args):
     deadline = time.time() + args.duration
     totals = {"sessions": 0, "failed": 0, "bytes": 0, "errors": {}}
+    used = set()
 
     async def worker(slot):
-        source, dest = slot_pair(slot, args.source, args.dest)
         while time.time() < deadline:
+            source, dest = slot_pair(slot, args.source, args.dest)
+            used.add(source)
+            slot += args.concurrency
             try:
                 got = await session(source, dest, args.port, args.size, args.stall)
                 totals["bytes"] += got
@@ -163,7 +169,7 @@ async def rate(args):
     started = time.time()
     await asyncio.gather(*(worker(slot) for slot in range(args.concurrency)))
     elapsed = time.time() - started
-    totals.update(size=args.size, concurrency=args.concurrency, duration_s=round(elapsed, 3),
+    totals.update(size=args.size, concurrency=args.concurrency, duration_s=round(elapsed, 3), sources_used=len(used),
                   sessions_per_s=round(totals["sessions"] / elapsed, 1),
                   throughput_bps=round(totals["bytes"] * 8 / elapsed, 1))
     write_json(args.out, totals)

@@ -220,3 +220,15 @@ def test_replication_off_leaves_out_the_tracking_that_needs_the_link():
                          "fwcluster_tracking": {"interval": 2}}
     assert bench.replication_off({"mode": "notrack"}, {}) == {"fwcluster_replication": {"mode": "notrack",
                                                                                         "enabled": False}}
+
+
+def test_routed_network_is_the_ipv4_one_routed_through_the_client():
+    segments = {"inside": {"vip": ["10.20.1.254/24", "2001:db8:20:1::fe/64"],
+                           "routes": ["2001:db8:28::/48", "10.20.8.0/22"], "gateway": ["10.20.1.10", "2001:db8:20:1::10"]},
+                "outside": {"vip": "198.51.100.254/24", "routes": ["0.0.0.0/0"], "gateway": "198.51.100.1"}}
+    hostvars = {"fw1": {"fwcluster_segments": segments}, "client": {}}
+    assert str(bench.routed_network(hostvars, ["fw1"], "10.20.1.10")) == "10.20.8.0/22"
+    # routed through another host, or nothing routed: the client's own subnet is used
+    assert bench.routed_network(hostvars, ["fw1"], "10.20.1.11") is None
+    assert bench.routed_network({"fw1": {"fwcluster_segments": {"inside": {"vip": "10.0.0.1/24"}}}},
+                                ["fw1"], "10.0.0.10") is None

@@ -88,6 +88,18 @@ def test_rate_counts_sessions_and_bytes(server, tmp_path):
     assert result["sessions_per_s"] == pytest.approx(result["sessions"] / result["duration_s"], rel=0.01)
 
 
+def test_rate_moves_each_worker_over_every_source(server, tmp_path):
+    # 8 loopback sources, 2 workers: each session leaves from the next pair, so all 8 start sessions
+    sources = ["127.0.0.%d" % n for n in range(1, 9)]
+    rc, result = loadgen(tmp_path, "rate", "--dest", "127.0.0.1", "--port", str(server), "--size", "100",
+                         "--concurrency", "2", "--duration", "1", *[arg for s in sources for arg in ("--source", s)])
+    assert rc == 0 and result["failed"] == 0 and result["sessions"] >= 8
+    assert result["sources_used"] == 8
+    rc, result = loadgen(tmp_path, "rate", "--dest", "127.0.0.1", "--port", str(server), "--size", "100",
+                         "--concurrency", "2", "--duration", "1", "--source", "127.0.0.1")
+    assert rc == 0 and result["sources_used"] == 1
+
+
 def test_rate_counts_refused_sessions_as_failed(closed_port, tmp_path):
     rc, result = loadgen(tmp_path, "rate", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(closed_port),
                          "--size", "0", "--concurrency", "2", "--duration", "1")
