@@ -87,9 +87,11 @@ BALANCER_STATE = "/run/fwcluster/balancer-health.json"   # the balancer role's f
 SOURCES = 64            # client source addresses: host .100 to .163 of the client's subnet
 # Where the inventory routes a network behind the client (a segment's routes
 # through the client's address), the sources are its first ROUTED_SOURCES
-# addresses instead, on the client's loopback: enough for the flow share to
-# measure the cluster's hash rather than the sample.
-ROUTED_SOURCES = 256
+# addresses instead, on the client's loopback. The measured share is the hash's
+# split of the sample: the hash example's jhash gives 64 subnet sources
+# 18/19/27 (max/mean 1.27), 256 of 10.20.8.0/22 77/100/79 (1.17), 1000 of them
+# 337/348/315 (1.04); the smoke runs measured 1.27 and 1.17.
+ROUTED_SOURCES = 1000
 SYN_OUT = "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn and dst port %d"
 PACKET_LINE = re.compile(r"^(\d+\.\d+) .*?IP (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.\d+:")
 
