@@ -10,7 +10,7 @@ office networks behind it, an upstream router with the default route):
       inside:
         vip: [10.20.1.254/24, "2001:db8:20:1::fe/64"]
         routes: [10.20.8.0/22, "2001:db8:28::/48"]
-        gateway: [10.20.1.1, "2001:db8:20:1::1"]
+        gateway: [10.20.1.10, "2001:db8:20:1::10"]
 
 Every node routes them through the gateway of their family, on its interface
 of the segment (fwcluster-routes.service). A sandwich's firewalls route
@@ -111,7 +111,7 @@ def read_segment_routes(cluster):
                             "leads to them (one address per family of the routes)" % segment.name)
         gateways = read_gateways(segment.options["gateway"], segment.vips, label, variable + ".gateway",
                                  "segment %s's" % segment.name)
-        for version, gateway in sorted(gateways.items()):
+        for gateway in gateways.values():
             if gateway in nodes:
                 raise PlanError(label, variable + ".gateway", "%s is a node's address: the router must be another host"
                                 % gateway)
