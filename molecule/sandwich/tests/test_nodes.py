@@ -55,3 +55,21 @@ def test_both_firewalls_are_up_and_every_bucket_is_on_its_home_firewall(host, pl
         found = sorted((rule["priority"], int(rule["fwmark"], 16), int(rule["table"])) for rule in rules
                        if rule.get("priority", 0) >= 1000 and "fwmark" in rule)
         assert found == wanted, family
+
+
+def test_each_host_has_exactly_the_plans_routes(host, plan, name):
+    """The plan's routes of both families, in their tables, tagged with the routes script's protocol
+    number (157), and no other tagged route: the firewalls' toward each side's balancers, the
+    balancers' through each firewall and, on the outside pair, through the upstream router."""
+    part = plan["balancers"][name] if name in plan["balancers"] else plan["nodes"][name]
+    if name in plan["balancers"] and plan["balancers"][name]["side"] == "outside":
+        assert [r for r in part["routes"] if r["table"] is None], "the example routes the outside balancers upstream"
+
+    def dst(to):
+        return "default" if to in ("default", "::/0") else to
+    live = []
+    for family in ("-4", "-6"):
+        live += [(r["dst"], r["gateway"], r["dev"], r.get("table", "main"))
+                 for r in json.loads(host.check_output("ip %s -j route show table all proto 157" % family))]
+    assert sorted(live) == sorted((dst(r["to"]), r["via"], r["interface"], str(r["table"] or "main"))
+                                  for r in part["routes"])

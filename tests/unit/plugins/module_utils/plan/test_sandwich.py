@@ -59,11 +59,14 @@ def test_buckets_tables_and_probe_marks(plan):
     assert health["targets"] == ["10.40.3.21", "10.40.3.22"]  # the far side's balancers
     assert plan["balancers"]["sw-lbo2"]["balancer"]["targets"] == ["10.40.2.11", "10.40.2.12"]
     assert health["bound"] == 1.9 == plan["balancing"]["health"]["bound"]  # 3 x 0.5 + 0.4
-    # One routing table per firewall, to its address on the balancer's side.
+    # One routing table per firewall, to its address on the balancer's side; on the outside pair,
+    # the side's routes through its upstream router (the example's gateway) in the main table.
     assert plan["balancers"]["sw-lbo1"]["routes"] == [
         {"to": "default", "via": "10.40.3.1", "interface": "eth2", "table": 101},
         {"to": "default", "via": "10.40.3.2", "interface": "eth2", "table": 102},
+        {"to": "default", "via": "10.40.4.10", "interface": "eth1", "table": None},
     ]
+    assert [route for route in plan["balancers"]["sw-lbi1"]["routes"] if route["table"] is None] == []
 
 
 def test_balancer_pairs_share_their_side_vips(plan):
@@ -373,6 +376,8 @@ def test_dual_stack_buckets_route_both_families_to_the_same_firewall(dual):
         {"to": "default", "via": "10.40.3.2", "interface": "eth2", "table": 102},
         {"to": "::/0", "via": "2001:db8:40:3::1", "interface": "eth2", "table": 101},
         {"to": "::/0", "via": "2001:db8:40:3::2", "interface": "eth2", "table": 102},
+        {"to": "default", "via": "10.40.4.10", "interface": "eth1", "table": None},
+        {"to": "::/0", "via": "2001:db8:40:4::10", "interface": "eth1", "table": None},
     ]
     assert lbo1["balancer"]["families"] == ["inet", "inet6"]
     assert lbo1["sysctls"]["net.ipv6.conf.all.forwarding"] == "1"
