@@ -41,6 +41,7 @@ import collections
 import datetime
 import ipaddress
 import json
+import math
 import os
 import pathlib
 import platform
@@ -66,15 +67,24 @@ ARCHITECTURES = ("primary_backup", "multipath", "hash", "sandwich")
 
 FULL = {
     "rate_duration_s": 3, "rate_repeats": 3, "rate_concurrency": 64, "rate_sizes": [0, 1024, 5120, 20480, 102400],
-    "recovery_sizes": [0, 10240, 102400, 1048576], "recovery_clients_per_size": 16,
+    "recovery_sizes": [0, 10240, 102400, 1048576], "recovery_in_progress_per_size": 30, "recovery_think_s": 2.0,
     "recovery_after_kill_s": 16, "subsecond_advert_int": 0.2,
     "subsecond_health": {"interval": 0.2, "timeout": 0.15, "fall": 3, "rise": 6},
     "profile_sizes": [0, 1024, 5120],
 }
-# The smoke run keeps the full run's 16 clients per size: with 4, the kill
-# caught only sessions in their handshake (recovered 0/0, nothing shown).
+# The smoke run aims at 8 flows in progress per size: enough to show each
+# kind (a smoke run proves the benchmark runs, not the figures).
 SMOKE = dict(FULL, rate_duration_s=2, rate_repeats=2, rate_sizes=[1024], recovery_sizes=[0, 102400],
-             recovery_after_kill_s=12)
+             recovery_in_progress_per_size=8, recovery_after_kill_s=12)
+# The kill's load: recovery_in_progress_per_size flows of each size in
+# progress on the victim at the kill, the sample a recovered share is counted
+# on. Each client loops sessions whose server thinks recovery_think_s before it
+# answers, so a session is an established flow most of its time; the victim
+# carries its share of the clients (all of them on primary_backup, whose
+# primary carries every flow; 1/n of n active firewalls elsewhere), and
+# RECOVERY_MARGIN more clients cover a victim below its share and the sessions
+# caught between two sessions or in their handshake.
+RECOVERY_MARGIN = 1.5
 # A conntrackd mode the architecture accepts besides its inventory's, measured
 # against it: ALARM resends every flow every RefreshTime (15 s) instead of on
 # each event, the periodic replication the paper finds short flows suffer from.
@@ -92,6 +102,12 @@ SOURCES = 64            # client source addresses: host .100 to .163 of the clie
 # 18/19/27 (max/mean 1.27), 256 of 10.20.8.0/22 77/100/79 (1.17), 1000 of them
 # 337/348/315 (1.04); the smoke runs measured 1.27 and 1.17.
 ROUTED_SOURCES = 1000
+# Where the lab names a network behind the server (lab.yml's lab_routed_dests:
+# the sandwich's, whose outside balancers route upstream through the server),
+# the flows go to its first ROUTED_DESTS addresses, on the server's loopback,
+# instead of the server's few own: the sandwich's balancers hash the outside
+# party's address, and 8 server addresses split the flows in eighths.
+ROUTED_DESTS = 1000
 SYN_OUT = "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn and dst port %d"
 PACKET_LINE = re.compile(r"^(\d+\.\d+) .*?IP (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.\d+:")
 
@@ -170,6 +186,11 @@ class Lab:
         self.hostvars = hostvars["_meta"]["hostvars"]
         self.client, self.server, self.port = lab["lab_client"], lab["lab_server"], int(lab["lab_echo_port"])
         self.dests = lab.get("lab_server_ips") or [lab["lab_server_ip"]]
+        self.dest_dev = None   # the dests are the server's own (lab.yml), or on its lo (lab_routed_dests)
+        if lab.get("lab_routed_dests"):
+            routed = ipaddress.ip_network(lab["lab_routed_dests"])
+            self.dest_dev = "lo"
+            self.dests = [str(routed.network_address + 1 + i) for i in range(min(ROUTED_DESTS, routed.num_addresses - 2))]
         platforms = {p["name"]: p for p in molecule["platforms"]}
         subnets = {n["name"]: n["subnet"] for n in lab["lab_networks"]}
         client_net = platforms[self.client]["networks"][0]
@@ -251,6 +272,11 @@ class Lab:
         if missing:
             pexec(self.client, "; ".join("ip addr add %s/%d dev %s" % (a, self.source_prefix, self.source_dev)
                                          for a in missing))
+        if self.dest_dev:
+            have = pexec(self.server, "ip -4 -o addr show dev %s" % self.dest_dev).stdout
+            missing = [a for a in self.dests if " %s/" % a not in have]
+            if missing:
+                pexec(self.server, "; ".join("ip addr add %s/32 dev %s" % (a, self.dest_dev) for a in missing))
         deadline = time.time() + 20
         while pexec(self.server, "ss -Htln 'sport = :%d' | grep -q ." % self.port, check=False).returncode:
             if time.time() > deadline:
@@ -278,6 +304,21 @@ def routed_network(hostvars, members, client_ip):
                 if network.version == 4:
                     return network
     return None
+
+
+def predicted_share(lab):
+    """{firewall: the sources the cluster's hash gives it}: what the flow share of a hash cluster
+    must come to when every source opens as many sessions (the rate test's workers move on to the
+    next source with each session). None for other architectures, or without a seed in the inventory."""
+    seed = lab.hostvars[lab.firewalls[0]].get("fwcluster_hash_seed")
+    if lab.architecture != "hash" or seed is None:
+        return None
+    sys.path.insert(0, str(ROOT / "build" / "collections"))   # the collection's own model of the hash
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_hash import node_id_of
+    by_id = {int(lab.hostvars[node]["fwcluster_node_id"]): node for node in lab.firewalls}
+    counts = collections.Counter(by_id[node_id_of(source, int(seed), len(by_id))] for source in lab.sources)
+    return {node: counts[node] for node in lab.firewalls}
 
 
 # ------------------------------------------------------------------ captures
@@ -417,31 +458,52 @@ def measure_rates(lab, settings):
 # when 64 workers keep it busy; a session that really crossed the failure
 # waits for the failover (over 400 ms even with a sub-second advert_int).
 CAUGHT_AFTER = 0.25
+# A flow whose handshake the client noted less than YOUNG s before the kill
+# (or up to CAUGHT_AFTER after it) had its state made by the victim that
+# recently: the replication is asynchronous (the victim's conntrackd sends each
+# event after the kernel made it), so such a flow may not be on a survivor
+# yet, replication or not. Counted apart from the flows in progress, like the
+# handshakes. (A run with the think time lost a 100 KiB flow connected 15 ms
+# before the kill, and no older one.)
+YOUNG = 0.1
 
 
 def recovered_flows(sessions, slots, sizes, kill_at):
     """Per object size, the sessions of SLOTS the kill caught, and how many completed.
 
     Caught: started before the kill and still open CAUGHT_AFTER s after it.
-    In progress: caught, with its handshake complete; these hold state a
-    survivor must have. Their end times (ms after the kill) are kept as
-    evidence: a flow that truly crossed the failure ends after the
-    failover. Connecting: caught in its handshake, whose SYN is sent again
-    and makes new state on a survivor, replication or not; counted apart
-    (`connecting`, `connecting_completed`). The client notes the handshake's
-    end late as it notes a session's end late, so a handshake noted up to
-    CAUGHT_AFTER s after the kill counts as complete before it: one that
-    waited for the failover is noted 400 ms after it at the earliest."""
+    In progress: caught, with its handshake complete at least YOUNG s before
+    the kill; these hold state a survivor must have. Their end times (ms
+    after the kill) are kept as evidence: a flow that truly crossed the
+    failure ends after the failover. Connecting: caught in its handshake,
+    whose SYN is sent again and makes new state on a survivor, replication
+    or not; counted apart (`connecting`, `connecting_completed`). The client
+    notes the handshake's end late as it notes a session's end late, so a
+    handshake noted up to CAUGHT_AFTER s after the kill counts as complete
+    before it: one that waited for the failover is noted 400 ms after it at
+    the earliest. Young: complete, but less than YOUNG s before the kill (or
+    noted in the CAUGHT_AFTER s after it); counted apart too (`young`,
+    `young_completed`): the replication may not have carried it yet."""
     recovery = []
     for size in sizes:
         mine = [s for s in sessions if s[0] in slots and s[1] == size and s[2] < kill_at < s[3] - CAUGHT_AFTER]
-        hit = [s for s in mine if s[7] is not None and s[7] <= kill_at + CAUGHT_AFTER]
-        connecting = [s for s in mine if s not in hit]
+        connected = [s for s in mine if s[7] is not None and s[7] <= kill_at + CAUGHT_AFTER]
+        hit = [s for s in connected if s[7] <= kill_at - YOUNG]
+        young = [s for s in connected if s not in hit]
+        connecting = [s for s in mine if s not in connected]
         recovery.append({"size": size, "in_progress": len(hit), "recovered": sum(1 for s in hit if s[4]),
                          "errors": dict(collections.Counter(s[6] for s in hit if not s[4])),
                          "recovered_end_ms": sorted(round((s[3] - kill_at) * 1000) for s in hit if s[4]),
+                         "young": len(young), "young_completed": sum(1 for s in young if s[4]),
                          "connecting": len(connecting), "connecting_completed": sum(1 for s in connecting if s[4])})
     return recovery
+
+
+def clients_per_size(lab, settings):
+    """The kill's clients per object size: enough for recovery_in_progress_per_size
+    flows of each size on the victim (see RECOVERY_MARGIN)."""
+    share = 1.0 if lab.architecture == "primary_backup" else 1.0 / len(lab.firewalls)
+    return math.ceil(settings["recovery_in_progress_per_size"] / share * RECOVERY_MARGIN)
 
 
 def power_off(host):
@@ -453,9 +515,13 @@ def power_off(host):
     few hundred ms late). Killing processes alone leaves the kernel
     forwarding in the container's network namespace, with its rules and
     flows, until podman tears the namespace down: flows would finish through
-    a "dead" node. So its links are taken down right after. Not before: a
-    daemon that saw one link go down (keepalived going to FAULT) could still
-    announce it on the others, which no powered-off node does."""
+    a "dead" node. So its links are taken down right after, once the init is
+    dead: an init's exit waits until every process of its namespace has
+    exited. Not before: a daemon that saw one link go down could still
+    announce it on the others, which no powered-off node does (keepalived
+    going to FAULT sends a priority 0 advert, and its backup takes over at
+    once: a smoke run under the kill's load saw that 23 ms after the links
+    went down, the takeover 86 ms after the kill instead of 3 x advert_int)."""
     init, netns = podman("inspect", "--format", "{{.State.Pid}} {{.NetworkSettings.SandboxKey}}",
                          host).stdout.split()
     name = os.path.basename(netns)
@@ -466,11 +532,28 @@ def power_off(host):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.time()
     os.kill(int(init), signal.SIGKILL)
+    wait_exited(int(init))
     down.communicate(batch, timeout=30)
     # ip fails only if podman already removed the namespace: the links are gone then.
     if down.returncode and os.path.exists(netns):
         raise BenchError("could not take the links of %s down (ip exited %d)" % (host, down.returncode))
     return started
+
+
+def wait_exited(pid, timeout=10.0):
+    """Return once process PID has exited (a zombie, or gone); BenchError after TIMEOUT s."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with open("/proc/%d/stat" % pid, encoding="utf-8") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        if time.time() > deadline:
+            raise BenchError("process %d did not exit within %g s of SIGKILL" % (pid, timeout))
+        time.sleep(0.001)
 
 
 def node_states(lab):
@@ -496,7 +579,7 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None
     MODE: the conntrackd mode deployed when it is not the inventory's; BACKEND
     likewise the rules backend."""
     log("kill test: %s" % label)
-    sizes, per_size = settings["recovery_sizes"], settings["recovery_clients_per_size"]
+    sizes, per_size = settings["recovery_sizes"], clients_per_size(lab, settings)
     slots = len(sizes) * per_size
     pairs = lab.pairs(slots)
     after = settings["recovery_after_kill_s"]
@@ -504,10 +587,12 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None
     stop = "/tmp/bench-recover.stop"
     pexec(lab.client, "rm -f %s %s %s %s" % (rec_out, hold_out, knock_out, stop))
     # The load first: which firewall carries which slot is read from it.
-    recover = background(lab.client, "python3 %s recover %s --sizes %s --per-size %d --duration %s "
+    recover = background(lab.client, "python3 %s recover %s --sizes %s --per-size %d --think %g --duration %s "
                          "--stop-file %s --out %s" % (LOADGEN, lab.client_args(), ",".join(map(str, sizes)),
-                                                      per_size, 120 + after, stop, rec_out))
-    captures = start_syn_capture(lab, 2.5)
+                                                      per_size, settings["recovery_think_s"], 120 + after, stop,
+                                                      rec_out))
+    # every client starts a session within its think time: each pair's SYN is seen
+    captures = start_syn_capture(lab, 2.5 + settings["recovery_think_s"])
     by_pair = carriers(lab, syn_counts(captures), pairs)
     load = collections.Counter(node for node in by_pair.values() if node)
     if not load:
@@ -560,6 +645,7 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None
     result = {"label": label, "replication": replication, "replication_mode": mode if replication else None,
               "advert_int": advert_int, "backend": backend or lab.backend, "victim": victim,
               "survivors": survivors, "victim_flows": len(victim_pairs), "flows": len(set(pairs)),
+              "clients_per_size": per_size, "think_s": settings["recovery_think_s"],
               "first_forward_ms": first_ms, "bound_ms": bound_ms + (rewrite_ms or 0),
               "bound_rewrite_ms": rewrite_ms, "balancer_transitions": transitions,
               "first_forward_packet": "%s: %s" % min(forwarded)[1:] if forwarded else None,
@@ -644,6 +730,7 @@ def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False, only=Non
         lab.settle()   # conntrackd was restarted: every node in sync again before a kill
         if lab.architecture in ("hash", "sandwich"):
             result["share"] = share
+            result["share_predicted"] = predicted_share(lab)
         result["kills"].append(kill_test(lab, settings, "%s, advert_int %g" % (on, default_int),
                                          bool(lab.replication), default_int, bound_ms(lab, default_int)))
         result["backends"][lab.backend] = {"rate": result["rate"], "kill": result["kills"][-1]["label"]}

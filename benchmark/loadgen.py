@@ -14,8 +14,10 @@ Subcommands
 serve --port N [--bind ADDR]
     Object server. A connection sends one line: ``GET <bytes>`` is answered
     with that many bytes, then the server closes (the server is the active
-    closer, as a web server is); ``HOLD`` turns the connection into a line
-    echo that lasts until the client closes.
+    closer, as a web server is); ``GET <bytes> <ms>`` waits that many
+    milliseconds first (up to 60000), as an application that thinks before it
+    answers: the connection sits established, idle; ``HOLD`` turns the
+    connection into a line echo that lasts until the client closes.
 
 rate --dest ADDR... --port N --source ADDR... --size BYTES --concurrency C
      --duration S --out FILE
@@ -25,11 +27,15 @@ rate --dest ADDR... --port N --source ADDR... --size BYTES --concurrency C
     throughput_bps, and sources_used (how many sources started a session).
 
 recover --dest ADDR... --port N --source ADDR... --sizes B,B,... --per-size W
-        --duration S [--stop-file F] [--stall T] --out FILE
+        --duration S [--think T] [--stop-file F] [--stall T] --out FILE
     Flows in progress across a failure: W workers per object size loop
     sessions back to back for S seconds, or until file F exists; a session that already started
     may then run on for up to T seconds (--stall: also the longest silence
-    a session survives). FILE (JSON) lists every session as [slot, size,
+    a session survives). --think T: each session asks the server to wait T
+    seconds before its answer (below --stall), so that a session is an
+    established flow most of its time, as a request to a web application
+    is; without it a small object's session holds the path for a
+    millisecond and a kill catches almost none in progress. FILE (JSON) lists every session as [slot, size,
     start, end, ok, bytes, error, connected] (connected: when its handshake
     completed, null if it never did); bench.py keeps those in progress at
     the kill.
@@ -56,6 +62,7 @@ import time
 
 CHUNK = 65536
 PATTERN = bytes(range(256)) * (CHUNK // 256)
+MAX_THINK_MS = 60000   # the longest wait the server grants a GET
 
 
 def write_json(path, data):
@@ -75,7 +82,9 @@ async def handle(reader, writer):
     try:
         line = await asyncio.wait_for(reader.readline(), 30)
         words = line.split()
-        if len(words) == 2 and words[0] == b"GET" and words[1].isdigit():
+        if len(words) in (2, 3) and words[0] == b"GET" and all(w.isdigit() for w in words[1:]):
+            if len(words) == 3:
+                await asyncio.sleep(min(int(words[2]), MAX_THINK_MS) / 1000.0)
             left = int(words[1])
             while left > 0:
                 piece = PATTERN[:min(left, CHUNK)]
@@ -112,9 +121,10 @@ class SessionError(Exception):
         self.got = got
 
 
-async def session(source, dest, port, size, stall, marks=None):
-    """One connect, GET, read to EOF, close. Returns the bytes received;
-    marks["connected"] is set to the time the handshake completed."""
+async def session(source, dest, port, size, stall, marks=None, think_ms=0):
+    """One connect, GET (the server waits THINK_MS first), read to EOF, close.
+    Returns the bytes received; marks["connected"] is set to the time the
+    handshake completed."""
     got = 0
     try:
         reader, writer = await asyncio.wait_for(
@@ -128,7 +138,7 @@ async def session(source, dest, port, size, stall, marks=None):
     if marks is not None:
         marks["connected"] = time.time()
     try:
-        writer.write(b"GET %d\n" % size)
+        writer.write(b"GET %d %d\n" % (size, think_ms) if think_ms else b"GET %d\n" % size)
         await writer.drain()
         while True:
             data = await asyncio.wait_for(reader.read(CHUNK), stall)
@@ -179,16 +189,20 @@ async def rate(args):
 async def recover(args):
     deadline = time.time() + args.duration
     sessions = []
+    think_ms = round(args.think * 1000)
 
     def running():
         return time.time() < deadline and not (args.stop_file and os.path.exists(args.stop_file))
 
     async def worker(slot, size):
         source, dest = slot_pair(slot, args.source, args.dest)
+        # With a think time, the workers of a size start spread over it: their
+        # handshakes do not come in waves, a kill finds each size's flows alike.
+        await asyncio.sleep(args.think * (slot % args.per_size) / args.per_size)
         while running():
             start, marks = time.time(), {}
             try:
-                got = await session(source, dest, args.port, size, args.stall, marks)
+                got = await session(source, dest, args.port, size, args.stall, marks, think_ms)
                 ok, error = True, None
             except SessionError as exc:
                 got, ok, error = exc.got, False, exc.kind
@@ -200,8 +214,8 @@ async def recover(args):
     workers = [worker(index * args.per_size + n, size)
                for index, size in enumerate(args.sizes) for n in range(args.per_size)]
     await asyncio.gather(*workers)
-    write_json(args.out, {"sizes": args.sizes, "per_size": args.per_size, "sources": args.source,
-                          "dests": args.dest, "fields": ["slot", "size", "start", "end", "ok", "bytes", "error", "connected"],
+    write_json(args.out, {"sizes": args.sizes, "per_size": args.per_size, "think_s": args.think,
+                          "sources": args.source, "dests": args.dest, "fields": ["slot", "size", "start", "end", "ok", "bytes", "error", "connected"],
                           "sessions": sessions})
     return 0
 
@@ -323,11 +337,19 @@ def parser():
             c.add_argument("--sizes", type=sizes, required=True)
             c.add_argument("--per-size", type=int, default=16)
             c.add_argument("--stop-file", help="start no new session once this file exists")
+            c.add_argument("--think", type=float, default=0.0,
+                           help="seconds the server waits before each answer (below --stall)")
     return top
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    top = parser()
+    args = top.parse_args(argv)
+    if args.command == "recover" and not 0 <= args.think * 1000 <= MAX_THINK_MS:
+        top.error("--think must be 0 to %g seconds" % (MAX_THINK_MS / 1000))
+    if args.command == "recover" and args.think and args.think >= args.stall:
+        top.error("--think (%g s) must stay below --stall (%g s): the client would give up first"
+                  % (args.think, args.stall))
     command = {"serve": serve, "rate": rate, "recover": recover, "hold": hold, "knock": knock}[args.command]
     try:
         return asyncio.run(command(args)) or 0

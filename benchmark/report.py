@@ -72,6 +72,9 @@ RATE_TARGET = 0.95          # session rate with replication >= 0.95 x without
 SMALL_OBJECT = 5 * 1024     # "small objects": <= 5 KiB
 LONG_LIVED = 100 * 1024     # long-lived flows: >= 100 KiB
 RECOVERY_ARCHITECTURES = ("primary_backup", "hash", "sandwich")  # must recover every long-lived flow
+SAMPLE_TARGET = 30          # flows in progress at the kill, per object size, in each default kill
+SHARE_TARGET = 1.15         # flow share max/mean of the active-active clusters that hash flows
+SHARE_ARCHITECTURES = ("hash", "sandwich")
 DEFAULT_ADVERT_INT = 1.0
 NA = "n/a"
 PASS = "pass"
@@ -351,21 +354,31 @@ def connecting(kill):
     return _size_counts(kill, "connecting_completed", "connecting")
 
 
+def young(kill):
+    """{size: (completed, caught)} of a kill's sessions connected less than 100 ms before it
+    (bench.YOUNG; {} when absent, as in runs before 2026-12-06)."""
+    return _size_counts(kill, "young_completed", "young")
+
+
 def recovery_table(results):
     rows = []
     for name, arch in architectures(results):
         with_rep, without = _default_kills(results, arch)
         on, off = recovery(with_rep), recovery(without)
-        new_on, new_off = connecting(with_rep), connecting(without)
+        apart = [(connecting(with_rep), connecting(without)), (young(with_rep), young(without))]
+
+        def counted_apart(size, both):
+            return ", ".join("%s %d/%d" % (label, *counts[size])
+                             for label, counts in zip(("on", "off"), both) if size in counts) or NA
         for size in sorted(set(on) | set(off)):
-            handshakes = ", ".join("%s %d/%d" % (label, *counts[size])
-                                   for label, counts in (("on", new_on), ("off", new_off)) if size in counts)
             rows.append([name, size_label(size), fmt_share(*on[size], interval=True) if size in on else NA,
-                         fmt_share(*off[size], interval=True) if size in off else NA, handshakes or NA])
+                         fmt_share(*off[size], interval=True) if size in off else NA]
+                        + [counted_apart(size, both) for both in apart])
         if not on and not off:
-            rows.append([name, NA, NA, NA, NA])
+            rows.append([name, NA, NA, NA, NA, NA])
     return table(["Architecture", "Object size", "Recovered, replication on", "Recovered, replication off",
-                  "In their handshake at the kill, completed"], rows)
+                  "In their handshake at the kill, completed", "Connected < 100 ms before the kill, completed"],
+                 rows)
 
 
 def kill_recovery_table(results):
@@ -428,10 +441,13 @@ def share_table(results):
     for name, arch in architectures(results):
         counts = share(arch)
         if counts:
-            rows.append([name, ", ".join("%s: %d" % item for item in sorted(counts.items())), fmt_ratio(max_over_mean(counts))])
+            predicted = {str(node): int(n) for node, n in _dict(arch.get("share_predicted")).items() if _num(n) is not None}
+            rows.append([name, ", ".join("%s: %d" % item for item in sorted(counts.items())), fmt_ratio(max_over_mean(counts)),
+                         "%s (%s)" % (fmt_ratio(max_over_mean(predicted)), ", ".join("%s: %d" % item for item in sorted(predicted.items())))
+                         if max_over_mean(predicted) is not None else NA])
     if not rows:
-        rows.append([NA, NA, NA])
-    return table(["Architecture", "Flows per node", "Max/mean"], rows)
+        rows.append([NA, NA, NA, NA])
+    return table(["Architecture", "Flows per node", "Max/mean", "Predicted max/mean (sources per node, the cluster's hash)"], rows)
 
 
 def profile_variants(arch):
@@ -538,6 +554,23 @@ def targets(results):
                 verdict = _verdict(first <= bound)
             rows.append(["Failover time, %s" % (kill.get("label") or NA), name, measured, "<= 1.00 x bound", verdict])
     for name, arch in archs:
+        if name not in SHARE_ARCHITECTURES:
+            continue
+        ratio = max_over_mean(share(arch))
+        rows.append(["Flow share, max/mean", name, fmt_ratio(ratio) if ratio is not None else NA,
+                     "<= %.2f" % SHARE_TARGET, _verdict(ratio is not None and ratio <= SHARE_TARGET, ratio is None)])
+    for name, arch in archs:
+        if name not in RECOVERY_ARCHITECTURES:
+            continue
+        for kill in (kill for kill in _default_kills(results, arch) if kill is not None):
+            counts = recovery(kill)
+            if not counts:
+                continue
+            size, (_done, fewest) = min(counts.items(), key=lambda item: (item[1][1], item[0]))
+            rows.append(["Flows in progress at the kill, per object size, %s" % (kill.get("label") or NA), name,
+                         "%d at the fewest (%s)" % (fewest, size_label(size)), ">= %d" % SAMPLE_TARGET,
+                         _verdict(fewest >= SAMPLE_TARGET)])
+    for name, arch in archs:
         with_rep, without = _default_kills(results, arch)
         parts = []
         for label, kill in (("on", with_rep), ("off", without)):
@@ -575,10 +608,12 @@ def summary_markdown(results):
     sections = [
         ("**Session rate** (new TCP sessions per second: connect, request, response, close; the median of the "
          "repeated runs, their lowest and highest in brackets; throughput in Mbit/s, median):", rate_table(results)),
-        ("**Recovered flows** (flows connected before a hard kill of the node carrying them and still open after "
-         "it, completed correctly, with the 95 %% Wilson interval of the share; default advert_int %g s. Sessions still in their TCP handshake at the kill "
-         "are counted apart: their SYN is sent again and makes new state on a survivor, with or without "
-         "replication):" % default_advert_int(results), recovery_table(results)),
+        ("**Recovered flows** (flows connected at least 100 ms before a hard kill of the node carrying them and still "
+         "open after it, completed correctly, with the 95 %% Wilson interval of the share; default advert_int %g s. "
+         "Sessions still in their TCP handshake at the kill are counted apart: their SYN is sent again and makes "
+         "new state on a survivor, with or without replication; so are those connected less than 100 ms before "
+         "it: the replication is asynchronous, and their state may not have reached a survivor):"
+         % default_advert_int(results), recovery_table(results)),
         ("**Recovered flows, every kill** (the same count for each kill of the run, its replication mode "
          "and failover settings):", kill_recovery_table(results)),
         ("**Failover time** (hard kill to the first packet of a victim's flow forwarded by a survivor; bound "

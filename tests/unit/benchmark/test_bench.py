@@ -2,8 +2,12 @@
 
 import collections
 import json
+import os
 import pathlib
+import signal
+import subprocess
 import sys
+import time
 import types
 
 import pytest
@@ -66,14 +70,16 @@ def test_recovered_flows_counts_only_the_victims_connected_sessions_in_progress_
         [1, 0, 99.0, 101.0, False, 0, "reset", 99.01],      # another node's slot
         [0, 0, 99.8, 102.5, True, 0, None, 102.4],          # its SYN crossed the failover: connecting
         [0, 0, 99.7, 114.8, False, 0, "connect-timeout", None],   # connecting, never connected
-        [2, 1000, 99.9, 103.0, True, 1000, None, 99.95],
-        [2, 1000, 99.99, 103.2, True, 1000, None, 100.1],   # handshake noted late: in progress
+        [2, 1000, 99.5, 103.0, True, 1000, None, 99.6],
+        [2, 1000, 99.0, 103.1, True, 1000, None, 99.85],    # connected 150 ms before: in progress
+        [2, 1000, 99.9, 115.0, False, 0, "stall", 99.95],   # connected 50 ms before: young, broken
+        [2, 1000, 99.99, 103.2, True, 1000, None, 100.1],   # handshake noted late: young, completed
     ]
     assert bench.recovered_flows(sessions, {0, 2}, [0, 1000], kill) == [
         {"size": 0, "in_progress": 2, "recovered": 1, "errors": {"stall": 1}, "recovered_end_ms": [1000],
-         "connecting": 2, "connecting_completed": 1},
-        {"size": 1000, "in_progress": 2, "recovered": 2, "errors": {}, "recovered_end_ms": [3000, 3200],
-         "connecting": 0, "connecting_completed": 0}]
+         "young": 0, "young_completed": 0, "connecting": 2, "connecting_completed": 1},
+        {"size": 1000, "in_progress": 2, "recovered": 2, "errors": {}, "recovered_end_ms": [3000, 3100],
+         "young": 2, "young_completed": 1, "connecting": 0, "connecting_completed": 0}]
 
 
 @pytest.mark.parametrize("architecture,advert_int,health,expected", [
@@ -232,3 +238,53 @@ def test_routed_network_is_the_ipv4_one_routed_through_the_client():
     assert bench.routed_network(hostvars, ["fw1"], "10.20.1.11") is None
     assert bench.routed_network({"fw1": {"fwcluster_segments": {"inside": {"vip": "10.0.0.1/24"}}}},
                                 ["fw1"], "10.0.0.10") is None
+
+
+@pytest.mark.parametrize("architecture, firewalls, target, expected", [
+    ("primary_backup", 2, 30, 45),   # the primary carries every flow
+    ("sandwich", 2, 30, 90),         # the victim carries about half
+    ("hash", 3, 30, 135),            # about a third
+    ("hash", 3, 8, 36),              # the smoke run's aim
+])
+def test_clients_per_size_give_the_victim_its_sample(architecture, firewalls, target, expected):
+    lab_ = types.SimpleNamespace(architecture=architecture, firewalls=["fw%d" % n for n in range(firewalls)])
+    assert bench.clients_per_size(lab_, dict(bench.FULL, recovery_in_progress_per_size=target)) == expected
+
+
+def test_predicted_share_is_the_clusters_hash_of_the_sources():
+    sources = ["10.20.8.%d" % n for n in range(1, 101)]
+    hostvars = {"hs-fw%d" % (n + 1): {"fwcluster_node_id": n, "fwcluster_hash_seed": 0x5eed1234} for n in range(3)}
+    lab_ = types.SimpleNamespace(architecture="hash", firewalls=sorted(hostvars), hostvars=hostvars, sources=sources)
+    predicted = bench.predicted_share(lab_)
+    assert sum(predicted.values()) == 100
+    # each node gets exactly the sources the collection's own filter gives its node id
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "build" / "collections"))
+    from ansible_collections.fwcluster.netfilter.plugins.filter.cluster import hash_node_ids  # pylint: disable=import-outside-toplevel
+    owners = hash_node_ids(sources, 0x5eed1234, 3)
+    assert predicted == {"hs-fw%d" % (n + 1): sum(1 for node_id in owners.values() if node_id == n) for n in range(3)}
+    assert bench.predicted_share(types.SimpleNamespace(architecture="sandwich", firewalls=["sw-fw1"],
+                                                       hostvars={"sw-fw1": {}}, sources=sources)) is None
+
+
+def test_wait_exited_returns_once_the_killed_process_has_exited():
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        started = time.time()
+        os.kill(proc.pid, signal.SIGKILL)
+        bench.wait_exited(proc.pid)   # a zombie until reaped below: exited all the same
+        assert time.time() - started < 5
+        with open("/proc/%d/stat" % proc.pid, encoding="utf-8") as stat:
+            assert stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    finally:
+        proc.wait()
+    bench.wait_exited(proc.pid)   # reaped: gone
+
+
+def test_wait_exited_gives_up_on_a_living_process():
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        with pytest.raises(bench.BenchError, match="did not exit within 0.2 s"):
+            bench.wait_exited(proc.pid, timeout=0.2)
+    finally:
+        proc.kill()
+        proc.wait()

@@ -152,3 +152,35 @@ def test_knock_attempts_at_its_interval(server, tmp_path):
     assert all(math.floor((b - begin) / 0.05 + 0.003) > math.floor((a - begin) / 0.05 - 0.003)
                for a, b in zip(starts, starts[1:]))
     assert begin - 0.0001 <= starts[0] and starts[-1] < begin + 0.5 + 0.0001
+
+
+def test_serve_waits_the_asked_time_before_its_answer(server):
+    with socket.create_connection(("127.0.0.1", server), timeout=5) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET 1000 300\n")
+        got = b""
+        while chunk := sock.recv(65536):
+            if not got:
+                first = time.monotonic() - started
+            got += chunk
+    assert len(got) == 1000
+    assert 0.3 <= first < 2.0
+
+
+def test_recover_think_keeps_each_session_established_that_long(server, tmp_path):
+    rc, result = loadgen(tmp_path, "recover", "--dest", "127.0.0.1", "--source", "127.0.0.1", "--port", str(server),
+                         "--sizes", "0", "--per-size", "2", "--duration", "0.5", "--think", "0.4")
+    assert rc == 0 and result["think_s"] == 0.4
+    sessions = result["sessions"]
+    assert sessions and all(s[4] for s in sessions)
+    # every session lasted the think time past its handshake: an established, idle flow
+    assert all(s[3] - s[7] >= 0.4 for s in sessions)
+    # two workers, 0.5 s, each session over 0.4 s: no more than two sessions each
+    assert len(sessions) <= 4
+
+
+def test_recover_refuses_a_think_time_the_client_would_not_wait_for(tmp_path):
+    proc = subprocess.run([sys.executable, str(LOADGEN), "recover", "--dest", "127.0.0.1", "--source", "127.0.0.1",
+                           "--port", "1", "--sizes", "0", "--duration", "1", "--think", "3", "--stall", "2",
+                           "--out", str(tmp_path / "out.json")], capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 2 and "--think (3 s) must stay below --stall (2 s)" in proc.stderr

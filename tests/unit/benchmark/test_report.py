@@ -152,10 +152,10 @@ def test_recovered_long_lived_flows():
 
 def test_recovered_flows_table_shows_counts():
     summary = report.summary_markdown(full_results())
-    assert ["primary_backup", "0 B", "9/16 (56 %, 33-77 %)", "14/16 (88 %, 63-97 %)", "n/a"] in rows(summary, "primary_backup")
-    assert ["sandwich", "1 MiB", "15/16 (94 %, 71-99 %)", "0/16 (0 %, 0-20 %)", "n/a"] in rows(summary, "sandwich")
+    assert ["primary_backup", "0 B", "9/16 (56 %, 33-77 %)", "14/16 (88 %, 63-97 %)", "n/a", "n/a"] in rows(summary, "primary_backup")
+    assert ["sandwich", "1 MiB", "15/16 (94 %, 71-99 %)", "0/16 (0 %, 0-20 %)", "n/a", "n/a"] in rows(summary, "sandwich")
     # multipath has no replication: its kill is the "without" column.
-    assert ["multipath", "0 B", "n/a", "16/16 (100 %, 80-100 %)", "n/a"] in rows(summary, "multipath")
+    assert ["multipath", "0 B", "n/a", "16/16 (100 %, 80-100 %)", "n/a", "n/a"] in rows(summary, "multipath")
     short = target(summary, "Recovered short flows", "primary_backup")[0]
     assert short[2:] == ["on 21/32 (66 %), off 24/32 (75 %)", "reported", "not judged"]
 
@@ -173,9 +173,14 @@ def test_failover_targets():
 
 def test_flow_share():
     summary = report.summary_markdown(full_results())
-    assert ["hash", "h-fw1: 3000, h-fw2: 1000, h-fw3: 2000", "1.50"] in rows(summary, "hash")
-    assert ["sandwich", "sw-fw1: 4600, sw-fw2: 4400", "1.02"] in rows(summary, "sandwich")
-    assert not [row for row in rows(summary, "multipath") if len(row) == 3]
+    assert ["hash", "h-fw1: 3000, h-fw2: 1000, h-fw3: 2000", "1.50", "n/a"] in rows(summary, "hash")
+    assert ["sandwich", "sw-fw1: 4600, sw-fw2: 4400", "1.02", "n/a"] in rows(summary, "sandwich")
+    assert not [row for row in rows(summary, "multipath") if len(row) == 4 and ":" in row[1]]
+    # the hash's own split of the sources, beside the measured one
+    results = full_results()
+    results["architectures"]["hash"]["share_predicted"] = {"h-fw1": 337, "h-fw2": 348, "h-fw3": 315}
+    assert ["hash", "h-fw1: 3000, h-fw2: 1000, h-fw3: 2000", "1.50", "1.04 (h-fw1: 337, h-fw2: 348, h-fw3: 315)"] in \
+        rows(report.summary_markdown(results), "hash")
 
 
 def test_summary_is_a_heading_free_fragment_with_machine_and_command():
@@ -209,6 +214,7 @@ def test_null_and_malformed_optional_parts_do_not_crash(tmp_path):
     del results["settings"]
     summary = report.summary_markdown(results)
     assert ["sandwich", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"] in rows(summary, "sandwich")
+    assert ["sandwich", "n/a", "n/a", "n/a", "n/a", "n/a"] in rows(summary, "sandwich")   # its recovered flows
     assert target(summary, "Failover time, replication on, advert_int 1", "hash")[0][4] == "n/a"
     written = report.write_report(results, tmp_path)
     assert len(written) == 6
@@ -302,13 +308,17 @@ def test_rate_cell_shows_the_median_and_the_spread_of_repeated_runs():
     assert [row[:4] for row in rows(summary, "hash") if row[1] == "1 KiB"] == [["hash", "1 KiB", "960 (700-1010)", "1000"]]
 
 
-def test_sessions_in_their_handshake_are_shown_apart():
+def test_sessions_in_their_handshake_and_young_ones_are_shown_apart():
     results = full_results()
     kills_ = results["architectures"]["sandwich"]["kills"]
     kills_[0]["recovery"][0].update(connecting=3, connecting_completed=2)   # replication on, advert_int 1
     kills_[1]["recovery"][0].update(connecting=4, connecting_completed=4)   # replication off
-    assert ["sandwich", "0 B", "8/16 (50 %, 27-73 %)", "12/16 (75 %, 50-90 %)", "on 2/3, off 4/4"] in \
-        rows(report.summary_markdown(results), "sandwich")
+    kills_[0]["recovery"][3].update(young=2, young_completed=1)             # replication on, 1 MiB
+    summary = report.summary_markdown(results)
+    assert ["sandwich", "0 B", "8/16 (50 %, 27-73 %)", "12/16 (75 %, 50-90 %)", "on 2/3, off 4/4", "n/a"] in \
+        rows(summary, "sandwich")
+    assert ["sandwich", "1 MiB", "15/16 (94 %, 71-99 %)", "0/16 (0 %, 0-20 %)", "n/a", "on 1/2"] in \
+        rows(summary, "sandwich")
 
 
 def test_spread_of_needs_two_runs():
@@ -442,3 +452,27 @@ def test_a_run_without_a_profile_has_no_profile_section():
 ])
 def test_the_recovered_share_comes_with_its_95_percent_interval(recovered, total, expected):
     assert report.fmt_interval(recovered, total) == expected
+
+
+def test_flow_share_target_on_the_clusters_that_hash():
+    summary = report.summary_markdown(full_results())
+    assert target(summary, "Flow share", "hash") == [["Flow share, max/mean", "hash", "1.50", "<= 1.15", "FAIL"]]
+    assert target(summary, "Flow share", "sandwich")[0][2:] == ["1.02", "<= 1.15", "pass"]
+    # primary_backup's one active node and multipath's routers are not judged on their share
+    assert not [row for row in rows(summary) if row[0].startswith("Flow share") and row[1] in ("primary_backup", "multipath")]
+
+
+def test_sample_target_names_the_fewest_flows_in_progress_of_each_default_kill():
+    results = full_results()
+    summary = report.summary_markdown(results)
+    # every cell of the fixture holds 16 flows: below 30, in both default kills
+    assert [row[2:] for row in target(summary, "Flows in progress", "primary_backup")] == [
+        ["16 at the fewest (0 B)", ">= 30", "FAIL"], ["16 at the fewest (0 B)", ">= 30", "FAIL"]]
+    for entry in results["architectures"]["primary_backup"]["kills"][0]["recovery"]:
+        entry["in_progress"] = 40
+    results["architectures"]["primary_backup"]["kills"][0]["recovery"][2]["in_progress"] = 31
+    on = target(report.summary_markdown(results), "Flows in progress at the kill, per object size, replication on",
+                "primary_backup")
+    assert on[0][2:] == ["31 at the fewest (100 KiB)", ">= 30", "pass"]
+    # the sub-second kill is not a default kill: not judged on its sample
+    assert not [row for row in target(summary, "Flows in progress", "hash") if "0.2" in row[0]]
