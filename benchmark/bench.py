@@ -25,7 +25,9 @@ and measures with benchmark/loadgen.py on the lab's client and server:
    rate with replication off, on and with each candidate change of
    conntrackd's configuration, with the CPU time and the counters of
    conntrackd on every firewall, per 1000 sessions (``--only profile``
-   measures it alone).
+   measures it alone);
+7. (``--arch hash --only scaling``, alone) the hash cluster's throughput with
+   1 to 4 firewalls, each capped as a box of its own (benchmark/scaling.py).
 
 Which firewall carried a flow is read from the wire: every firewall node runs
 tcpdump on its outgoing packets (``-Q out``), so the node that forwards a
@@ -60,6 +62,7 @@ import lab_scenario  # noqa: E402  pylint: disable=wrong-import-position
 # replication_profile imports this module as "bench": run as a script, be that module.
 sys.modules.setdefault("bench", sys.modules[__name__])
 import replication_profile  # noqa: E402  pylint: disable=wrong-import-position
+import scaling  # noqa: E402  pylint: disable=wrong-import-position
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LOADGEN = "/usr/local/bin/fwcluster-loadgen"
@@ -823,12 +826,17 @@ def main(argv=None):
     parser.add_argument("--keep-lab", action="store_true", help="leave the last lab running")
     parser.add_argument("--reuse-lab", action="store_true",
                         help="measure in the scenario's lab when it is running, instead of building a new one")
-    parser.add_argument("--only", choices=["profile"],
-                        help="measure only this: the replication profile (no kill)")
+    parser.add_argument("--only", choices=["profile", "scaling"],
+                        help="measure only this: the replication profile (no kill), or the hash cluster's "
+                             "throughput with 1 to 4 capped firewalls (--arch hash)")
     parser.add_argument("--command", default="scripts/bench.sh", help="the command line recorded in the results")
     args = parser.parse_args(argv)
     archs = args.arch or (["primary_backup"] if args.smoke else list(ARCHITECTURES))
     settings = SMOKE if args.smoke else FULL
+    if args.only == "scaling":
+        if archs != ["hash"]:
+            parser.error("--only scaling measures the hash cluster alone: give --arch hash")
+        settings = dict(scaling.SETTINGS)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {"version": 1, "command": args.command, "smoke": args.smoke,
@@ -838,11 +846,16 @@ def main(argv=None):
     for name in archs:
         started = time.time()
         try:
-            lab = Lab(name)
-            results["architectures"][name] = bench_architecture(lab, settings, args.smoke, args.keep_lab,
-                                                                args.reuse_lab, args.only)
+            if args.only == "scaling":
+                results["architectures"][name] = {
+                    "scenario": scaling.SCENARIO, "replication": True, "kills": [], "notes": [],
+                    "scaling": scaling.measure(settings, args.keep_lab, args.reuse_lab)}
+            else:
+                results["architectures"][name] = bench_architecture(Lab(name), settings, args.smoke, args.keep_lab,
+                                                                    args.reuse_lab, args.only)
             results["architectures"][name]["seconds"] = round(time.time() - started)
-            results.setdefault("machine", results["architectures"][name].pop("machine"))
+            if "machine" in results["architectures"][name]:
+                results.setdefault("machine", results["architectures"][name].pop("machine"))
         except (BenchError, subprocess.TimeoutExpired, OSError, KeyError) as exc:
             log("%s failed: %s" % (name, exc))
             results["architectures"].setdefault(name, {"notes": []})["notes"].append("failed: %s" % exc)

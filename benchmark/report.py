@@ -63,7 +63,8 @@ SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("version", "command", "machine", "architectures")
 # The order of the architectures in the tables and the plots (the paper's); others follow by name.
 ARCHITECTURE_ORDER = ("primary_backup", "multipath", "sandwich", "hash")
-PLOTS = ("session-rate.png", "throughput.png", "recovered-flows.png", "failover-time.png", "flow-share.png")
+PLOTS = ("session-rate.png", "throughput.png", "recovered-flows.png", "failover-time.png", "flow-share.png",
+         "scaling.png")
 SUMMARY = "summary.md"
 COMPARISON = "comparison.md"
 DPI = 100
@@ -75,6 +76,7 @@ RECOVERY_ARCHITECTURES = ("primary_backup", "hash", "sandwich")  # must recover 
 SAMPLE_TARGET = 30          # flows in progress at the kill, per object size, in each default kill
 SHARE_TARGET = 1.15         # flow share max/mean of the active-active clusters that hash flows
 SHARE_ARCHITECTURES = ("hash", "sandwich")
+SCALING_TARGET = 1.4        # throughput with n capped nodes >= 1.4 x with n - 1 (the issue's reading of the paper)
 DEFAULT_ADVERT_INT = 1.0
 NA = "n/a"
 PASS = "pass"
@@ -450,6 +452,47 @@ def share_table(results):
     return table(["Architecture", "Flows per node", "Max/mean", "Predicted max/mean (sources per node, the cluster's hash)"], rows)
 
 
+def scaling_rows(arch):
+    """The rows of an architecture's scaling measure, by number of nodes ([] when it has none)."""
+    entries = [entry for entry in _list(_dict(arch.get("scaling")).get("rows"))
+               if isinstance(entry, dict) and _num(entry.get("nodes")) is not None]
+    return sorted(entries, key=lambda entry: entry["nodes"])
+
+
+def scaling_steps(arch):
+    """[(nodes, throughput, ratio to nodes - 1's or None, gain per node added / one node's or None)]."""
+    rows = [(int(entry["nodes"]), _num(entry.get("throughput_bps"))) for entry in scaling_rows(arch)]
+    by_nodes = dict(rows)
+    one = by_nodes.get(1)
+    steps = []
+    for nodes, bps in rows:
+        before = by_nodes.get(nodes - 1)
+        ratio = bps / before if bps is not None and before else None
+        gain = (bps - before) / one if bps is not None and before is not None and one else None
+        steps.append((nodes, bps, ratio, gain))
+    return steps
+
+
+def scaling_table(results):
+    """Each capped cluster size's throughput and session rate, against the size below and the paper."""
+    rows = []
+    for name, arch in architectures(results):
+        entries = {int(entry["nodes"]): entry for entry in scaling_rows(arch)}
+        paper = _list(_dict(arch.get("scaling")).get("paper_gain")) or [0.40, 0.45]
+        for nodes, bps, ratio, gain in scaling_steps(arch):
+            entry = entries[nodes]
+            one = _mbps(entries.get(1))
+            spread = spread_of(entry, _mbps)
+            rows.append([name, str(nodes), _mbps_cell(entry) + (" (%.1f-%.1f)" % spread if spread else ""),
+                         fmt_int(_num(entry.get("sessions_per_s"))), fmt_ratio(ratio) if ratio else NA,
+                         "%+.2f" % gain if gain is not None else NA,
+                         "%.1f-%.1f" % tuple(one * (1 + g * (nodes - 1)) for g in paper) if one else NA])
+    if not rows:
+        return None
+    return table(["Architecture", "Nodes", "Mbit/s (runs)", "Sessions/s", "vs n - 1 nodes",
+                  "Added, x one node's", "Paper's slope (Mbit/s)"], rows)
+
+
 def profile_variants(arch):
     """The variants of an architecture's replication profile ([] when it has none)."""
     return [v for v in _list(_dict(arch.get("profile")).get("variants")) if isinstance(v, dict)]
@@ -554,6 +597,12 @@ def targets(results):
                 verdict = _verdict(first <= bound)
             rows.append(["Failover time, %s" % (kill.get("label") or NA), name, measured, "<= 1.00 x bound", verdict])
     for name, arch in archs:
+        for nodes, _bps, ratio, _gain in scaling_steps(arch):
+            if nodes >= 2:
+                rows.append(["Throughput with %d capped nodes / with %d" % (nodes, nodes - 1), name,
+                             fmt_ratio(ratio) if ratio else NA, ">= %.2f" % SCALING_TARGET,
+                             _verdict(ratio is not None and ratio >= SCALING_TARGET, ratio is None)])
+    for name, arch in archs:
         if name not in SHARE_ARCHITECTURES:
             continue
         ratio = max_over_mean(share(arch))
@@ -620,6 +669,11 @@ def summary_markdown(results):
          "3 x advert_int + skew, at most 4 x advert_int, for VRRP; fall x interval + timeout of the balancers' health "
          "probes, plus the rewrite of their rules as they measured it, for the sandwich's firewalls):", failover_table(results)),
         ("**Flow share** (flows forwarded per node during the rate test):", share_table(results)),
+        ("**Scaling** (the hash cluster with 1 to 4 firewalls, each one's egress capped as a box of its own; "
+         "the session rate of one object size from the routed sources, the median of the runs; one node is the "
+         "2-node cluster with its second node off. Linear scaling gives n/(n - 1) over the size below: 2.00, "
+         "1.50, 1.33; the paper reports each node added bringing 40 to 45 %% of one node's throughput):",
+         scaling_table(results)),
         ("**Backends side by side** (each architecture redeployed on the other rules backend in the same lab: "
          "session rate, objects <= 5 KiB, replication on and off, and the default kill, replication on):",
          backend_table(results)),
@@ -850,6 +904,31 @@ def plot_share(results, path):
     return _save(fig, path, bottom=0.08 if _figure_legend(fig, panels) else 0.0)
 
 
+def plot_scaling(results, path):
+    archs = [(name, arch) for name, arch in architectures(results) if scaling_rows(arch)]
+    fig, panels = _panels(len(archs), width=5)
+    for axes, (name, arch) in zip(panels, archs):
+        entries = scaling_rows(arch)
+        nodes = [int(entry["nodes"]) for entry in entries]
+        mbps = [_mbps(entry) for entry in entries]
+        axes.plot(nodes, mbps, marker="o", color="tab:blue", label="measured")
+        one = dict(zip(nodes, mbps)).get(1)
+        if one:
+            for gain in _list(_dict(arch.get("scaling")).get("paper_gain")) or [0.40, 0.45]:
+                axes.plot(nodes, [one * (1 + gain * (n - 1)) for n in nodes], linestyle=":", color="gray",
+                          label="paper: +%d %% per node" % round(gain * 100))
+            axes.plot(nodes, [one * n for n in nodes], linestyle="--", color="black", label="linear")
+        axes.set_xticks(nodes)
+        axes.set_xlabel("firewall nodes")
+        axes.set_ylabel("throughput (Mbit/s)")
+        axes.set_title("%s: each node capped at %s Mbit/s" % (name, _dict(arch.get("scaling")).get("cap_mbit", NA)))
+        axes.set_ylim(bottom=0)
+    if not archs:
+        _no_data(panels[0], "no scaling measured in this run")
+    fig.suptitle(_title(results, "Throughput per cluster size"))
+    return _save(fig, path, bottom=0.12 if _figure_legend(fig, panels) else 0.0)
+
+
 def write_report(results, out_dir):
     """Write the five PNG plots and summary.md into out_dir; return their paths."""
     check_results(results)
@@ -862,6 +941,7 @@ def write_report(results, out_dir):
         plot_recovered(results, out_dir / PLOTS[2]),
         plot_failover(results, out_dir / PLOTS[3]),
         plot_share(results, out_dir / PLOTS[4]),
+        plot_scaling(results, out_dir / PLOTS[5]),
     ]
     summary = out_dir / SUMMARY
     summary.write_text(summary_markdown(results), encoding="utf-8")

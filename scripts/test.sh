@@ -149,6 +149,10 @@ default_cell() {  # default_cell STEP: is STEP (molecule:CELL or CELL) one of de
 # outside the cross product.
 fleet_scenario=fleet
 
+# The benchmark's lab of a 4-firewall hash cluster (benchmark/scaling.py):
+# never a step of the test command.
+scaling_scenario=hash_scaling
+
 # The steps, in order. Molecule scenarios: every directory of molecule/ with
 # a molecule.yml, except shared/ and the fleet; the overlap scenario first,
 # the bench's scenario last.
@@ -156,7 +160,8 @@ scenarios=()
 for f in molecule/*/molecule.yml; do
     [[ -f $f ]] || continue
     name=$(basename "$(dirname "$f")")
-    [[ $name == shared || $name == "$bench_scenario" || $name == "$fleet_scenario" || $name == "$overlap_scenario" ]] ||
+    [[ $name == shared || $name == "$bench_scenario" || $name == "$fleet_scenario" || $name == "$overlap_scenario" ||
+        $name == "$scaling_scenario" ]] ||
         scenarios+=("$name")
 done
 [[ -f molecule/$overlap_scenario/molecule.yml ]] && scenarios=("$overlap_scenario" "${scenarios[@]}")

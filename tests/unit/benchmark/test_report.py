@@ -217,7 +217,7 @@ def test_null_and_malformed_optional_parts_do_not_crash(tmp_path):
     assert ["sandwich", "n/a", "n/a", "n/a", "n/a", "n/a"] in rows(summary, "sandwich")   # its recovered flows
     assert target(summary, "Failover time, replication on, advert_int 1", "hash")[0][4] == "n/a"
     written = report.write_report(results, tmp_path)
-    assert len(written) == 6
+    assert len(written) == len(report.PLOTS) + 1
 
 
 def valid_png(path):
@@ -476,3 +476,30 @@ def test_sample_target_names_the_fewest_flows_in_progress_of_each_default_kill()
     assert on[0][2:] == ["31 at the fewest (100 KiB)", ">= 30", "pass"]
     # the sub-second kill is not a default kill: not judged on its sample
     assert not [row for row in target(summary, "Flows in progress", "hash") if "0.2" in row[0]]
+
+
+def scaling_results(mbit_by_nodes):
+    results = full_results()
+    rows = [{"nodes": nodes, "size": 102400, "sessions_per_s": mbit * 1e6 / 8 / 102400, "throughput_bps": mbit * 1e6,
+             "runs": [1.0, 2.0], "throughput_runs": [(mbit - 1) * 1e6, (mbit + 1) * 1e6]}
+            for nodes, mbit in sorted(mbit_by_nodes.items())]
+    results["architectures"]["hash"]["scaling"] = {"cap_mbit": 40, "size": 102400, "rows": rows,
+                                                   "paper_gain": [0.40, 0.45]}
+    return results
+
+
+def test_scaling_table_and_targets_follow_the_measured_throughputs():
+    summary = report.summary_markdown(scaling_results({1: 40.0, 2: 80.0, 3: 110.0, 4: 150.0}))
+    assert ["hash", "1", "40 (39.0-41.0)", "49", "n/a", "n/a", "40.0-40.0"] in rows(summary, "hash")
+    assert ["hash", "3", "110 (109.0-111.0)", "134", "1.38", "+0.75", "72.0-76.0"] in rows(summary, "hash")
+    assert [row[2:] for row in target(summary, "Throughput with", "hash")] == [
+        ["2.00", ">= 1.40", "pass"], ["1.38", ">= 1.40", "FAIL"], ["1.36", ">= 1.40", "FAIL"]]
+    # no scaling measured: no table, no target
+    plain = report.summary_markdown(full_results())
+    assert "**Scaling**" not in plain and not [row for row in rows(plain) if row[0].startswith("Throughput with")]
+
+
+def test_scaling_plot_is_a_valid_png(tmp_path):
+    for results in (scaling_results({1: 40.0, 2: 78.0}), full_results()):
+        path = report.plot_scaling(results, tmp_path / "scaling.png")
+        assert path.read_bytes().startswith(PNG_MAGIC)
