@@ -147,6 +147,7 @@ def measure(settings, keep_lab=False, reuse_lab=False):
                 wait_owned(live[0], [0, 1])
             if not rows:
                 lab.prepare_load()
+            lab.firewalls = live   # the captures run on the firewalls that forward
             rows.append(measure_size(lab, live, settings))
     finally:
         if not keep_lab:
