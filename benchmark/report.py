@@ -672,7 +672,7 @@ def summary_markdown(results):
         ("**Scaling** (the hash cluster with 1 to 4 firewalls, each one's egress capped as a box of its own; "
          "the session rate of one object size from the routed sources, the median of the runs; one node is the "
          "2-node cluster with its second node off. Linear scaling gives n/(n - 1) over the size below: 2.00, "
-         "1.50, 1.33; the paper reports each node added bringing 40 to 45 %% of one node's throughput):",
+         "1.50, 1.33; the paper reports each node added bringing 40 to 45 % of one node's throughput):",
          scaling_table(results)),
         ("**Backends side by side** (each architecture redeployed on the other rules backend in the same lab: "
          "session rate, objects <= 5 KiB, replication on and off, and the default kill, replication on):",

@@ -24,6 +24,7 @@ import copy
 import ipaddress
 import os
 import pathlib
+import re
 import shutil
 import sys
 import time
@@ -71,6 +72,10 @@ def write_inventory(out, nodes, root=ROOT):
         del members[name]
         (example / "host_vars" / ("%s.yml" % name)).unlink()
     (example / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False), encoding="utf-8")
+    # The lab's SSH key and known hosts: the scaling lab's, wherever this copy is.
+    connection = example / "group_vars" / "all" / "lab.yml"
+    connection.write_text(re.sub(r"(?m)^lab_ssh_dir: .*$", 'lab_ssh_dir: "%s"' % (root / "build" / "lab" / SCENARIO),
+                                 connection.read_text(encoding="utf-8")), encoding="utf-8")
     return out
 
 

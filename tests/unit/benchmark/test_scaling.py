@@ -33,6 +33,8 @@ def test_the_inventory_has_that_many_firewalls_the_fourth_one_after_the_third(tm
         assert fourth["fwcluster_addresses"] == {"inside": ["10.20.1.4/24", "2001:db8:20:1::4/64"],
                                                  "outside": ["198.51.100.4/24", "2001:db8:20:2::4/64"]}
         assert fourth["fwcluster_replication_address"] == "192.168.101.4/24"
+    # the scaling lab's SSH key and known hosts, from any copy's place
+    assert 'lab_ssh_dir: "%s/build/lab/hash_scaling"' % scaling.ROOT in (example / "group_vars" / "all" / "lab.yml").read_text()
     # the other examples are copied as they are
     assert (out / "sandwich" / "hosts.yml").read_text() == (scaling.ROOT / "inventories" / "sandwich" / "hosts.yml").read_text()
 
