@@ -20,7 +20,6 @@ sources (bench.py's rate test, repeated): the sessions per second and the
 throughput, both bound by the caps, and the SYNs each firewall forwarded.
 """
 
-import copy
 import ipaddress
 import os
 import pathlib
@@ -32,6 +31,7 @@ import time
 import yaml
 
 import bench
+import controller   # with_fourth_node: the controller benchmark's fourth hash node, made the same way
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCENARIO = "hash_scaling"
@@ -40,14 +40,6 @@ SETTINGS = {"scaling_nodes": [4, 3, 2, 1], "scaling_cap_mbit": 40, "scaling_size
             "scaling_concurrency": 64, "scaling_duration_s": 4, "scaling_repeats": 3}
 PAPER_GAIN = (0.40, 0.45)   # the paper: each node added brings 40 to 45 % of one node's throughput
 ADDED = "hs-fw4"            # the fourth firewall of the scaling lab
-
-
-def next_address(value):
-    """The next address after VALUE (an address with prefix, or a list of them, one per family)."""
-    if isinstance(value, list):
-        return [next_address(item) for item in value]
-    interface = ipaddress.ip_interface(value)
-    return "%s/%d" % (interface.ip + 1, interface.network.prefixlen)
 
 
 def write_inventory(out, nodes, root=ROOT):
@@ -61,11 +53,7 @@ def write_inventory(out, nodes, root=ROOT):
     hosts = yaml.safe_load((example / "hosts.yml").read_text(encoding="utf-8"))
     members = hosts["all"]["children"]["fwcluster"]["children"]["mesh"]["hosts"]
     third = yaml.safe_load((example / "host_vars" / "hs-fw3.yml").read_text(encoding="utf-8"))
-    fourth = copy.deepcopy(third)
-    fourth["fwcluster_node_id"] = third["fwcluster_node_id"] + 1
-    fourth["fwcluster_addresses"] = {segment: next_address(value)
-                                     for segment, value in third["fwcluster_addresses"].items()}
-    fourth["fwcluster_replication_address"] = next_address(third["fwcluster_replication_address"])
+    fourth = controller.with_fourth_node({}, {"hs-fw3": third}, {})[1][ADDED]
     (example / "host_vars" / ("%s.yml" % ADDED)).write_text(yaml.safe_dump(fourth, sort_keys=False), encoding="utf-8")
     members[ADDED] = {"ansible_host": str(ipaddress.ip_address(members["hs-fw3"]["ansible_host"]) + 1)}
     for name in sorted(members)[nodes:]:

@@ -14,11 +14,6 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build imp
 from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory  # noqa: E402
 
 
-def test_next_address_of_each_family():
-    assert scaling.next_address("10.20.1.3/24") == "10.20.1.4/24"
-    assert scaling.next_address(["198.51.100.3/24", "2001:db8:20:2::3/64"]) == ["198.51.100.4/24", "2001:db8:20:2::4/64"]
-
-
 @pytest.mark.parametrize("nodes", [2, 3, 4])
 def test_the_inventory_has_that_many_firewalls_the_fourth_one_after_the_third(tmp_path, nodes):
     out = scaling.write_inventory(tmp_path / "n", nodes)
