@@ -57,8 +57,9 @@ def host_part(plan, host):
 def templates_of(plan, node):
     """[(role, template)] the roles write on a host with this part of the plan, in the roles' order.
 
-    The conditions are the ``when:`` of the roles' template tasks (roles/*/tasks/), as
-    site.yml runs them on every host: firewall, conntrackd, keepalived, balancer.
+    The conditions are those of the roles' lists of files (``__fwcluster_*_files`` in
+    roles/*/vars/main.yml) and of their tasks, as site.yml runs them on every host:
+    firewall, conntrackd, keepalived, balancer.
     """
     if plan["backend"] == "nftables":
         templates = [("firewall", "rules.nft.j2")]
@@ -100,9 +101,11 @@ def template_context(plan, host, **overrides):
     context = dict(ROLE_DEFAULTS, fwcluster_plan=plan, fwcluster_node=host_part(plan, host), inventory_hostname=host)
     context.update(overrides)  # a variable the inventory sets over a role default
     # The mappings of role vars the templates read (a role var made of a whole
-    # expression, such as a list of the role's files, is the tasks' business).
+    # expression, such as a list of the role's files, is the tasks' business;
+    # so are the files themselves, whose content is a template lookup).
     env = _environment("keepalived")
-    context.update((name, _resolved(value, env, context)) for name, value in ROLE_VARS.items() if isinstance(value, dict))
+    context.update((name, _resolved(value, env, context)) for name, value in ROLE_VARS.items()
+                   if isinstance(value, dict) and "lookup(" not in json.dumps(value))
     return context
 
 

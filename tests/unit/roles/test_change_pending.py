@@ -19,7 +19,8 @@ TOPIC = "fwcluster change pending"
 # Modules that change the host in these roles; a systemd_service task only
 # with state or enabled (without, it reads the unit's status).
 CHANGING = {"ansible.builtin.apt", "ansible.builtin.template", "ansible.builtin.copy",
-            "ansible.builtin.file", "ansible.posix.sysctl", "ansible.builtin.systemd_service"}
+            "ansible.builtin.file", "ansible.posix.sysctl", "ansible.builtin.systemd_service",
+            "fwcluster.netfilter.rendered_files"}
 # Modules that only read, and the plays' own control flow.
 READING = {"ansible.builtin.assert", "ansible.builtin.stat", "ansible.builtin.include_role", "ansible.builtin.include_tasks", "ansible.builtin.import_tasks",
            "ansible.builtin.meta", "ansible.builtin.set_fact", "fwcluster.netfilter.validate_replication_link",
