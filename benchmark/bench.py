@@ -27,7 +27,10 @@ and measures with benchmark/loadgen.py on the lab's client and server:
    conntrackd on every firewall, per 1000 sessions (``--only profile``
    measures it alone);
 7. (``--arch hash --only scaling``, alone) the hash cluster's throughput with
-   1 to 4 firewalls, each capped as a box of its own (benchmark/scaling.py).
+   1 to 4 firewalls, each capped as a box of its own (benchmark/scaling.py);
+8. (``--only fast-failover``, alone) per failover setting, shortest last: a
+   soak under the kill's load that counts every transition (false failovers),
+   then kills timed to the first forward (benchmark/fast_failover.py).
 
 Which firewall carried a flow is read from the wire: every firewall node runs
 tcpdump on its outgoing packets (``-Q out``), so the node that forwards a
@@ -61,6 +64,7 @@ import lab_scenario  # noqa: E402  pylint: disable=wrong-import-position
 
 # replication_profile imports this module as "bench": run as a script, be that module.
 sys.modules.setdefault("bench", sys.modules[__name__])
+import fast_failover  # noqa: E402  pylint: disable=wrong-import-position
 import replication_profile  # noqa: E402  pylint: disable=wrong-import-position
 import scaling  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -728,6 +732,8 @@ def bench_architecture(lab, settings, smoke, keep_lab, reuse_lab=False, only=Non
             if lab.replication:
                 result["profile"] = replication_profile.measure(lab, settings)
             return result
+        if only == "fast-failover":
+            return fast_failover.measure(lab, settings, result)
         on = "replication on" if lab.replication else "no replication"
         result["rate"], share = measure_rates(lab, settings)
         lab.settle()   # conntrackd was restarted: every node in sync again before a kill
@@ -826,9 +832,16 @@ def main(argv=None):
     parser.add_argument("--keep-lab", action="store_true", help="leave the last lab running")
     parser.add_argument("--reuse-lab", action="store_true",
                         help="measure in the scenario's lab when it is running, instead of building a new one")
-    parser.add_argument("--only", choices=["profile", "scaling"],
-                        help="measure only this: the replication profile (no kill), or the hash cluster's "
-                             "throughput with 1 to 4 capped firewalls (--arch hash)")
+    parser.add_argument("--only", choices=["profile", "scaling", "fast-failover"],
+                        help="measure only this: the replication profile (no kill), the hash cluster's "
+                             "throughput with 1 to 4 capped firewalls (--arch hash), or the failover time and "
+                             "false failovers of each failover setting")
+    parser.add_argument("--fast-settings", metavar="LIST",
+                        help="with --only fast-failover: the settings to measure (advert_int, or the sandwich's "
+                             "health interval, in s), comma-separated")
+    parser.add_argument("--fast-soak", metavar="S", type=int,
+                        help="with --only fast-failover: the soak's length in s (default %d, %d with --smoke)"
+                             % (fast_failover.SETTINGS["fast_soak_s"], fast_failover.SMOKE_SETTINGS["fast_soak_s"]))
     parser.add_argument("--command", default="scripts/bench.sh", help="the command line recorded in the results")
     args = parser.parse_args(argv)
     archs = args.arch or (["primary_backup"] if args.smoke else list(ARCHITECTURES))
@@ -837,6 +850,17 @@ def main(argv=None):
         if archs != ["hash"]:
             parser.error("--only scaling measures the hash cluster alone: give --arch hash")
         settings = dict(scaling.SETTINGS)
+    if args.only == "fast-failover":
+        settings = dict(settings, **(fast_failover.SMOKE_SETTINGS if args.smoke else fast_failover.SETTINGS))
+        if args.fast_settings:
+            try:
+                settings["fast_settings"] = [float(value) for value in args.fast_settings.split(",")]
+            except ValueError:
+                parser.error("--fast-settings: seconds, comma-separated (0.2,0.05), not %r" % args.fast_settings)
+        if args.fast_soak is not None:
+            settings["fast_soak_s"] = args.fast_soak
+    elif args.fast_settings or args.fast_soak is not None:
+        parser.error("--fast-settings and --fast-soak go with --only fast-failover")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {"version": 1, "command": args.command, "smoke": args.smoke,

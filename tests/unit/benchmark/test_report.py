@@ -503,3 +503,47 @@ def test_scaling_plot_is_a_valid_png(tmp_path):
     for results in (scaling_results({1: 40.0, 2: 78.0}), full_results()):
         path = report.plot_scaling(results, tmp_path / "scaling.png")
         assert path.read_bytes().startswith(PNG_MAGIC)
+
+
+def fast_results(soak_s, firsts_by_setting, transitions_by_setting=None):
+    """primary_backup with a fast-failover measure: each setting's kills (first forward ms) and soak transitions."""
+    results = full_results()
+    transitions_by_setting = transitions_by_setting or {}
+    rows = []
+    for setting, firsts in firsts_by_setting.items():
+        found = [{"node": "pb-fw2", "time_ms": 1000 * i, "event": "vrrp primary"}
+                 for i in range(transitions_by_setting.get(setting, 0))]
+        rows.append({"setting": setting, "soak": {"seconds": soak_s, "transitions": found, "sessions": 900,
+                                                  "failed_sessions": len(found)},
+                     "kills": [{"first_forward_ms": first, "bound_ms": round(4000 * setting)} for first in firsts],
+                     "holds": not found and all(first is not None and first <= 200 for first in firsts)})
+    results["architectures"]["primary_backup"]["fast_failover"] = {
+        "knob": "advert_int (s)", "target_ms": 200, "soak_s": soak_s, "rows": rows}
+    return results
+
+
+def test_fast_failover_table_and_target_name_the_fastest_setting_that_holds():
+    results = fast_results(600, {1.0: [3100.0], 0.05: [160.2, 171.0], 0.02: [70.0, 75.0]}, {0.02: 2})
+    summary = report.summary_markdown(results)
+    assert ["primary_backup", "advert_int (s)", "0.05", "0 in 600 s", "0 of 900", "160, 171", "200", "pass"] \
+        in rows(summary, "primary_backup")
+    assert ["primary_backup", "advert_int (s)", "0.02", "2 in 600 s (pb-fw2 vrrp primary, pb-fw2 vrrp primary)",
+            "2 of 900", "70, 75", "80", "FAIL"] in rows(summary, "primary_backup")
+    assert [row[2:] for row in target(summary, "Fast failover", "primary_backup")] == [
+        ["advert_int 0.05 s: first forward 160-171 ms, 0 transitions in 600 s", "a setting that holds, soak >= 600 s",
+         "pass"]]
+    # a short soak is reported, not judged; no setting that holds fails
+    short = report.summary_markdown(fast_results(30, {0.05: [160.0]}))
+    assert target(short, "Fast failover", "primary_backup")[0][4] == "n/a"
+    none = report.summary_markdown(fast_results(600, {0.2: [610.0], 0.05: [None]}))
+    assert [row[2:] for row in target(none, "Fast failover", "primary_backup")] == [
+        ["no setting held (of 0.2, 0.05)", "a setting that holds, soak >= 600 s", "FAIL"]]
+    # no fast-failover measure: no table, no target
+    plain = report.summary_markdown(full_results())
+    assert "**Fast failover**" not in plain and not [row for row in rows(plain) if row[0].startswith("Fast failover")]
+
+
+def test_fast_failover_plot_is_a_valid_png(tmp_path):
+    for results in (fast_results(600, {0.2: [610.0], 0.05: [160.0, None]}, {0.05: 1}), full_results()):
+        path = report.plot_fast_failover(results, tmp_path / "fast-failover.png")
+        assert path.read_bytes().startswith(PNG_MAGIC)
