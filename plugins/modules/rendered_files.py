@@ -76,6 +76,11 @@ options:
         description: Its mode, in octal (V(0755)).
         type: str
         required: true
+  absent:
+    description: Files removed after O(files) are installed (those an earlier run installed that are not wanted now).
+    type: list
+    elements: path
+    default: []
 """
 
 EXAMPLES = r"""
