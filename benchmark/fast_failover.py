@@ -103,24 +103,37 @@ def measure(lab, settings, result):
         if refusal:
             rows.append({"setting": value, "refused": refusal})
             continue
-        lab.settle()
-        row = {"setting": value, "soak": soak(lab, settings), "kills": []}
-        health = extra.get("fwcluster_balancers", {}).get("health")
-        advert_int = float(lab.vrrp.get("advert_int", 1)) if health else value
-        for k in range(settings["fast_kills"]):   # each kill_test ends with the cluster settled again
-            kill = bench.kill_test(lab, settings, "%s, %s, fast-failover kill %d" % (on, setting, k + 1),
-                                   bool(lab.replication), advert_int, bench.bound_ms(lab, value, health))
-            row["kills"].append(dict((key, kill[key]) for key in (
-                "label", "victim", "first_forward_ms", "bound_ms", "hold_gap_ms", "recovery")))
-        firsts = [kill["first_forward_ms"] for kill in row["kills"]]
-        row["holds"] = (not row["soak"]["transitions"] and bool(firsts)
-                        and all(first is not None and first <= settings["fast_target_ms"] for first in firsts))
+        row = {"setting": value, "soak": None, "kills": []}
         rows.append(row)
-        bench.log("%s: first forward %s ms, %d false transitions: %s" % (
-            setting, firsts, len(row["soak"]["transitions"]), "holds" if row["holds"] else "does not hold"))
+        try:
+            measure_setting(lab, settings, on, value, extra, setting, row)
+        except bench.BenchError as exc:
+            # The rows so far are kept; a cluster that does not settle again ends the measure.
+            row["failed"] = " ".join(str(exc).split())[:400]
+            row["holds"] = False
+            bench.log("%s: failed: %s" % (setting, row["failed"]))
+            break
     holding = [row["setting"] for row in rows if row.get("holds")]
     result["fast_failover"] = {
         "knob": "balancers' health interval (s)" if lab.architecture == "sandwich" else "advert_int (s)",
         "target_ms": settings["fast_target_ms"], "soak_s": settings["fast_soak_s"], "rows": rows,
         "fastest_holding": min(holding) if holding else None}
     return result
+
+
+def measure_setting(lab, settings, on, value, extra, setting, row):
+    """One setting, deployed: ROW's soak, kills and verdict."""
+    lab.settle()
+    row["soak"] = soak(lab, settings)
+    health = extra.get("fwcluster_balancers", {}).get("health")
+    advert_int = float(lab.vrrp.get("advert_int", 1)) if health else value
+    for k in range(settings["fast_kills"]):   # each kill_test ends with the cluster settled again
+        kill = bench.kill_test(lab, settings, "%s, %s, fast-failover kill %d" % (on, setting, k + 1),
+                               bool(lab.replication), advert_int, bench.bound_ms(lab, value, health))
+        row["kills"].append(dict((key, kill[key]) for key in (
+            "label", "victim", "first_forward_ms", "bound_ms", "hold_gap_ms", "recovery")))
+    firsts = [kill["first_forward_ms"] for kill in row["kills"]]
+    row["holds"] = (not row["soak"]["transitions"] and bool(firsts)
+                    and all(first is not None and first <= settings["fast_target_ms"] for first in firsts))
+    bench.log("%s: first forward %s ms, %d false transitions: %s" % (
+        setting, firsts, len(row["soak"]["transitions"]), "holds" if row["holds"] else "does not hold"))

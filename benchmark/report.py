@@ -518,6 +518,12 @@ def fast_failover_table(results):
                 rows.append([name, fast.get("knob") or NA, setting, NA, NA, "refused: %s" % row["refused"], NA, NA])
                 continue
             soaked = _dict(row.get("soak"))
+            if row.get("failed"):
+                # a measure the cluster did not come back from: what it got to, and why it ended
+                firsts = ", ".join(fmt_int(first) if first is not None else "none" for first in fast_firsts(row))
+                rows.append([name, fast.get("knob") or NA, setting, NA, NA, "%s; then failed: %s" % (firsts or NA, row["failed"]),
+                             NA, FAIL])
+                continue
             found = _list(soaked.get("transitions"))
             firsts = fast_firsts(row)
             bounds = [_num(kill.get("bound_ms")) for kill in _list(row.get("kills")) if isinstance(kill, dict)]
@@ -997,7 +1003,7 @@ def plot_fast_failover(results, path):
     archs = [(name, arch) for name, arch in architectures(results) if fast_rows(arch)]
     fig, panels = _panels(len(archs), width=5)
     for axes, (name, arch) in zip(panels, archs):
-        rows = [row for row in fast_rows(arch) if not row.get("refused")]
+        rows = [row for row in fast_rows(arch) if not row.get("refused") and row.get("soak")]
         for i, row in enumerate(rows):
             firsts = [first for first in fast_firsts(row) if first is not None]
             axes.scatter([row["setting"]] * len(firsts), firsts, color="tab:blue", zorder=3,

@@ -543,6 +543,17 @@ def test_fast_failover_table_and_target_name_the_fastest_setting_that_holds():
     assert "**Fast failover**" not in plain and not [row for row in rows(plain) if row[0].startswith("Fast failover")]
 
 
+def test_a_setting_the_cluster_did_not_come_back_from_fails_and_says_why(tmp_path):
+    results = fast_results(120, {0.1: [656.0, 899.0, 884.0], 0.05: []})
+    row = results["architectures"]["primary_backup"]["fast_failover"]["rows"][1]
+    row.update(failed="the cluster did not settle within 180 s: node id 1 is owned by 2 nodes", holds=False)
+    summary = report.summary_markdown(results)
+    assert ["primary_backup", "advert_int (s)", "0.05", "n/a", "n/a",
+            "n/a; then failed: the cluster did not settle within 180 s: node id 1 is owned by 2 nodes", "n/a",
+            "FAIL"] in rows(summary, "primary_backup")
+    assert report.plot_fast_failover(results, tmp_path / "fast-failover.png").read_bytes().startswith(PNG_MAGIC)
+
+
 def test_fast_failover_plot_is_a_valid_png(tmp_path):
     for results in (fast_results(600, {0.2: [610.0], 0.05: [160.0, None]}, {0.05: 1}), full_results()):
         path = report.plot_fast_failover(results, tmp_path / "fast-failover.png")
