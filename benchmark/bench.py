@@ -581,6 +581,24 @@ def node_states(lab):
     return states
 
 
+def start_recover_load(lab, settings, per_size, duration, stop, out):
+    """The kill's load on the client, in the background: PER_SIZE clients of each of
+    recovery_sizes loop sessions with the think time, for at most DURATION s or until
+    the STOP file exists; their sessions go to OUT."""
+    return background(lab.client, "python3 %s recover %s --sizes %s --per-size %d --think %g --duration %d "
+                      "--stop-file %s --out %s" % (LOADGEN, lab.client_args(), ",".join(map(str, settings["recovery_sizes"])),
+                                                   per_size, settings["recovery_think_s"], duration, stop, out))
+
+
+def balancer_events(balancer):
+    """The events of a sandwich balancer's health service (its state file), [] when it has none."""
+    result = pexec(balancer, "cat %s" % BALANCER_STATE, check=False)
+    try:
+        return json.loads(result.stdout).get("events", [])
+    except ValueError:
+        return []
+
+
 def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None, backend=None):
     """Kill the firewall carrying the most flows while they run; see the module docstring.
     MODE: the conntrackd mode deployed when it is not the inventory's; BACKEND
@@ -594,10 +612,7 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None
     stop = "/tmp/bench-recover.stop"
     pexec(lab.client, "rm -f %s %s %s %s" % (rec_out, hold_out, knock_out, stop))
     # The load first: which firewall carries which slot is read from it.
-    recover = background(lab.client, "python3 %s recover %s --sizes %s --per-size %d --think %g --duration %s "
-                         "--stop-file %s --out %s" % (LOADGEN, lab.client_args(), ",".join(map(str, sizes)),
-                                                      per_size, settings["recovery_think_s"], 120 + after, stop,
-                                                      rec_out))
+    recover = start_recover_load(lab, settings, per_size, 120 + after, stop, rec_out)
     # every client starts a session within its think time: each pair's SYN is seen
     captures = start_syn_capture(lab, 2.5 + settings["recovery_think_s"])
     by_pair = carriers(lab, syn_counts(captures), pairs)
@@ -675,12 +690,7 @@ def balancer_transitions(lab, victim, kill_at):
     rewritten). [] for other architectures or when a balancer has no record."""
     found = []
     for balancer in sorted(set(lab.members) - set(lab.firewalls)):
-        result = pexec(balancer, "cat %s" % BALANCER_STATE, check=False)
-        try:
-            events = json.loads(result.stdout).get("events", [])
-        except ValueError:
-            continue
-        for event in events:
+        for event in balancer_events(balancer):
             if event.get("event") == "down" and event.get("firewall") == victim and event.get("time", 0) >= kill_at:
                 found.append({"balancer": balancer, "detected_ms": round((event["time"] - kill_at) * 1000, 1),
                               "applied_ms": round((event["applied"] - kill_at) * 1000, 1)})

@@ -23,7 +23,6 @@ A setting holds when every kill forwarded within SETTINGS["fast_target_ms"]
 and its soak saw no transition; the fastest that holds is the result.
 """
 
-import json
 import time
 
 import bench
@@ -56,12 +55,7 @@ def transitions(lab, start, end):
                 found.append({"node": node, "time_ms": round((float(parts[0]) - start) * 1000),
                               "event": "vrrp " + " ".join(parts[1:])})
         if node not in lab.firewalls:   # a sandwich balancer: its health service's record
-            out = bench.pexec(node, "cat %s" % bench.BALANCER_STATE, check=False).stdout
-            try:
-                events = json.loads(out).get("events", [])
-            except ValueError:
-                events = []
-            for event in events:
+            for event in bench.balancer_events(node):
                 if event.get("event") == "down" and start <= event.get("time", 0) <= end:
                     found.append({"node": node, "time_ms": round((event["time"] - start) * 1000),
                                   "event": "health: %s down" % event.get("firewall")})
@@ -70,15 +64,12 @@ def transitions(lab, start, end):
 
 def soak(lab, settings):
     """The kill test's load for fast_soak_s, nothing killed: the transitions and the failed sessions."""
-    sizes, per_size = settings["recovery_sizes"], bench.clients_per_size(lab, settings)
     out, stop = "/tmp/bench-soak.json", "/tmp/bench-soak.stop"
     bench.pexec(lab.client, "rm -f %s %s" % (out, stop))
     seconds = settings["fast_soak_s"]
     bench.log("soak: %d s of load, nothing killed" % seconds)
     start = time.time()
-    load = bench.background(lab.client, "python3 %s recover %s --sizes %s --per-size %d --think %g --duration %d "
-                            "--stop-file %s --out %s" % (bench.LOADGEN, lab.client_args(), ",".join(map(str, sizes)),
-                                                         per_size, settings["recovery_think_s"], seconds + 60, stop, out))
+    load = bench.start_recover_load(lab, settings, bench.clients_per_size(lab, settings), seconds + 60, stop, out)
     time.sleep(seconds)
     end = time.time()
     bench.pexec(lab.client, "touch %s" % stop)

@@ -507,6 +507,10 @@ def fast_firsts(row):
     return [_num(kill.get("first_forward_ms")) for kill in _list(row.get("kills")) if isinstance(kill, dict)]
 
 
+def _fmt_firsts(row):
+    return ", ".join(fmt_int(first) if first is not None else "none" for first in fast_firsts(row)) or NA
+
+
 def fast_failover_table(results):
     """Per setting: the soak's false transitions and failed sessions, each kill's first forward."""
     rows = []
@@ -520,18 +524,16 @@ def fast_failover_table(results):
             soaked = _dict(row.get("soak"))
             if row.get("failed"):
                 # a measure the cluster did not come back from: what it got to, and why it ended
-                firsts = ", ".join(fmt_int(first) if first is not None else "none" for first in fast_firsts(row))
-                rows.append([name, fast.get("knob") or NA, setting, NA, NA, "%s; then failed: %s" % (firsts or NA, row["failed"]),
-                             NA, FAIL])
+                rows.append([name, fast.get("knob") or NA, setting, NA, NA,
+                             "%s; then failed: %s" % (_fmt_firsts(row), row["failed"]), NA, FAIL])
                 continue
             found = _list(soaked.get("transitions"))
-            firsts = fast_firsts(row)
             bounds = [_num(kill.get("bound_ms")) for kill in _list(row.get("kills")) if isinstance(kill, dict)]
             rows.append([name, fast.get("knob") or NA, setting,
                          "%s in %s s" % (len(found), fmt_int(_num(soaked.get("seconds")))) + (
                              " (%s)" % ", ".join("%s %s" % (t.get("node"), t.get("event")) for t in found[:3]) if found else ""),
                          "%s of %s" % (fmt_int(_num(soaked.get("failed_sessions"))), fmt_int(_num(soaked.get("sessions")))),
-                         ", ".join(fmt_int(first) if first is not None else "none" for first in firsts) or NA,
+                         _fmt_firsts(row),
                          fmt_int(max((b for b in bounds if b is not None), default=None)),
                          _verdict(bool(row.get("holds")))])
     if not rows:

@@ -147,7 +147,6 @@ def _check_path(module, path):
 
 def _directory(module, item, changed):
     path, mode = item["path"], _mode(module, item)
-    _check_path(module, path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -190,7 +189,6 @@ def _validate(module, item, tmp, changed):
 
 def _file(module, item, changed, diffs):
     path, mode = item["path"], _mode(module, item)
-    _check_path(module, path)
     uid, gid = _ids(module, item)
     want = to_bytes(item["content"], errors="surrogate_or_strict")
     try:
@@ -233,7 +231,6 @@ def _file(module, item, changed, diffs):
 
 
 def _absent(module, path, changed):
-    _check_path(module, path)
     if os.path.lexists(path):
         if os.path.isdir(path) and not os.path.islink(path):
             module.fail_json(msg="%s: is a directory, not a file to remove" % path, changed_paths=changed)
