@@ -9,10 +9,10 @@ deployed with it, then:
 
 1. the soak: the kill test's load (its clients, sessions with the think
    time) runs for SETTINGS["fast_soak_s"] with nothing failing. Every
-   transition a node records in that time is a false failover: a line of a
-   keepalived notify script's state file (/run/fwcluster/vrrp-state, one per
-   transition) on any node, and a balancer's health service dropping a
-   firewall (its state file's "down" events). The sessions of the soak that
+   transition a node makes in that time is a false failover: any VRRP
+   instance's change of state on any node (keepalived's journal, "Entering
+   ... STATE"), and a balancer's health service dropping a firewall (its
+   state file's "down" events). The sessions of the soak that
    failed are counted too;
 2. SETTINGS["fast_kills"] hard kills of the firewall carrying the most flows
    (bench.kill_test: the same power-off, recovered flows and timing): the
@@ -23,6 +23,7 @@ A setting holds when every kill forwarded within SETTINGS["fast_target_ms"]
 and its soak saw no transition; the fastest that holds is the result.
 """
 
+import re
 import time
 
 import bench
@@ -30,7 +31,8 @@ import bench
 SETTINGS = {"fast_settings": [1.0, 0.5, 0.2, 0.1, 0.05, 0.03, 0.02], "fast_soak_s": 600, "fast_kills": 3,
             "fast_target_ms": 200}
 SMOKE_SETTINGS = dict(SETTINGS, fast_settings=[0.2, 0.05], fast_soak_s=30, fast_kills=1)
-VRRP_STATE = "/run/fwcluster/vrrp-state"   # the keepalived role's fwcluster_keepalived_state_file
+# keepalived's line for each change of an instance's state: "(hash_id1) Entering MASTER STATE"
+VRRP_TRANSITION = re.compile(r"\((\S+)\) Entering (\w+) STATE")
 TIMEOUT_SHARE = 0.75    # a sandwich health probe's timeout, of its interval
 FALL, RISE = 3, 6       # the sandwich's health probes: fall and rise at every interval
 
@@ -45,15 +47,18 @@ def overrides(lab, value):
 
 
 def transitions(lab, start, end):
-    """Every transition a node recorded between START and END: [{"node", "time_ms" (from START), "event"}]."""
+    """Every transition a node made between START and END: [{"node", "time_ms" (from START), "event"}]:
+    each VRRP instance's change of state in keepalived's journal (the notify scripts' state file holds
+    only the node's own role), and each firewall a sandwich balancer's health service dropped."""
     found = []
     for node in sorted(lab.members):
-        lines = bench.pexec(node, "cat %s 2>/dev/null" % VRRP_STATE, check=False).stdout.splitlines()
-        for line in lines:
-            parts = line.split()
-            if parts and start <= float(parts[0]) <= end:
-                found.append({"node": node, "time_ms": round((float(parts[0]) - start) * 1000),
-                              "event": "vrrp " + " ".join(parts[1:])})
+        journal = bench.pexec(node, "journalctl -u keepalived -o short-unix --no-pager --since @%d --until @%d"
+                              % (start, end + 1), check=False).stdout
+        for line in journal.splitlines():
+            match = VRRP_TRANSITION.search(line)
+            if match and start <= float(line.split()[0]) <= end:
+                found.append({"node": node, "time_ms": round((float(line.split()[0]) - start) * 1000),
+                              "event": "vrrp %s %s" % match.groups()})
         if node not in lab.firewalls:   # a sandwich balancer: its health service's record
             for event in bench.balancer_events(node):
                 if event.get("event") == "down" and start <= event.get("time", 0) <= end:
@@ -122,7 +127,7 @@ def measure_setting(lab, settings, on, value, extra, setting, row):
         kill = bench.kill_test(lab, settings, "%s, %s, fast-failover kill %d" % (on, setting, k + 1),
                                bool(lab.replication), advert_int, bench.bound_ms(lab, value, health))
         row["kills"].append(dict((key, kill[key]) for key in (
-            "label", "victim", "first_forward_ms", "bound_ms", "hold_gap_ms", "recovery")))
+            "label", "victim", "first_forward_ms", "bound_ms", "hold_gap_ms", "recovery", "sessions_near_kill")))
     firsts = [kill["first_forward_ms"] for kill in row["kills"]]
     row["holds"] = (not row["soak"]["transitions"] and bool(firsts)
                     and all(first is not None and first <= settings["fast_target_ms"] for first in firsts))

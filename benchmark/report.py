@@ -511,21 +511,29 @@ def _fmt_firsts(row):
     return ", ".join(fmt_int(first) if first is not None else "none" for first in fast_firsts(row)) or NA
 
 
+def _fmt_recovered(row):
+    """Each kill's recovered flows of those in progress, over every size: '41/42, 40/40'."""
+    counts = [recovery(kill).values() for kill in _list(row.get("kills")) if isinstance(kill, dict)]
+    return ", ".join("%d/%d" % (sum(done for done, _ in kill), sum(total for _, total in kill))
+                     for kill in counts if kill) or NA
+
+
 def fast_failover_table(results):
-    """Per setting: the soak's false transitions and failed sessions, each kill's first forward."""
+    """Per setting: the soak's false transitions and failed sessions, each kill's first forward and
+    recovered flows (established ones: recovered_flows counts the young apart)."""
     rows = []
     for name, arch in architectures(results):
         fast = _dict(arch.get("fast_failover"))
         for row in fast_rows(arch):
             setting = "%g" % row["setting"]
             if row.get("refused"):
-                rows.append([name, fast.get("knob") or NA, setting, NA, NA, "refused: %s" % row["refused"], NA, NA])
+                rows.append([name, fast.get("knob") or NA, setting, NA, NA, "refused: %s" % row["refused"], NA, NA, NA])
                 continue
             soaked = _dict(row.get("soak"))
             if row.get("failed"):
                 # a measure the cluster did not come back from: what it got to, and why it ended
                 rows.append([name, fast.get("knob") or NA, setting, NA, NA,
-                             "%s; then failed: %s" % (_fmt_firsts(row), row["failed"]), NA, FAIL])
+                             "%s; then failed: %s" % (_fmt_firsts(row), row["failed"]), _fmt_recovered(row), NA, FAIL])
                 continue
             found = _list(soaked.get("transitions"))
             bounds = [_num(kill.get("bound_ms")) for kill in _list(row.get("kills")) if isinstance(kill, dict)]
@@ -533,13 +541,14 @@ def fast_failover_table(results):
                          "%s in %s s" % (len(found), fmt_int(_num(soaked.get("seconds")))) + (
                              " (%s)" % ", ".join("%s %s" % (t.get("node"), t.get("event")) for t in found[:3]) if found else ""),
                          "%s of %s" % (fmt_int(_num(soaked.get("failed_sessions"))), fmt_int(_num(soaked.get("sessions")))),
-                         _fmt_firsts(row),
+                         _fmt_firsts(row), _fmt_recovered(row),
                          fmt_int(max((b for b in bounds if b is not None), default=None)),
                          _verdict(bool(row.get("holds")))])
     if not rows:
         return None
     return table(["Architecture", "Setting", "Value (s)", "Transitions in the soak (false failovers)",
-                  "Failed sessions in the soak", "Kill -> first forward (ms), each kill", "Bound (ms)",
+                  "Failed sessions in the soak", "Kill -> first forward (ms), each kill",
+                  "Recovered flows, each kill", "Bound (ms)",
                   "Holds (<= %d ms, no transition)" % FAST_TARGET_MS], rows)
 
 

@@ -32,21 +32,28 @@ def test_a_sandwich_setting_is_its_balancers_health_interval():
 
 
 def test_every_transition_within_the_soak_counts_on_every_node(monkeypatch):
-    files = {
-        ("pb-fw1", fast_failover.VRRP_STATE): "99.5 primary\n100.25 backup\n",
-        ("pb-fw2", fast_failover.VRRP_STATE): "99.0 backup\n100.5 primary\n161.0 backup\n",
-        ("sw-lbi1", fast_failover.VRRP_STATE): "",
-        ("sw-lbi1", bench.BALANCER_STATE): json.dumps({"events": [
-            {"event": "down", "firewall": "sw-fw2", "time": 130.0, "applied": 130.1},
-            {"event": "up", "firewall": "sw-fw2", "time": 140.0},
-            {"event": "down", "firewall": "sw-fw1", "time": 170.0, "applied": 170.1}]}),
+    # keepalived's journal as journalctl -o short-unix prints it; a sandwich balancer's health record
+    journals = {
+        "hs-fw1": "99.500000 hs-fw1 Keepalived_vrrp[951]: (mesh_id0) Entering MASTER STATE\n"
+                  "100.250000 hs-fw1 Keepalived_vrrp[951]: (mesh_id2) Entering BACKUP STATE\n"
+                  "100.300000 hs-fw1 Keepalived_vrrp[951]: Printing VRRP as json for process(951) on signal\n",
+        "hs-fw2": "100.500000 hs-fw2 Keepalived_vrrp[77]: (mesh_id2) Entering MASTER STATE\n"
+                  "161.000000 hs-fw2 Keepalived_vrrp[77]: (mesh_id2) Entering FAULT STATE\n",
+        "sw-lbi1": "-- No entries --\n",
     }
+    events = {"sw-lbi1": json.dumps({"events": [
+        {"event": "down", "firewall": "sw-fw2", "time": 130.0, "applied": 130.1},
+        {"event": "up", "firewall": "sw-fw2", "time": 140.0},
+        {"event": "down", "firewall": "sw-fw1", "time": 170.0, "applied": 170.1}]})}
+    commands = []
 
     def pexec(host, command, check=True):
-        path = command.split()[1]
-        return subprocess.CompletedProcess(command, 0, files.get((host, path), ""), "")
+        commands.append(command)
+        text = journals.get(host, "") if command.startswith("journalctl") else events.get(host, "")
+        return subprocess.CompletedProcess(command, 0, text, "")
     monkeypatch.setattr(bench, "pexec", pexec)
-    found = fast_failover.transitions(lab("mixed", ["pb-fw1", "pb-fw2", "sw-lbi1"], ["pb-fw1", "pb-fw2"]), 100.0, 160.0)
-    assert found == [{"node": "pb-fw1", "time_ms": 250, "event": "vrrp backup"},
-                     {"node": "pb-fw2", "time_ms": 500, "event": "vrrp primary"},
+    found = fast_failover.transitions(lab("mixed", ["hs-fw1", "hs-fw2", "sw-lbi1"], ["hs-fw1", "hs-fw2"]), 100.0, 160.0)
+    assert found == [{"node": "hs-fw1", "time_ms": 250, "event": "vrrp mesh_id2 BACKUP"},
+                     {"node": "hs-fw2", "time_ms": 500, "event": "vrrp mesh_id2 MASTER"},
                      {"node": "sw-lbi1", "time_ms": 30000, "event": "health: sw-fw2 down"}]
+    assert "journalctl -u keepalived -o short-unix --no-pager --since @100 --until @161" in commands

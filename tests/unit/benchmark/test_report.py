@@ -515,7 +515,10 @@ def fast_results(soak_s, firsts_by_setting, transitions_by_setting=None):
                  for i in range(transitions_by_setting.get(setting, 0))]
         rows.append({"setting": setting, "soak": {"seconds": soak_s, "transitions": found, "sessions": 900,
                                                   "failed_sessions": len(found)},
-                     "kills": [{"first_forward_ms": first, "bound_ms": round(4000 * setting)} for first in firsts],
+                     "kills": [{"first_forward_ms": first, "bound_ms": round(4000 * setting),
+                                "recovery": [{"size": 0, "recovered": 20, "in_progress": 20},
+                                             {"size": 1048576, "recovered": 20 - (first is None), "in_progress": 20}]}
+                               for first in firsts],
                      "holds": not found and all(first is not None and first <= 200 for first in firsts)})
     results["architectures"]["primary_backup"]["fast_failover"] = {
         "knob": "advert_int (s)", "target_ms": 200, "soak_s": soak_s, "rows": rows}
@@ -525,10 +528,10 @@ def fast_results(soak_s, firsts_by_setting, transitions_by_setting=None):
 def test_fast_failover_table_and_target_name_the_fastest_setting_that_holds():
     results = fast_results(600, {1.0: [3100.0], 0.05: [160.2, 171.0], 0.02: [70.0, 75.0]}, {0.02: 2})
     summary = report.summary_markdown(results)
-    assert ["primary_backup", "advert_int (s)", "0.05", "0 in 600 s", "0 of 900", "160, 171", "200", "pass"] \
+    assert ["primary_backup", "advert_int (s)", "0.05", "0 in 600 s", "0 of 900", "160, 171", "40/40, 40/40", "200", "pass"] \
         in rows(summary, "primary_backup")
     assert ["primary_backup", "advert_int (s)", "0.02", "2 in 600 s (pb-fw2 vrrp primary, pb-fw2 vrrp primary)",
-            "2 of 900", "70, 75", "80", "FAIL"] in rows(summary, "primary_backup")
+            "2 of 900", "70, 75", "40/40, 40/40", "80", "FAIL"] in rows(summary, "primary_backup")
     assert [row[2:] for row in target(summary, "Fast failover", "primary_backup")] == [
         ["advert_int 0.05 s: first forward 160-171 ms, 0 transitions in 600 s", "a setting that holds, soak >= 600 s",
          "pass"]]
@@ -544,13 +547,13 @@ def test_fast_failover_table_and_target_name_the_fastest_setting_that_holds():
 
 
 def test_a_setting_the_cluster_did_not_come_back_from_fails_and_says_why(tmp_path):
-    results = fast_results(120, {0.1: [656.0, 899.0, 884.0], 0.05: []})
+    results = fast_results(120, {0.1: [656.0, 899.0, 884.0], 0.05: [599.0, None]})
     row = results["architectures"]["primary_backup"]["fast_failover"]["rows"][1]
     row.update(failed="the cluster did not settle within 180 s: node id 1 is owned by 2 nodes", holds=False)
     summary = report.summary_markdown(results)
     assert ["primary_backup", "advert_int (s)", "0.05", "n/a", "n/a",
-            "n/a; then failed: the cluster did not settle within 180 s: node id 1 is owned by 2 nodes", "n/a",
-            "FAIL"] in rows(summary, "primary_backup")
+            "599, none; then failed: the cluster did not settle within 180 s: node id 1 is owned by 2 nodes",
+            "40/40, 39/40", "n/a", "FAIL"] in rows(summary, "primary_backup")
     assert report.plot_fast_failover(results, tmp_path / "fast-failover.png").read_bytes().startswith(PNG_MAGIC)
 
 

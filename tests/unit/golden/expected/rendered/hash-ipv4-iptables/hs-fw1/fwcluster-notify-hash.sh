@@ -9,15 +9,37 @@ action=${1:-}
 id=${2:-}
 own_id=0
 state_file=/run/fwcluster/vrrp-state
+run_dir=$(dirname "$state_file")
 
-mkdir -p "$(dirname "$state_file")"
-case $action in
-take | release) ;;
+mkdir -p "$run_dir"
+case $action:$id in
+take:*[!0-9]* | release:*[!0-9]* | take: | release:)
+	logger -t fwcluster "transition '$*' names no node id"
+	exit 1
+	;;
+take:* | release:*) ;;
 *)
 	logger -t fwcluster "unknown transition '$*'"
 	exit 1
 	;;
 esac
+
+# keepalived starts each transition's script at once, beside those still
+# running (only its notify FIFO keeps the order). A take waits for its commit,
+# so the release that follows it could finish first and the late take leave
+# the id owned by a node that is no longer its master. Each transition of the
+# id takes a ticket, in the order keepalived started them; only the newest
+# ticket's change is made.
+ticket_file=$run_dir/hash-id$id.ticket
+exec 8>"$run_dir/hash-id$id.lock"
+flock 8
+ticket=$(($(cat "$ticket_file" 2>/dev/null || echo 0) + 1))
+echo "$ticket" >"$ticket_file"
+flock -u 8
+
+newest() {
+	[ "$(cat "$ticket_file")" = "$ticket" ]
+}
 
 # Taking a node id: its flows are in conntrackd's external cache (a peer's,
 # replicated as they went; this node's own after a restart, from its resync).
@@ -27,12 +49,18 @@ esac
 # destroys and creates it again). Two ids taken at once commit one after the
 # other: conntrackd answers a commit asked for while one runs at once, before
 # that one is done.
-if [ "$action" = take ]; then
-	flock "$(dirname "$state_file")/conntrackd-commit.lock" \
+if [ "$action" = take ] && newest; then
+	flock "$run_dir/conntrackd-commit.lock" \
 		timeout 10 conntrackd -C /etc/conntrackd/conntrackd.conf -c ||
 		logger -t fwcluster "conntrackd -c failed before taking node id $id"
 fi
 
+# Under the id's lock: no later transition can come between the check and the change.
+flock 8
+if ! newest; then
+	logger -t fwcluster "hash: $action $id dropped, a later transition of the id came first"
+	exit 0
+fi
 /usr/local/sbin/fwcluster-hash-owner "$action" "$id"
 rc=$?
 [ $rc -eq 0 ] || logger -t fwcluster "hash: $action $id failed ($rc)"
@@ -42,6 +70,7 @@ if [ "$id" = "$own_id" ]; then
 	if [ "$action" = take ]; then role=primary; else role=backup; fi
 	echo "$(date +%s.%N) $role" >>"$state_file"
 fi
+flock -u 8
 
 # The committed flows are in the kernel table, not in conntrackd's internal
 # cache, whose content is what this node resends when a peer asks for a

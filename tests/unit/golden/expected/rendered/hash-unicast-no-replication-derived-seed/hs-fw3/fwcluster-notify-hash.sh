@@ -9,16 +9,44 @@ action=${1:-}
 id=${2:-}
 own_id=2
 state_file=/run/fwcluster/vrrp-state
+run_dir=$(dirname "$state_file")
 
-mkdir -p "$(dirname "$state_file")"
-case $action in
-take | release) ;;
+mkdir -p "$run_dir"
+case $action:$id in
+take:*[!0-9]* | release:*[!0-9]* | take: | release:)
+	logger -t fwcluster "transition '$*' names no node id"
+	exit 1
+	;;
+take:* | release:*) ;;
 *)
 	logger -t fwcluster "unknown transition '$*'"
 	exit 1
 	;;
 esac
 
+# keepalived starts each transition's script at once, beside those still
+# running (only its notify FIFO keeps the order). A take waits for its commit,
+# so the release that follows it could finish first and the late take leave
+# the id owned by a node that is no longer its master. Each transition of the
+# id takes a ticket, in the order keepalived started them; only the newest
+# ticket's change is made.
+ticket_file=$run_dir/hash-id$id.ticket
+exec 8>"$run_dir/hash-id$id.lock"
+flock 8
+ticket=$(($(cat "$ticket_file" 2>/dev/null || echo 0) + 1))
+echo "$ticket" >"$ticket_file"
+flock -u 8
+
+newest() {
+	[ "$(cat "$ticket_file")" = "$ticket" ]
+}
+
+# Under the id's lock: no later transition can come between the check and the change.
+flock 8
+if ! newest; then
+	logger -t fwcluster "hash: $action $id dropped, a later transition of the id came first"
+	exit 0
+fi
 /usr/local/sbin/fwcluster-hash-owner "$action" "$id"
 rc=$?
 [ $rc -eq 0 ] || logger -t fwcluster "hash: $action $id failed ($rc)"
@@ -28,4 +56,5 @@ if [ "$id" = "$own_id" ]; then
 	if [ "$action" = take ]; then role=primary; else role=backup; fi
 	echo "$(date +%s.%N) $role" >>"$state_file"
 fi
+flock -u 8
 exit $rc
