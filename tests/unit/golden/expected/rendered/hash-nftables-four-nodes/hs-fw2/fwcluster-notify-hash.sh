@@ -30,15 +30,20 @@ esac
 # the id owned by a node that is no longer its master. Each transition of the
 # id takes a ticket, in the order keepalived started them; only the newest
 # ticket's change is made.
+# Lock 8 guards the ticket (held for a moment), lock 9 the change (held while
+# it is made): a later ticket is never kept waiting behind a change.
 ticket_file=$run_dir/hash-id$id.ticket
-exec 8>"$run_dir/hash-id$id.lock"
+exec 8>"$ticket_file.lock" 9>"$run_dir/hash-id$id.lock"
 flock 8
 ticket=$(($(cat "$ticket_file" 2>/dev/null || echo 0) + 1))
 echo "$ticket" >"$ticket_file"
 flock -u 8
 
 newest() {
-	[ "$(cat "$ticket_file")" = "$ticket" ]
+	flock 8
+	current=$(cat "$ticket_file")
+	flock -u 8
+	[ "$current" = "$ticket" ]
 }
 
 # Taking a node id: its flows are in conntrackd's external cache (a peer's,
@@ -55,8 +60,8 @@ if [ "$action" = take ] && newest; then
 		logger -t fwcluster "conntrackd -c failed before taking node id $id"
 fi
 
-# Under the id's lock: no later transition can come between the check and the change.
-flock 8
+# A ticket taken after this check waits for lock 9: its change comes after this one.
+flock 9
 if ! newest; then
 	logger -t fwcluster "hash: $action $id dropped, a later transition of the id came first"
 	exit 0
@@ -70,7 +75,7 @@ if [ "$id" = "$own_id" ]; then
 	if [ "$action" = take ]; then role=primary; else role=backup; fi
 	echo "$(date +%s.%N) $role" >>"$state_file"
 fi
-flock -u 8
+flock -u 9
 
 # The committed flows are in the kernel table, not in conntrackd's internal
 # cache, whose content is what this node resends when a peer asks for a
