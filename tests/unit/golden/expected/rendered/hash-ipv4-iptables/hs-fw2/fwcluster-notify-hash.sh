@@ -29,9 +29,8 @@ esac
 # so the release that follows it could finish first and the late take leave
 # the id owned by a node that is no longer its master. Each transition of the
 # id takes a ticket, in the order keepalived started them; only the newest
-# ticket's change is made.
-# Lock 8 guards the ticket (held for a moment), lock 9 the change (held while
-# it is made): a later ticket is never kept waiting behind a change.
+# ticket's change is made. Lock 8 guards the ticket (held for a moment), lock 9
+# the change (held while it is made): a ticket never waits behind a change.
 ticket_file=$run_dir/hash-id$id.ticket
 exec 8>"$ticket_file.lock" 9>"$run_dir/hash-id$id.lock"
 flock 8
