@@ -101,6 +101,9 @@ BACKENDS = ("iptables", "nftables")
 # A hash node's owner hook (the plan's hash.owner_command): "show" prints the node ids it owns.
 HASH_OWNER_COMMAND = "/usr/local/sbin/fwcluster-hash-owner"
 BALANCER_STATE = "/run/fwcluster/balancer-health.json"   # the balancer role's fwcluster_balancer_state_file
+HASH_OWNERSHIP_LOG = "/run/fwcluster/ownership.log"   # the owner hook's record (fwcluster_firewall_hash_state_dir)
+# keepalived's journal line for each change of an instance's state: "(mesh_id1) Entering MASTER STATE"
+VRRP_TRANSITION = re.compile(r"\((\S+)\) Entering (\w+) STATE")
 SOURCES = 64            # client source addresses: host .100 to .163 of the client's subnet
 # Where the inventory routes a network behind the client (a segment's routes
 # through the client's address), the sources are its first ROUTED_SOURCES
@@ -661,6 +664,7 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None
     # A sandwich's balancers promise fall x interval + timeout plus the rewrite
     # of their rules, which each balancer measures itself.
     transitions = balancer_transitions(lab, victim, kill_at)
+    takeovers = hash_takeovers(lab, survivors, kill_at)
     rewrite_ms = max((entry["applied_ms"] - entry["detected_ms"] for entry in transitions), default=None)
     if replication:
         mode = mode or lab.replication.get("mode", "ftfw")
@@ -672,15 +676,45 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None
               "bound_rewrite_ms": rewrite_ms, "balancer_transitions": transitions,
               "first_forward_packet": "%s: %s" % min(forwarded)[1:] if forwarded else None,
               "hold_gap_ms": hold_state["max_gap_ms"], "hold_alive": hold_state["alive"],
-              "hold_error": hold_state["error"], "recovery": recovery, "before": before,
+              "hold_error": hold_state["error"], "recovery": recovery, "before": before, "takeovers": takeovers,
               "sessions_near_kill": near}
     log("%s: first forward %s ms (bound %s), hold gap %s ms, recovered %s" % (
         label, first_ms, bound_ms, hold_state["max_gap_ms"],
         ", ".join("%d B %d/%d" % (r["size"], r["recovered"], r["in_progress"]) for r in recovery)))
+    for takeover in takeovers:
+        log("takeover: %(node)s master of %(instance)s %(master_ms)s ms after the kill, its id taken at %(taken_ms)s ms"
+            % takeover)
     log("starting %s again" % victim)
     podman("start", victim)
     lab.settle()
     return result
+
+
+def hash_takeovers(lab, survivors, kill_at):
+    """How each survivor of a hash cluster took the victim's node ids, ms from the kill: when
+    keepalived made it master of an id's instance (its journal) and when its notify script had the
+    id taken, after committing conntrackd's external cache (the owner hook's log):
+    [{"node", "instance", "master_ms", "taken_ms"}] (taken_ms None when it did not take it). []
+    for other architectures."""
+    if lab.architecture != "hash":
+        return []
+    found = []
+    for node in survivors:
+        out = pexec(node, "journalctl -u keepalived -o short-unix --no-pager --since @%d; echo ---; cat %s"
+                    % (kill_at, HASH_OWNERSHIP_LOG), check=False).stdout
+        journal, _, owner_log = out.partition("---\n")
+        takes = [(float(line.split()[0]), line.split()[2]) for line in owner_log.splitlines()
+                 if len(line.split()) == 3 and line.split()[1] == "take" and float(line.split()[0]) >= kill_at]
+        for line in journal.splitlines():
+            match = VRRP_TRANSITION.search(line)
+            if not match or match.group(2) != "MASTER" or float(line.split()[0]) < kill_at:
+                continue
+            master_at, instance = float(line.split()[0]), match.group(1)
+            node_id = instance.rsplit("_id", 1)[-1]
+            taken = min((at for at, taken_id in takes if taken_id == node_id and at >= master_at), default=None)
+            found.append({"node": node, "instance": instance, "master_ms": round((master_at - kill_at) * 1000),
+                          "taken_ms": None if taken is None else round((taken - kill_at) * 1000)})
+    return sorted(found, key=lambda entry: entry["master_ms"])
 
 
 def balancer_transitions(lab, victim, kill_at):

@@ -23,7 +23,6 @@ A setting holds when every kill forwarded within SETTINGS["fast_target_ms"]
 and its soak saw no transition; the fastest that holds is the result.
 """
 
-import re
 import time
 
 import bench
@@ -31,8 +30,6 @@ import bench
 SETTINGS = {"fast_settings": [1.0, 0.5, 0.2, 0.1, 0.05, 0.03, 0.02], "fast_soak_s": 600, "fast_kills": 3,
             "fast_target_ms": 200}
 SMOKE_SETTINGS = dict(SETTINGS, fast_settings=[0.2, 0.05], fast_soak_s=30, fast_kills=1)
-# keepalived's line for each change of an instance's state: "(hash_id1) Entering MASTER STATE"
-VRRP_TRANSITION = re.compile(r"\((\S+)\) Entering (\w+) STATE")
 TIMEOUT_SHARE = 0.75    # a sandwich health probe's timeout, of its interval
 FALL, RISE = 3, 6       # the sandwich's health probes: fall and rise at every interval
 
@@ -55,7 +52,7 @@ def transitions(lab, start, end):
         journal = bench.pexec(node, "journalctl -u keepalived -o short-unix --no-pager --since @%d --until @%d"
                               % (start, end + 1), check=False).stdout
         for line in journal.splitlines():
-            match = VRRP_TRANSITION.search(line)
+            match = bench.VRRP_TRANSITION.search(line)
             if match and start <= float(line.split()[0]) <= end:
                 found.append({"node": node, "time_ms": round((float(line.split()[0]) - start) * 1000),
                               "event": "vrrp %s %s" % match.groups()})
@@ -127,7 +124,7 @@ def measure_setting(lab, settings, on, value, extra, setting, row):
         kill = bench.kill_test(lab, settings, "%s, %s, fast-failover kill %d" % (on, setting, k + 1),
                                bool(lab.replication), advert_int, bench.bound_ms(lab, value, health))
         row["kills"].append(dict((key, kill[key]) for key in (
-            "label", "victim", "first_forward_ms", "bound_ms", "hold_gap_ms", "recovery", "sessions_near_kill")))
+            "label", "victim", "first_forward_ms", "bound_ms", "hold_gap_ms", "recovery", "sessions_near_kill", "takeovers")))
     firsts = [kill["first_forward_ms"] for kill in row["kills"]]
     row["holds"] = (not row["soak"]["transitions"] and bool(firsts)
                     and all(first is not None and first <= settings["fast_target_ms"] for first in firsts))

@@ -162,6 +162,32 @@ def test_balancer_transitions_read_each_balancers_drop_of_the_victim(monkeypatch
     assert bench.balancer_transitions(types.SimpleNamespace(members=["a", "b"], firewalls=["a", "b"]), "a", kill_at) == []
 
 
+def test_hash_takeovers_pair_each_new_master_with_its_id_taken(monkeypatch):
+    kill_at = 1000.0
+    # what a survivor prints: keepalived's journal since the kill (journalctl -o short-unix), then
+    # the owner hook's log, whose earlier lines (before the kill, or another id) are not this takeover's
+    out = {
+        "hs-fw1": "1000.130000 hs-fw1 Keepalived_vrrp[951]: (mesh_id1) Entering MASTER STATE\n"
+                  "1000.131000 hs-fw1 Keepalived_vrrp[951]: Printing VRRP as json for process(951) on signal\n"
+                  "---\n"
+                  "990.000000 take 1\n1000.050000 release 2\n1000.602000 take 1\n",
+        # master of id 2, never took it (its commit still ran when the run read it)
+        "hs-fw3": "1000.150000 hs-fw3 Keepalived_vrrp[77]: (mesh_id2) Entering MASTER STATE\n---\n",
+    }
+
+    def pexec(host, command, check=True):
+        assert command.startswith("journalctl -u keepalived -o short-unix --no-pager --since @1000;") and not check
+        assert command.endswith("cat %s" % bench.HASH_OWNERSHIP_LOG)
+        return types.SimpleNamespace(stdout=out[host])
+
+    monkeypatch.setattr(bench, "pexec", pexec)
+    hash_lab = types.SimpleNamespace(architecture="hash")
+    assert bench.hash_takeovers(hash_lab, ["hs-fw1", "hs-fw3"], kill_at) == [
+        {"node": "hs-fw1", "instance": "mesh_id1", "master_ms": 130, "taken_ms": 602},
+        {"node": "hs-fw3", "instance": "mesh_id2", "master_ms": 150, "taken_ms": None}]
+    assert bench.hash_takeovers(types.SimpleNamespace(architecture="multipath"), ["mp-fw1"], kill_at) == []
+
+
 class FakeLab:
     """A lab whose deploys, settles and measures are recorded, not run."""
 
