@@ -124,7 +124,7 @@ def measure_setting(lab, settings, on, value, extra, setting, row):
         kill = bench.kill_test(lab, settings, "%s, %s, fast-failover kill %d" % (on, setting, k + 1),
                                bool(lab.replication), advert_int, bench.bound_ms(lab, value, health))
         row["kills"].append(dict((key, kill[key]) for key in (
-            "label", "victim", "first_forward_ms", "bound_ms", "hold_gap_ms", "recovery", "sessions_near_kill", "takeovers")))
+            "label", "victim", "first_forward_ms", "bound_ms", "hold_gap_ms", "recovery", "sessions_near_kill", "takeovers", "balancer_transitions")))
     firsts = [kill["first_forward_ms"] for kill in row["kills"]]
     row["holds"] = (not row["soak"]["transitions"] and bool(firsts)
                     and all(first is not None and first <= settings["fast_target_ms"] for first in firsts))
