@@ -30,6 +30,9 @@ import bench
 SETTINGS = {"fast_settings": [1.0, 0.5, 0.2, 0.1, 0.05, 0.03, 0.02], "fast_soak_s": 600, "fast_kills": 3,
             "fast_target_ms": 200}
 SMOKE_SETTINGS = dict(SETTINGS, fast_settings=[0.2, 0.05], fast_soak_s=30, fast_kills=1)
+# What a row keeps of each kill (bench.kill_test's result): the timing, the flows and the evidence.
+KILL_KEYS = ("label", "victim", "first_forward_ms", "bound_ms", "hold_gap_ms", "recovery", "sessions_near_kill",
+             "takeovers", "balancer_transitions")
 TIMEOUT_SHARE = 0.75    # a sandwich health probe's timeout, of its interval
 FALL, RISE = 3, 6       # the sandwich's health probes: fall and rise at every interval
 
@@ -123,8 +126,7 @@ def measure_setting(lab, settings, on, value, extra, setting, row):
     for k in range(settings["fast_kills"]):   # each kill_test ends with the cluster settled again
         kill = bench.kill_test(lab, settings, "%s, %s, fast-failover kill %d" % (on, setting, k + 1),
                                bool(lab.replication), advert_int, bench.bound_ms(lab, value, health))
-        row["kills"].append(dict((key, kill[key]) for key in (
-            "label", "victim", "first_forward_ms", "bound_ms", "hold_gap_ms", "recovery", "sessions_near_kill", "takeovers", "balancer_transitions")))
+        row["kills"].append(dict((key, kill[key]) for key in KILL_KEYS))
     firsts = [kill["first_forward_ms"] for kill in row["kills"]]
     row["holds"] = (not row["soak"]["transitions"] and bool(firsts)
                     and all(first is not None and first <= settings["fast_target_ms"] for first in firsts))
