@@ -702,7 +702,7 @@ def hash_takeovers(lab, survivors, kill_at):
     for node in survivors:
         out = pexec(node, "journalctl -u keepalived -o short-unix --no-pager --since @%d; echo ---; cat %s"
                     % (kill_at, HASH_OWNERSHIP_LOG), check=False).stdout
-        journal, _, owner_log = out.partition("---\n")
+        journal, owner_log = (out.split("---\n", 1) + [""])[:2]
         takes = [(float(line.split()[0]), line.split()[2]) for line in owner_log.splitlines()
                  if len(line.split()) == 3 and line.split()[1] == "take" and float(line.split()[0]) >= kill_at]
         for line in journal.splitlines():

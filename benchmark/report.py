@@ -513,8 +513,8 @@ def _fmt_firsts(row):
 
 def _fmt_recovered(row):
     """Each kill's recovered flows of those in progress, over every size: '41/42, 40/40'."""
-    counts = [recovery(kill).values() for kill in _list(row.get("kills")) if isinstance(kill, dict)]
-    return ", ".join("%d/%d" % (sum(done for done, _ in kill), sum(total for _, total in kill))
+    counts = [list(recovery(kill).values()) for kill in _list(row.get("kills")) if isinstance(kill, dict)]
+    return ", ".join("%d/%d" % (sum(pair[0] for pair in kill), sum(pair[1] for pair in kill))
                      for kill in counts if kill) or NA
 
 
