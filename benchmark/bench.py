@@ -690,6 +690,17 @@ def kill_test(lab, settings, label, replication, advert_int, bound_ms, mode=None
     return result
 
 
+def vrrp_transitions(journal, start, end=float("inf")):
+    """The instances' changes of state in keepalived's journal (journalctl -o short-unix) between
+    START and END: [(time, instance, state)], other lines left out."""
+    found = []
+    for line in journal.splitlines():
+        match = VRRP_TRANSITION.search(line)
+        if match and start <= float(line.split()[0]) <= end:
+            found.append((float(line.split()[0]),) + match.groups())
+    return found
+
+
 def hash_takeovers(lab, survivors, kill_at):
     """How each survivor of a hash cluster took the victim's node ids, ms from the kill: when
     keepalived made it master of an id's instance (its journal) and when its notify script had the
@@ -705,11 +716,9 @@ def hash_takeovers(lab, survivors, kill_at):
         journal, owner_log = (out.split("---\n", 1) + [""])[:2]
         takes = [(float(line.split()[0]), line.split()[2]) for line in owner_log.splitlines()
                  if len(line.split()) == 3 and line.split()[1] == "take" and float(line.split()[0]) >= kill_at]
-        for line in journal.splitlines():
-            match = VRRP_TRANSITION.search(line)
-            if not match or match.group(2) != "MASTER" or float(line.split()[0]) < kill_at:
+        for master_at, instance, state in vrrp_transitions(journal, kill_at):
+            if state != "MASTER":
                 continue
-            master_at, instance = float(line.split()[0]), match.group(1)
             node_id = instance.rsplit("_id", 1)[-1]
             taken = min((at for at, taken_id in takes if taken_id == node_id and at >= master_at), default=None)
             found.append({"node": node, "instance": instance, "master_ms": round((master_at - kill_at) * 1000),

@@ -54,11 +54,8 @@ def transitions(lab, start, end):
     for node in sorted(lab.members):
         journal = bench.pexec(node, "journalctl -u keepalived -o short-unix --no-pager --since @%d --until @%d"
                               % (start, end + 1), check=False).stdout
-        for line in journal.splitlines():
-            match = bench.VRRP_TRANSITION.search(line)
-            if match and start <= float(line.split()[0]) <= end:
-                found.append({"node": node, "time_ms": round((float(line.split()[0]) - start) * 1000),
-                              "event": "vrrp %s %s" % match.groups()})
+        for at, instance, state in bench.vrrp_transitions(journal, start, end):
+            found.append({"node": node, "time_ms": round((at - start) * 1000), "event": "vrrp %s %s" % (instance, state)})
         if node not in lab.firewalls:   # a sandwich balancer: its health service's record
             for event in bench.balancer_events(node):
                 if event.get("event") == "down" and start <= event.get("time", 0) <= end:
