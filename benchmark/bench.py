@@ -26,8 +26,9 @@ and measures with benchmark/loadgen.py on the lab's client and server:
    conntrackd's configuration, with the CPU time and the counters of
    conntrackd on every firewall, per 1000 sessions (``--only profile``
    measures it alone);
-7. (``--arch hash --only scaling``, alone) the hash cluster's throughput with
-   1 to 4 firewalls, each capped as a box of its own (benchmark/scaling.py);
+7. (hash, in the full run after the hash lab's measures; ``--arch hash --only scaling`` alone) the
+   hash cluster's throughput with 1 to 4 firewalls, each capped as a box of its own
+   (benchmark/scaling.py);
 8. (``--only fast-failover``, alone) per failover setting, shortest last: a
    soak under the kill's load that counts every transition (false failovers),
    then kills timed to the first forward (benchmark/fast_failover.py).
@@ -930,6 +931,10 @@ def main(argv=None):
             else:
                 results["architectures"][name] = bench_architecture(Lab(name), settings, args.smoke, args.keep_lab,
                                                                     args.reuse_lab, args.only)
+                if name == "hash" and args.only is None and not args.smoke:
+                    # the full run measures the scaling too, in its own lab (hash_scaling), after the hash lab's
+                    results["architectures"][name]["scaling"] = scaling.measure(
+                        dict(settings, **scaling.SETTINGS), args.keep_lab)
             results["architectures"][name]["seconds"] = round(time.time() - started)
             if "machine" in results["architectures"][name]:
                 results.setdefault("machine", results["architectures"][name].pop("machine"))
