@@ -246,8 +246,8 @@ def _read_health(label, raw):
     variable = "fwcluster_balancers.health"
     raw = read.mapping(raw, label, variable)
     read.known_keys(raw, HEALTH_KEYS, label, variable)
-    interval = read.number(read.optional(raw, "interval", HEALTH_DEFAULTS["interval"]), 0.1, 60, label, variable + ".interval")
-    timeout = read.number(read.optional(raw, "timeout", HEALTH_DEFAULTS["timeout"]), 0.05, 60, label, variable + ".timeout")
+    interval = read.number(read.optional(raw, "interval", HEALTH_DEFAULTS["interval"]), 0.03, 60, label, variable + ".interval")
+    timeout = read.number(read.optional(raw, "timeout", HEALTH_DEFAULTS["timeout"]), 0.02, 60, label, variable + ".timeout")
     if timeout > interval:
         raise PlanError(label, variable + ".timeout", "%s s exceeds the interval %s s: a probe round must end "
                         "before the next one starts" % (timeout, interval))

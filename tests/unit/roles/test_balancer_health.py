@@ -104,3 +104,13 @@ def test_one_batch_per_family_and_none_when_nothing_changes(monkeypatch):
     calls[:] = []
     assert health.apply_rules([(1000, 0x100, 101), (1001, 0x101, 101)], ["inet"]) == 0
     assert not [argv for argv, _stdin in calls if "-batch" in argv]
+
+
+def test_an_echo_request_carries_a_valid_checksum_and_its_reply_is_read():
+    request = health.echo_request(0x1234, 7)
+    assert request[0] == health.ICMP_ECHO and health.icmp_checksum(request) == 0   # RFC 1071: sums to zero
+    ip_header = bytes([0x45]) + bytes(19)   # a 20-byte IPv4 header, as a raw socket receives it
+    reply = bytes([health.ICMP_ECHO_REPLY]) + request[1:]
+    assert health.echo_reply(ip_header + reply) == (0x1234, 7)
+    assert health.echo_reply(ip_header + request) is None   # a request (ours, looped back) is no answer
+    assert health.echo_reply(ip_header[:12]) is None

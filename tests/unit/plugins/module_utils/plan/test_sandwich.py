@@ -227,7 +227,7 @@ REFUSALS = [
     ("fall zero", cluster_set("fwcluster_balancers.health.fall", 0), CLUSTER, "fwcluster_balancers.health.fall",
      "must be in 1..100"),
     ("probe interval infinite", cluster_set("fwcluster_balancers.health.interval", float("inf")), CLUSTER,
-     "fwcluster_balancers.health.interval", "must be a finite number in 0.1..60, got inf"),
+     "fwcluster_balancers.health.interval", "must be a finite number in 0.03..60, got inf"),
     ("balancer name with a newline", rename_balancer("sw-lbo2", "sw-lbo2\n"), "'sw-lbo2\\n'", "inventory_hostname",
      "holds a newline; a host name is written into keepalived.conf"),
     ("a side missing", cluster_set("fwcluster_balancers.outside", None), CLUSTER, "fwcluster_balancers.outside",
