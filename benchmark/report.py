@@ -70,6 +70,7 @@ COMPARISON = "comparison.md"
 DPI = 100
 
 RATE_TARGET = 0.95          # session rate with replication >= 0.95 x without
+RATE_TARGETS = {"hash": 0.90}   # issue 18's target for the hash cluster, whose every node replicates to all
 SMALL_OBJECT = 5 * 1024     # "small objects": <= 5 KiB
 LONG_LIVED = 100 * 1024     # long-lived flows: >= 100 KiB
 RECOVERY_ARCHITECTURES = ("primary_backup", "hash", "sandwich")  # must recover every long-lived flow
@@ -626,12 +627,13 @@ def targets(results):
     rows = []
     archs = architectures(results)
     for name, arch in archs:
+        required = RATE_TARGETS.get(name, RATE_TARGET)
         if not replicates(arch):
-            rows.append(["Session rate, objects <= 5 KiB", name, NA + " (no replication)", ">= %.2f" % RATE_TARGET, NA])
+            rows.append(["Session rate, objects <= 5 KiB", name, NA + " (no replication)", ">= %.2f" % required, NA])
             continue
         ratio = small_object_ratio(arch)
         rows.append(["Session rate, objects <= 5 KiB", name, "%s (median on/off, mean over sizes)" % fmt_ratio(ratio) if ratio is not None else NA,
-                     ">= %.2f" % RATE_TARGET, _verdict(ratio is not None and ratio >= RATE_TARGET, ratio is None)])
+                     ">= %.2f" % required, _verdict(ratio is not None and ratio >= required, ratio is None)])
     for name, arch in archs:
         if name not in RECOVERY_ARCHITECTURES:
             continue

@@ -114,8 +114,17 @@ def test_rate_targets_follow_the_ratios():
     assert target(summary, "Session rate", "primary_backup") == [
         ["Session rate, objects <= 5 KiB", "primary_backup", "1.00 (median on/off, mean over sizes)", ">= 0.95", "pass"]]
     assert target(summary, "Session rate", "sandwich")[0][2:] == ["0.90 (median on/off, mean over sizes)", ">= 0.95", "FAIL"]
-    assert target(summary, "Session rate", "hash")[0][2:] == ["0.96 (median on/off, mean over sizes)", ">= 0.95", "pass"]
+    assert target(summary, "Session rate", "hash")[0][2:] == ["0.96 (median on/off, mean over sizes)", ">= 0.90", "pass"]
     assert target(summary, "Session rate", "multipath")[0][4] == "n/a"
+
+
+def test_the_hash_cluster_is_judged_against_its_own_rate_target():
+    """Issue 18 asks 0.90 of the hash cluster: the sandwich's 0.90 fails its 0.95, the same rates pass for hash."""
+    results = full_results()
+    results["architectures"]["hash"]["rate"] = copy.deepcopy(results["architectures"]["sandwich"]["rate"])
+    summary = report.summary_markdown(results)
+    assert target(summary, "Session rate", "hash")[0][2:] == ["0.90 (median on/off, mean over sizes)", ">= 0.90", "pass"]
+    assert target(summary, "Session rate", "sandwich")[0][2:] == ["0.90 (median on/off, mean over sizes)", ">= 0.95", "FAIL"]
 
 
 def test_rate_target_uses_only_small_objects():
