@@ -227,6 +227,13 @@ class Lab:
         self.backend = first.get("fwcluster_backend", "iptables")
         # The extra vars of the last deploy, which the status checks read too.
         self.extra_vars = ROOT / "build" / "bench" / ("extra-%s.json" % scenario)
+        # Extra vars of every deploy of this run, under each deploy's own (--peer-flows).
+        self.inventory_overrides = {}
+
+    def set_peer_flows(self, value):
+        """Every deploy of this run keeps the peers' flows where VALUE says (fwcluster_replication.peer_flows)."""
+        self.replication = dict(self.replication or {}, peer_flows=value)
+        self.inventory_overrides = {"fwcluster_replication": self.replication}
 
     def running(self):
         """Whether every host of the lab runs and the lab run's SSH key is there."""
@@ -246,8 +253,8 @@ class Lab:
         extra.parent.mkdir(parents=True, exist_ok=True)
         # The lab's deploys change every node at once and skip the commit-confirm:
         # the benchmark measures the deployed cluster, not the rollout.
-        extra.write_text(json.dumps(dict(overrides, fwcluster_serial=len(self.members),
-                                         fwcluster_safeguard_enabled=False)))
+        extra.write_text(json.dumps(dict(self.inventory_overrides, **dict(
+            overrides, fwcluster_serial=len(self.members), fwcluster_safeguard_enabled=False))))
         result = run(["ansible-playbook", "-i", self.inventory, str(ROOT / "playbooks" / "site.yml"),
                       "-e", "@%s" % extra], check=False, timeout=1800)
         if result.returncode != 0:
@@ -896,6 +903,9 @@ def main(argv=None):
     parser.add_argument("--fast-soak", metavar="S", type=int,
                         help="with --only fast-failover: the soak's length in s (default %d, %d with --smoke)"
                              % (fast_failover.SETTINGS["fast_soak_s"], fast_failover.SMOKE_SETTINGS["fast_soak_s"]))
+    parser.add_argument("--peer-flows", choices=["external_cache", "kernel"],
+                        help="deploy the hash cluster with this fwcluster_replication.peer_flows (default: the "
+                             "inventory's)")
     parser.add_argument("--command", default="scripts/bench.sh", help="the command line recorded in the results")
     args = parser.parse_args(argv)
     archs = args.arch or (["primary_backup"] if args.smoke else list(ARCHITECTURES))
@@ -915,6 +925,10 @@ def main(argv=None):
             settings["fast_soak_s"] = args.fast_soak
     elif args.fast_settings or args.fast_soak is not None:
         parser.error("--fast-settings and --fast-soak go with --only fast-failover")
+    if args.peer_flows and archs != ["hash"]:
+        parser.error("--peer-flows is a hash cluster's choice: give --arch hash")
+    if args.peer_flows:
+        settings = dict(settings, peer_flows=args.peer_flows)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {"version": 1, "command": args.command, "smoke": args.smoke,
@@ -929,7 +943,10 @@ def main(argv=None):
                     "scenario": scaling.SCENARIO, "replication": True, "kills": [], "notes": [],
                     "scaling": scaling.measure(settings, args.keep_lab, args.reuse_lab)}
             else:
-                results["architectures"][name] = bench_architecture(Lab(name), settings, args.smoke, args.keep_lab,
+                lab = Lab(name)
+                if args.peer_flows:
+                    lab.set_peer_flows(args.peer_flows)
+                results["architectures"][name] = bench_architecture(lab, settings, args.smoke, args.keep_lab,
                                                                     args.reuse_lab, args.only)
                 if name == "hash" and args.only is None and not args.smoke:
                     # the full run measures the scaling too, in its own lab (hash_scaling), after the hash lab's

@@ -50,8 +50,11 @@
 #                 that fwcluster_backend) and RELEASE (bookworm, trixie: every
 #                 lab host's image); molecule:hash@iptables-bookworm is a
 #                 default step (the iptables backend's proof on the hash
-#                 cluster, whose example is dual stack on nftables), the
-#                 other cells run with --matrix
+#                 cluster, whose example is dual stack on nftables; it also
+#                 keeps the peers' flows in the kernel,
+#                 fwcluster_replication.peer_flows: kernel, the hash
+#                 cluster's other cache choice), the other cells run with
+#                 --matrix
 #
 # Options:
 #   --only STEP   run only STEP (repeatable, or comma separated); a scenario
@@ -143,6 +146,11 @@ at_once=(
 default_cells=(hash@iptables-bookworm)
 default_cell() {  # default_cell STEP: is STEP (molecule:CELL or CELL) one of default_cells?
     [[ " ${default_cells[*]} " == *" ${1#molecule:} "* ]]
+}
+# The hash example's own scenario proves the external cache (its default); the
+# default hash cell proves the other choice, the peers' flows in the kernel.
+cell_peer_flows() {  # cell_peer_flows CELL: the fwcluster_replication.peer_flows its hash cluster runs with, or nothing
+    if [[ $1 == hash@iptables-bookworm ]]; then echo kernel; fi
 }
 
 # The scenario of several clusters at once (--fleet): not an architecture's,
@@ -613,13 +621,14 @@ step_build() {
     echo "release notes of $version: ${notes#"$root"/}/ansible_collections/fwcluster/netfilter/CHANGELOG.md"
 }
 
-# matrix_inventories BACKEND: a copy of inventories/ whose clusters all run
-# BACKEND (every fwcluster_backend line rewritten), printed. On iptables a hash
-# cluster keeps the IPv4 half of each dual-stack VIP and address
-# ([IPv4, "IPv6"] -> IPv4): its IPv6 VIPs need nftables (the lab then checks
-# IPv4 alone, molecule/hash/lab.yml).
+# matrix_inventories BACKEND [PEER_FLOWS]: a copy of inventories/ whose
+# clusters all run BACKEND (every fwcluster_backend line rewritten), printed.
+# On iptables a hash cluster keeps the IPv4 half of each dual-stack VIP and
+# address ([IPv4, "IPv6"] -> IPv4): its IPv6 VIPs need nftables (the lab then
+# checks IPv4 alone, molecule/hash/lab.yml). With PEER_FLOWS a hash cluster's
+# fwcluster_replication gains peer_flows: PEER_FLOWS.
 matrix_inventories() {
-    local dir=$root/build/lab-inventories/$1 f
+    local dir=$root/build/lab-inventories/$1${2:+-$2} f
     rm -rf "$dir"
     mkdir -p "$(dirname "$dir")"
     cp -r inventories "$dir"
@@ -634,12 +643,17 @@ matrix_inventories() {
             ! grep -qE '"[0-9a-fA-F]*:[0-9a-fA-F:]*/[0-9]+"' "$f"group_vars/*.yml "$f"host_vars/*.yml ||
                 { echo "test.sh: ${f#"$root"/}: an IPv6 address left in the IPv4 copy" >&2; return 1; }
         fi
+        if [[ -n ${2:-} ]] && grep -qx "fwcluster_architecture: hash" "$f"group_vars/*.yml 2>/dev/null; then
+            sed -i "s/^fwcluster_replication:\$/&\n  peer_flows: $2/" "$f"group_vars/*.yml
+            grep -qx "  peer_flows: $2" "$f"group_vars/*.yml ||
+                { echo "test.sh: ${f#"$root"/} must set fwcluster_replication in its cluster's group_vars" >&2; return 1; }
+        fi
     done
     echo "$dir"
 }
 
 step_molecule() {
-    local name=${1#molecule:} rc=0 args=() log cell backend release
+    local name=${1#molecule:} rc=0 args=() log cell backend release peer_flows
     [[ $name != molecule ]] || { echo "no Molecule scenario (molecule/*/molecule.yml) found"; return 1; }
     # The bench step reuses this lab: leave it standing for it (bench.py
     # destroys it; on_exit's lab cleanup catches any run that stops before).
@@ -648,9 +662,11 @@ step_molecule() {
     if [[ $name == *@* ]]; then  # a cell of the cross product: the molecule.yml links and vars.yml read these
         cell=${name#*@} name=${name%@*}
         backend=${cell%-*} release=${cell#*-}
-        FWCLUSTER_LAB_INVENTORY=$(matrix_inventories "$backend") || return 1
+        peer_flows=$(cell_peer_flows "$name@$cell")
+        FWCLUSTER_LAB_INVENTORY=$(matrix_inventories "$backend" "$peer_flows") || return 1
         export FWCLUSTER_LAB_INVENTORY FWCLUSTER_LAB_RELEASE=$release
-        echo "cell: $name with every node on $backend, every lab host on $release ($FWCLUSTER_LAB_INVENTORY)"
+        echo "cell: $name with every node on $backend, every lab host on $release${peer_flows:+, the peers' flows in the $peer_flows}" \
+            "($FWCLUSTER_LAB_INVENTORY)"
     fi
     timeout -k 60 "$2" molecule test -s "$name" "${args[@]}" 2>&1 | tee "$log" || rc=$?
     echo

@@ -98,7 +98,7 @@ options:
     description:
       - Which of conntrackd's caches O(flows=true) lists, C(internal) (this node's flows) and C(external) (the
         peers'). A planned switchover waits on each survivor's external cache only, which is what the survivor
-        commits as it takes over.
+        commits as it takes over (its kernel table, RV(kernel_flows), where the peers' flows go into the kernel).
     type: list
     elements: str
     choices: [internal, external]
@@ -108,9 +108,10 @@ options:
       - Also list the flows of the kernel's connection tracking table (C(conntrack -L)), in the form of O(flows),
         as RV(kernel_flows); TCP flows that are closing (C(FIN_WAIT), C(CLOSE_WAIT), C(LAST_ACK), C(TIME_WAIT),
         C(CLOSE)) are left out.
-      - Where the external cache is disabled (C(DisableExternalCache On), as in sandwich clusters) the peers' flows
-        are only there. A planned switchover of a hash node checks that each survivor's external cache
-        holds the node's flows.
+      - Where the external cache is disabled (C(DisableExternalCache On), as in sandwich clusters and hash clusters
+        with C(fwcluster_replication.peer_flows=kernel)) the peers' flows are only there. A planned switchover of a
+        hash node checks that each survivor's external cache (or, without one, its kernel table) holds the node's
+        flows.
     type: bool
     default: false
   timeout:

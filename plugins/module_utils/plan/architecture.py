@@ -67,6 +67,11 @@ class Architecture(object):
     # fwcluster_vrrp defaults that differ per architecture (the others are the reader's).
     vrrp_defaults = {"preempt": False}
     conntrackd_caches = COMMIT_ON_TRANSITION
+    # fwcluster_replication.peer_flows: the choices, the default first, and the rule of a
+    # refused one (%(architecture)s filled in). "kernel" turns the external cache off.
+    peer_flows = ("external_cache",)
+    peer_flows_rule = ("a %(architecture)s cluster keeps its peers' flows in conntrackd's external cache, "
+                       "committed as a node becomes primary; only hash clusters may write them into the kernel")
     resync_gate_holds = GATE_HOLDS_NOTHING
     # The cluster's nodes run VRRP (hold VIPs or node ids): health tracking can make them step down.
     vrrp_on_nodes = True

@@ -176,6 +176,7 @@ def _replication_summary(cluster):
         "port": replication.port,
         "network": replication.network.with_prefixlen,
         "multicast_group": str(replication.multicast_group) if replication.multicast_group else None,
+        "peer_flows": replication.peer_flows,
     }
 
 
@@ -218,6 +219,8 @@ def _node_conntrackd(cluster, node):
     conntrackd["ignore_addresses6"] = (["::1"] + [str(address.ip) for address in node.addresses6.values()]
                                        if cluster.dual_stack else [])
     conntrackd.update(cluster.architecture.conntrackd_caches)
+    if cluster.replication.peer_flows == "kernel":
+        conntrackd["external_cache"] = False
     # conntrackd's own StartupResync asks at once, before the link or (over
     # TCP) the connection may be up, and never tells when the answer is in:
     # the resync gate asks once the peers answer and notes when their flows

@@ -82,9 +82,12 @@ class Hash(Architecture):
     # The architecture's default caches (COMMIT_ON_TRANSITION): the peers'
     # flows wait in conntrackd's external cache, and the notify hook commits
     # them to the kernel table before it takes a node id. Writing them into
-    # every node's kernel as they come (DisableExternalCache On) cost each
-    # node a kernel write and an event per peer flow (docs/benchmark.md,
-    # "Where replication spends the session rate").
+    # every node's kernel as they come (peer_flows: kernel, DisableExternalCache
+    # On) cost each node a kernel write and an event per peer flow
+    # (docs/benchmark.md, "Where replication spends the session rate"), and
+    # saves the commit at a takeover: a choice between the session rate and
+    # the failover time, the inventory's.
+    peer_flows = ("external_cache", "kernel")
     # A returning node's own instances preempt: keepalived starts once its flows are in.
     resync_gate_holds = GATE_HOLDS_KEEPALIVED
     capabilities = Capabilities(planned_switchover="node_ids", owned_ids=True)

@@ -49,6 +49,8 @@ MIN_NODES = 2
 TRANSPORTS = ("udp", "multicast", "tcp")
 POINT_TO_POINT_TRANSPORTS = ("udp", "tcp")
 REPLICATION_MODES = ("ftfw", "notrack", "alarm")
+# Where a node keeps its peers' flows (DisableExternalCache Off / On); an architecture allows some.
+PEER_FLOWS = ("external_cache", "kernel")
 POLICY_PROTOCOLS = ("tcp", "udp", "icmp", "all")
 POLICY_ACTIONS = ("accept", "drop", "reject")
 NAT_TYPES = ("masquerade", "snat", "dnat")
@@ -71,7 +73,7 @@ MANAGEMENT_DEFAULTS = {"sources": ["0.0.0.0/0"], "tcp_ports": [22]}
 
 # Known keys of each mapping: a typo must be refused, not silently defaulted.
 SEGMENT_KEYS = ("interface", "vip", "vrid")
-REPLICATION_KEYS = ("enabled", "interface", "transport", "mode", "port", "multicast_group")
+REPLICATION_KEYS = ("enabled", "interface", "transport", "mode", "port", "multicast_group", "peer_flows")
 VRRP_KEYS = ("advert_int", "unicast", "preempt")
 TRACKING_KEYS = ("conntrackd", "interval", "fall", "rise", "upstream", "hold_down")
 UPSTREAM_KEYS = ("host", "segment")
@@ -371,7 +373,16 @@ def _read_replication(cluster, cluster_vars, nodes_vars):
                         "ftfw tracks one message sequence for all peers and drops what looks delayed, so with "
                         "%d nodes it loses the messages of every node whose sequence is behind another's; "
                         "use notrack (best effort, with resync at start) for more than 2 nodes" % len(cluster.nodes))
-    replication = Replication(interface, transport, mode, port, group)
+    allowed = cluster.architecture.peer_flows
+    peer_flows = read.choice(read.optional(raw, "peer_flows", allowed[0]), PEER_FLOWS, label,
+                             "fwcluster_replication.peer_flows")
+    if peer_flows not in allowed:
+        raise PlanError(label, "fwcluster_replication.peer_flows", "%s: %s" % (
+            peer_flows, cluster.architecture.peer_flows_rule % {"architecture": cluster.architecture.name}))
+    if mode == "alarm" and raw.get("peer_flows") is not None:
+        raise PlanError(label, "fwcluster_replication.peer_flows",
+                        "mode alarm keeps no caches (it resends every flow on a timer); choose ftfw or notrack")
+    replication = Replication(interface, transport, mode, port, group, peer_flows)
 
     owners = {}
     first = None

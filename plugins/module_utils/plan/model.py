@@ -38,12 +38,15 @@ class Node(object):
 
 
 class Replication(object):
-    def __init__(self, interface, transport, mode, port, multicast_group):
+    def __init__(self, interface, transport, mode, port, multicast_group, peer_flows="external_cache"):
         self.interface = interface
         self.transport = transport
         self.mode = mode
         self.port = port
         self.multicast_group = multicast_group  # IPv4Address, multicast transport only
+        # Where a node keeps its peers' flows: "external_cache" (committed to
+        # the kernel at a takeover) or "kernel" (written as they come).
+        self.peer_flows = peer_flows
         self.network = None  # IPv4Network, from the nodes' addresses
 
 

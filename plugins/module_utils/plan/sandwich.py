@@ -131,6 +131,9 @@ class Sandwich(Architecture):
     # No internal cache either: a resync request is answered from the kernel
     # table, so flows this firewall took over from a dead peer go back to it.
     conntrackd_caches = {"external_cache": False, "internal_cache": False}
+    peer_flows = ("kernel",)
+    peer_flows_rule = ("a sandwich's firewalls write their peers' flows into the kernel: the balancers move a "
+                       "flow to a firewall with no VRRP transition there to commit an external cache")
     # The balancers give a returning firewall its buckets back once it
     # forwards their probes: it forwards nothing until its flows are in.
     resync_gate_holds = GATE_HOLDS_FORWARDING

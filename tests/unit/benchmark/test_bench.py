@@ -314,3 +314,30 @@ def test_wait_exited_gives_up_on_a_living_process():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_peer_flows_go_into_every_deploy_under_its_own_overrides(monkeypatch, tmp_path):
+    lab_ = object.__new__(bench.Lab)
+    lab_.members, lab_.inventory = ["hs-fw1", "hs-fw2", "hs-fw3"], "inventory.yml"
+    lab_.extra_vars = tmp_path / "extra.json"
+    lab_.replication, lab_.inventory_overrides = {"interface": "eth3", "mode": "notrack"}, {}
+    deployed = []
+
+    def run(argv, **_kwargs):
+        deployed.append(json.loads(lab_.extra_vars.read_text()))
+        return types.SimpleNamespace(returncode=0, stdout="")
+
+    monkeypatch.setattr(bench, "run", run)
+    lab_.set_peer_flows("kernel")
+    assert lab_.deploy({"fwcluster_vrrp": {"advert_int": 0.05}}, "fast") is None
+    assert deployed[-1]["fwcluster_replication"] == {"interface": "eth3", "mode": "notrack", "peer_flows": "kernel"}
+    assert deployed[-1]["fwcluster_vrrp"] == {"advert_int": 0.05} and deployed[-1]["fwcluster_serial"] == 3
+    # a deploy that sets the replication itself (the counter-test) keeps its own, built from the lab's
+    assert lab_.deploy(bench.replication_off(lab_.replication, {}), "off") is None
+    assert deployed[-1]["fwcluster_replication"] == {"interface": "eth3", "mode": "notrack", "peer_flows": "kernel",
+                                                     "enabled": False}
+
+
+def test_peer_flows_are_a_hash_clusters_option():
+    with pytest.raises(SystemExit):
+        bench.main(["--arch", "primary_backup", "--peer-flows", "kernel"])

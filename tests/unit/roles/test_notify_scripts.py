@@ -111,6 +111,22 @@ def test_transitions_of_different_ids_do_not_drop_each_other(node):
     assert sorted(_owner_calls(lines)) == ["owner release 2", "owner take 0"]
 
 
+def test_a_take_commits_the_external_cache_first_and_refills_the_internal_one(node):
+    start, lines, _state_file = node
+    assert start("take", "2").wait(timeout=10) == 0
+    assert _conntrackd_calls(lines) == ["commit begin", "commit end", "ctd -R"]
+    assert lines().index("commit end") < lines().index("owner take 2") < lines().index("ctd -R")
+
+
+def test_with_the_peers_flows_in_the_kernel_a_take_commits_nothing(tmp_path):
+    """fwcluster_replication.peer_flows: kernel: conntrackd wrote the id's flows into the kernel already."""
+    plan = _hash_plan(lambda cluster, nodes: cluster["fwcluster_replication"].update(peer_flows="kernel"))
+    start, lines, _state_file = _node(tmp_path, "fwcluster-notify-hash.sh.j2", plan, "hs-fw2")
+    assert start("take", "2").wait(timeout=10) == 0
+    assert _conntrackd_calls(lines) == ["ctd -R"]
+    assert lines().index("owner take 2") < lines().index("ctd -R")
+
+
 @pytest.mark.parametrize("args", [("take",), ("take", "1;reboot"), ("take", "../1"), ("own", "1")])
 def test_a_transition_without_a_node_id_changes_nothing(node, args):
     start, lines, state_file = node

@@ -340,6 +340,14 @@ def test_hash_conntrackd_keeps_the_peers_flows_in_its_external_cache(tmp_path):
     check_conntrackd(text, tmp_path)
 
 
+def test_hash_conntrackd_writes_the_peers_flows_into_the_kernel_when_asked(tmp_path):
+    plan = _hash_plan(lambda cluster, nodes: cluster["fwcluster_replication"].update(peer_flows="kernel"))
+    text = render("conntrackd", "conntrackd.conf.j2", plan, "hs-fw1")
+    assert "DisableExternalCache On" in text and "DisableExternalCache Off" not in text
+    assert "DisableInternalCache" not in text   # the internal cache answers a returning owner's resync
+    check_conntrackd(text, tmp_path)
+
+
 @pytest.mark.skipif(shutil.which("nft") is None or os.geteuid() != 0, reason="needs nft -c (root)")
 @pytest.mark.parametrize("name", ["primary_backup", "multipath", "hash", "sandwich"] + [
     variant for _example, variant, _change in cases.VARIANTS if "nftables" in variant])

@@ -17,10 +17,10 @@ if not os.path.exists(TEST_SH):
 EXAMPLES = ("primary_backup", "multipath", "hash", "sandwich")
 
 
-def matrix_inventories(backend, root):
+def matrix_inventories(backend, root, peer_flows=""):
     """The function alone, out of test.sh (which runs its steps when sourced), with $root at ROOT."""
-    script = 'root="$1"; eval "$(sed -n "/^matrix_inventories() {/,/^}/p" "$2")"; matrix_inventories "$3"'
-    result = subprocess.run(["bash", "-c", script, "bash", str(root), TEST_SH, backend],
+    script = 'root="$1"; eval "$(sed -n "/^matrix_inventories() {/,/^}/p" "$2")"; matrix_inventories "$3" "$4"'
+    result = subprocess.run(["bash", "-c", script, "bash", str(root), TEST_SH, backend, peer_flows],
                             cwd=ROOT, capture_output=True, text=True, check=True)
     return result.stdout.strip()
 
@@ -46,3 +46,16 @@ def test_the_iptables_copy_of_the_hash_example_is_its_ipv4_half(tmp_path):
     assert dict((host, vars_["fwcluster_addresses"]) for host, vars_ in nodes.items()) == dict(
         (host, dict((name, value[0]) for name, value in vars_["fwcluster_addresses"].items()))
         for host, vars_ in written_nodes.items())
+
+
+def test_the_default_hash_cells_copy_keeps_the_peers_flows_in_the_kernel(tmp_path):
+    copy = matrix_inventories("iptables", tmp_path, "kernel")
+    assert copy == str(tmp_path / "build" / "lab-inventories" / "iptables-kernel")
+    plan = build_plan(*load_inventory("hash", copy)[:2])
+    assert plan["replication"]["peer_flows"] == "kernel"
+    assert not any(node["conntrackd"]["external_cache"] for node in plan["nodes"].values())
+    # only the hash cluster makes that choice: the others build as they are written
+    for name in ("primary_backup", "sandwich"):
+        cluster, nodes, balancers = load_inventory(name, copy)
+        assert "peer_flows" not in cluster["fwcluster_replication"]
+        build_plan(cluster, nodes, balancers or None)

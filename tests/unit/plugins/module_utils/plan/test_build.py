@@ -61,7 +61,8 @@ def test_example_plan_top_level(example):
     assert plan["vrrp"] == {"advert_int": 1.0, "version": 3, "unicast": True, "preempt": False,
                             "failover_bound": 4.0}
     assert plan["replication"] == {"transport": "udp", "mode": "ftfw", "port": 3780,
-                                   "network": "192.168.100.0/24", "multicast_group": None}
+                                   "network": "192.168.100.0/24", "multicast_group": None,
+                                   "peer_flows": "external_cache"}
     assert list(plan["nodes"]) == ["pb-fw1", "pb-fw2"]
 
 

@@ -97,6 +97,17 @@ def test_conntrackd_keeps_the_peers_flows_for_a_commit_at_takeover(hash_example)
     assert plan["nodes"]["hs-fw1"]["replication"]["peers"] == ["192.168.101.2", "192.168.101.3"]
 
 
+def test_peer_flows_in_the_kernel_leave_nothing_to_commit(hash_example):
+    cluster, nodes = hash_example
+    cluster["fwcluster_replication"]["peer_flows"] = "kernel"
+    plan = build_plan(cluster, nodes)
+    assert plan["replication"]["peer_flows"] == "kernel"
+    for node in plan["nodes"].values():
+        assert node["conntrackd"]["external_cache"] is False and node["conntrackd"]["internal_cache"] is True
+    cluster["fwcluster_replication"]["peer_flows"] = "external_cache"   # the default, written out
+    assert build_plan(cluster, nodes)["nodes"]["hs-fw1"]["conntrackd"]["external_cache"] is True
+
+
 def test_seed_derived_from_the_name_when_absent(hash_example):
     cluster, nodes = hash_example
     del cluster["fwcluster_hash_seed"]
@@ -135,6 +146,8 @@ REFUSALS = [
     ("udp with three nodes", ("fwcluster_replication",),
      {"interface": "eth3", "transport": "udp", "mode": "notrack"},
      "cluster mesh", "fwcluster_replication.transport", "exactly 2 nodes"),
+    ("peer flows nowhere known", ("fwcluster_replication", "peer_flows"), "internal_cache",
+     "cluster mesh", "fwcluster_replication.peer_flows", "external_cache, kernel"),
     ("no preemption", ("fwcluster_vrrp", "preempt"), False,
      "cluster mesh", "fwcluster_vrrp.preempt", "must be true"),
     ("seed not 32 bits", ("fwcluster_hash_seed",), 1 << 32,
@@ -218,6 +231,27 @@ def test_thirty_two_nodes_at_most(hash_example):
     with pytest.raises(PlanError) as caught:
         build_plan(cluster, many)
     assert "at most 32" in caught.value.rule
+
+
+@pytest.mark.parametrize("fixture,value,fragment", [
+    ("example", "kernel", "only hash clusters may write them into the kernel"),
+    ("sandwich", "external_cache", "no VRRP transition there to commit"),
+])
+def test_peer_flows_other_architectures_refuse(request, fixture, value, fragment):
+    inventory = request.getfixturevalue(fixture)
+    inventory[0]["fwcluster_replication"]["peer_flows"] = value
+    with pytest.raises(PlanError) as caught:
+        build_plan(*inventory)
+    assert caught.value.variable == "fwcluster_replication.peer_flows"
+    assert caught.value.rule.startswith(value + ": ") and fragment in caught.value.rule
+
+
+def test_peer_flows_refused_with_alarm(example):
+    cluster, nodes = example
+    cluster["fwcluster_replication"].update(mode="alarm", peer_flows="external_cache")
+    with pytest.raises(PlanError) as caught:
+        build_plan(cluster, nodes)
+    assert caught.value.variable == "fwcluster_replication.peer_flows" and "keeps no caches" in caught.value.rule
 
 
 def test_hash_only_keys_refused_elsewhere(example):
