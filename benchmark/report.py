@@ -791,6 +791,9 @@ def _change_measures(results, arch):
     long_lived = _sum_recovery(recovery(with_rep), lambda size: size >= LONG_LIVED)
     handshakes = _sum_recovery(connecting(with_rep), lambda size: True)
     first = _num((with_rep or {}).get("first_forward_ms"))
+    fast = find_kill(arch, True, subsecond_advert_int(results)) if subsecond_advert_int(results) else None
+    fast_first = _num((fast or {}).get("first_forward_ms"))
+    spread = max_over_mean(share(arch))
     return [
         ("Session rate on/off, objects <= 5 KiB", fmt_ratio(ratio)),
         ("Sessions/s with replication, objects <= 5 KiB", fmt_int(rate)),
@@ -798,6 +801,8 @@ def _change_measures(results, arch):
         ("Recovered long-lived flows (>= 100 KiB), replication on", fmt_share(*long_lived) if long_lived[1] else NA),
         ("In their handshake at the kill, completed", "%d/%d" % handshakes if handshakes[1] else NA),
         ("Failover, kill to first forward (ms)", fmt_int(first) if first is not None else NA),
+        ("Sub-second setting, kill to first forward (ms)", fmt_int(fast_first) if fast_first is not None else NA),
+        ("Flow share, max/mean", fmt_ratio(spread) if spread is not None else NA),
     ]
 
 

@@ -368,6 +368,9 @@ def test_comparison_shows_each_replicated_architecture_before_and_after():
     after["command"] = "scripts/bench.sh --arch hash"
     after["architectures"]["hash"]["rate"]["on"] = rate(990)
     after["architectures"]["hash"]["kills"][0] = kill(True, 1.0, "h-fw1", ["h-fw2", "h-fw3"], 2000.0, [10, 16, 16, 16])
+    fast = [k for k in after["architectures"]["hash"]["kills"] if k["advert_int"] == 0.2][0]
+    fast["first_forward_ms"] = 450.0
+    after["architectures"]["hash"]["share"] = {"h-fw1": 2100, "h-fw2": 1900, "h-fw3": 2000}
     text = report.comparison_markdown(before, after)
     assert "After: `scripts/bench.sh --arch hash`" in text
     assert rows(text, "hash") == [
@@ -377,6 +380,8 @@ def test_comparison_shows_each_replicated_architecture_before_and_after():
         ["hash", "Recovered long-lived flows (>= 100 KiB), replication on", "32/32 (100 %)", "32/32 (100 %)"],
         ["hash", "In their handshake at the kill, completed", "n/a", "n/a"],
         ["hash", "Failover, kill to first forward (ms)", "2500", "2000"],
+        ["hash", "Sub-second setting, kill to first forward (ms)", "n/a", "450"],
+        ["hash", "Flow share, max/mean", "1.50", "1.05"],
     ]
     # multipath replicates nothing: no row; an architecture missing from the run before: no row.
     assert not rows(text, "multipath")
