@@ -665,7 +665,7 @@ step_molecule() {
         peer_flows=$(cell_peer_flows "$name@$cell")
         FWCLUSTER_LAB_INVENTORY=$(matrix_inventories "$backend" "$peer_flows") || return 1
         export FWCLUSTER_LAB_INVENTORY FWCLUSTER_LAB_RELEASE=$release
-        echo "cell: $name with every node on $backend, every lab host on $release${peer_flows:+, the peers' flows in the $peer_flows}" \
+        echo "cell: $name with every node on $backend, every lab host on $release${peer_flows:+, peer_flows $peer_flows}" \
             "($FWCLUSTER_LAB_INVENTORY)"
     fi
     timeout -k 60 "$2" molecule test -s "$name" "${args[@]}" 2>&1 | tee "$log" || rc=$?
