@@ -925,9 +925,9 @@ def main(argv=None):
             settings["fast_soak_s"] = args.fast_soak
     elif args.fast_settings or args.fast_soak is not None:
         parser.error("--fast-settings and --fast-soak go with --only fast-failover")
-    if args.peer_flows and archs != ["hash"]:
-        parser.error("--peer-flows is a hash cluster's choice: give --arch hash")
     if args.peer_flows:
+        if archs != ["hash"]:
+            parser.error("--peer-flows is a hash cluster's choice: give --arch hash")
         settings = dict(settings, peer_flows=args.peer_flows)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -791,7 +791,8 @@ def _change_measures(results, arch):
     long_lived = _sum_recovery(recovery(with_rep), lambda size: size >= LONG_LIVED)
     handshakes = _sum_recovery(connecting(with_rep), lambda size: True)
     first = _num((with_rep or {}).get("first_forward_ms"))
-    fast = find_kill(arch, True, subsecond_advert_int(results)) if subsecond_advert_int(results) else None
+    fast_int = subsecond_advert_int(results)
+    fast = find_kill(arch, True, fast_int) if fast_int else None
     fast_first = _num((fast or {}).get("first_forward_ms"))
     spread = max_over_mean(share(arch))
     return [

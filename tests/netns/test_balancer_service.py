@@ -18,9 +18,8 @@ import os
 import sys
 
 from ansible_collections.fwcluster.netfilter.tests.netns import netns
+from ansible_collections.fwcluster.netfilter.tests.unit.roles.test_balancer_health import health
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
-                      "roles", "balancer", "files", "balancer_health.py")
 BALANCER = "sw-lbi1"
 FAMILIES = ("inet", "inet6")
 
@@ -28,7 +27,7 @@ FAMILIES = ("inet", "inet6")
 def in_namespace(namespace, program, stdin=""):
     """Run PROGRAM (python, the service imported as h) in the namespace; its output."""
     return netns.run(namespace, sys.executable, "-c", "import json, sys; sys.path.insert(0, %r); "
-                     "import balancer_health as h; " % os.path.dirname(SCRIPT) + program, stdin=stdin)
+                     "import balancer_health as h; " % os.path.dirname(health.__file__) + program, stdin=stdin)
 
 
 def apply(namespace, config, up):
@@ -48,19 +47,16 @@ def rules(namespace, family):
 
 
 def expected(config, up):
-    tables = dict((firewall["node_id"], str(firewall["table"])) for firewall in config["firewalls"])
-    alive = sorted(up)
-    wanted = dict((firewall["probe_priority"], [(firewall["probe_mark"], str(firewall["table"]))])
-                  for firewall in config["firewalls"])
-    for bucket in config["buckets"]:
-        owner = bucket["home"] if bucket["home"] in up else alive[bucket["bucket"] % len(alive)]
-        wanted[bucket["priority"]] = [(bucket["mark"], tables[owner])]
-    return wanted
+    """{priority: [(mark, table)]}: the rules the service wants for the live node ids UP (its map is
+    tests/unit/roles/test_balancer_health.py's to check; here, that the kernel holds it)."""
+    return dict((priority, [(mark, str(table))])
+                for priority, mark, table in health.desired_rules(config, health.assign(config["buckets"], set(up))))
 
 
-def owned(namespace, config, family):
+def owned(namespace, family, wanted):
+    """The family's rules at the priorities of WANTED (what expected() gives)."""
     listed = rules(namespace, family)
-    return dict((priority, listed.get(priority, [])) for priority in expected(config, {0}))
+    return dict((priority, listed.get(priority, [])) for priority in wanted)
 
 
 def test_the_rules_follow_a_death_and_a_return_in_both_families(lab):
@@ -77,19 +73,19 @@ def test_the_rules_follow_a_death_and_a_return_in_both_families(lab):
 
     assert apply(namespace, config, node_ids) == 2 * (len(config["firewalls"]) + len(config["buckets"]))
     for family in FAMILIES:
-        assert owned(namespace, config, family) == expected(config, node_ids)
+        assert owned(namespace, family, expected(config, node_ids)) == expected(config, node_ids)
 
     survivors = node_ids - {dead}
     moved = [bucket for bucket in config["buckets"] if bucket["home"] == dead]
     assert moved
     assert apply(namespace, config, survivors) == 2 * len(moved)
     for family in FAMILIES:
-        assert owned(namespace, config, family) == expected(config, survivors)
+        assert owned(namespace, family, expected(config, survivors)) == expected(config, survivors)
 
     assert apply(namespace, config, survivors) == 0   # nothing to change: no command run
     assert apply(namespace, config, node_ids) == 2 * len(moved)
     for family in FAMILIES:
-        assert owned(namespace, config, family) == expected(config, node_ids)
+        assert owned(namespace, family, expected(config, node_ids)) == expected(config, node_ids)
     assert rules(namespace, "inet")[500] == [(0x7, "250")]
 
 
