@@ -95,18 +95,26 @@ def node_id_of(address, seed, total_nodes):
     return (jhash(socket.inet_pton(family, address), seed) * total_nodes) >> 32
 
 
-def flow_source(key):
-    """The source address of a flow key "proto src:sport>dst:dport" or "proto src>dst".
+def flow_addresses(key):
+    """The source and destination addresses of a flow key "proto src:sport>dst:dport" or "proto src>dst".
 
-    An IPv6 source with a port is bracketed ("tcp [2001:db8::1]:40000>[2001:db8::2]:80"),
+    An IPv6 address with a port is bracketed ("tcp [2001:db8::1]:40000>[2001:db8::2]:80"),
     as node_status.conntrackd_flow_keys writes it.
     """
     parts = key.split(" ", 1) if isinstance(key, str) else []
     if len(parts) != 2 or ">" not in parts[1]:
         raise ValueError("not a flow key (proto src:sport>dst:dport): %r" % (key,))
-    source = parts[1].split(">", 1)[0]
-    if source.startswith("["):
-        return source[1:].split("]", 1)[0]
-    if source.count(":") == 1:
-        return source.split(":", 1)[0]
-    return source
+    return tuple(_address(end) for end in parts[1].split(">", 1))
+
+
+def _address(end):
+    if end.startswith("["):
+        return end[1:].split("]", 1)[0]
+    if end.count(":") == 1:
+        return end.split(":", 1)[0]
+    return end
+
+
+def flow_source(key):
+    """The source address of a flow key (flow_addresses)."""
+    return flow_addresses(key)[0]

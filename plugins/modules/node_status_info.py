@@ -106,14 +106,24 @@ options:
   kernel_flows:
     description:
       - Also list the flows of the kernel's connection tracking table (C(conntrack -L)), in the form of O(flows),
-        as RV(kernel_flows); TCP flows that are closing (C(FIN_WAIT), C(CLOSE_WAIT), C(LAST_ACK), C(TIME_WAIT),
-        C(CLOSE)) are left out.
+        as RV(kernel_flows); of the TCP flows only the C(ESTABLISHED) ones (a handshake not done or a flow that
+        is closing carries no data a peer would have to take over, and may not be replicated:
+        C(fwcluster_conntrackd_tcp_states)).
       - Where the external cache is disabled (C(DisableExternalCache On), as in sandwich clusters and hash clusters
         with C(fwcluster_replication.peer_flows=kernel)) the peers' flows are only there. A planned switchover of a
         hash node checks that each survivor's external cache (or, without one, its kernel table) holds the node's
         flows.
     type: bool
     default: false
+  kernel_flows_ignore:
+    description:
+      - Leave out of RV(kernel_flows) the flows from or to these addresses: the node's own traffic, which
+        conntrackd never replicates (its C(Address Ignore), the plan's C(conntrackd.ignore_addresses)). A
+        planned switchover of a hash node without an internal cache reads the node's flows from its kernel
+        table this way.
+    type: list
+    elements: str
+    default: []
   timeout:
     description: Seconds to wait for keepalived to write a fresh dump.
     type: float
@@ -292,6 +302,7 @@ from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_status im
     replication_heard_nft,
     resync_gate_state,
 )
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_hash import flow_addresses
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.node_links import link_state
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.read import INTERFACE_NAME
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.vrrp import UPSTREAM_ANSWER_S
@@ -454,7 +465,7 @@ def read_link(interface):
     return {"interface": interface, "operstate": state["operstate"], "up": state["up"]}
 
 
-_ENDING = re.compile(r"^\s*tcp\s+\d+\s+\d+\s+(FIN_WAIT|CLOSE_WAIT|LAST_ACK|TIME_WAIT|CLOSE)\s")
+_NOT_ESTABLISHED = re.compile(r"^\s*tcp\s+\d+\s+\d+\s+(?!ESTABLISHED\s)[A-Z_0-9]+\s")
 
 
 def read_upstream(module):
@@ -498,8 +509,10 @@ def read_kernel_flows(module):
     rc, out, err = module.run_command([conntrack, "-L"])
     if rc != 0:
         return None
-    # TCP flows that are closing (FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE) are left out.
-    return conntrackd_flow_keys("\n".join(line for line in out.splitlines() if not _ENDING.search(line)))
+    # Of the TCP flows only the established ones (not SYN_SENT, SYN_RECV, or closing).
+    flows = conntrackd_flow_keys("\n".join(line for line in out.splitlines() if not _NOT_ESTABLISHED.search(line)))
+    ignored = set(module.params["kernel_flows_ignore"])
+    return [flow for flow in flows if not ignored.intersection(flow_addresses(flow))]
 
 
 def main():
@@ -521,6 +534,7 @@ def main():
             flow_caches=dict(type="list", elements="str", choices=["internal", "external"],
                              default=["internal", "external"]),
             kernel_flows=dict(type="bool", default=False),
+            kernel_flows_ignore=dict(type="list", elements="str", default=[]),
             timeout=dict(type="float", default=5.0),
         ),
         supports_check_mode=True,

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_hash import flow_source, node_id_of
+from ansible_collections.fwcluster.netfilter.plugins.module_utils.cluster_hash import flow_addresses, flow_source, node_id_of
 
 SEED = 0x5EED1234
 TOTAL = 3
@@ -115,13 +115,14 @@ def test_the_ipv6_hash_is_nftables(kernel_node_ids6):
     assert len(set(node_id_of(source, SEED, TOTAL) for source in SOURCES6)) == TOTAL
 
 
-@pytest.mark.parametrize("key, source", [
-    ("tcp 10.20.1.105:40000>198.51.100.10:8080", "10.20.1.105"),
-    ("icmp 10.20.1.7>198.51.100.10", "10.20.1.7"),
-    ("tcp [2001:db8:20:1::105]:40000>[2001:db8:20:2::10]:8080", "2001:db8:20:1::105"),
-    ("icmpv6 2001:db8:20:1::7>2001:db8:20:2::10", "2001:db8:20:1::7"),
+@pytest.mark.parametrize("key, source, destination", [
+    ("tcp 10.20.1.105:40000>198.51.100.10:8080", "10.20.1.105", "198.51.100.10"),
+    ("icmp 10.20.1.7>198.51.100.10", "10.20.1.7", "198.51.100.10"),
+    ("tcp [2001:db8:20:1::105]:40000>[2001:db8:20:2::10]:8080", "2001:db8:20:1::105", "2001:db8:20:2::10"),
+    ("icmpv6 2001:db8:20:1::7>2001:db8:20:2::10", "2001:db8:20:1::7", "2001:db8:20:2::10"),
 ])
-def test_flow_source(key, source):
+def test_flow_addresses(key, source, destination):
+    assert flow_addresses(key) == (source, destination)
     assert flow_source(key) == source
 
 
@@ -129,3 +130,5 @@ def test_flow_source(key, source):
 def test_flow_source_refuses_what_is_not_a_flow_key(key):
     with pytest.raises(ValueError):
         flow_source(key)
+    with pytest.raises(ValueError):
+        flow_addresses(key)

@@ -233,7 +233,22 @@ def test_reports_the_kernel_table(namespace, tmp_path, run_module, monkeypatch):
     subprocess.run(namespace + ["conntrack", "-I", "-p", "tcp", "-s", "10.99.1.11", "-d", "198.51.100.10",
                                 "--sport", "40001", "--dport", "8080", "--state", "TIME_WAIT",
                                 "-t", "120", "-u", "ASSURED"], check=True, capture_output=True)
+    # nor does a handshake not yet done
+    subprocess.run(namespace + ["conntrack", "-I", "-p", "tcp", "-s", "10.99.1.12", "-d", "198.51.100.10",
+                                "--sport", "40002", "--dport", "8080", "--state", "SYN_RECV",
+                                "-t", "120"], check=True, capture_output=True)
+    # the node's own traffic (an SSH session to it), and a UDP flow
+    subprocess.run(namespace + ["conntrack", "-I", "-p", "tcp", "-s", "10.99.1.13", "-d", "172.30.2.1",
+                                "--sport", "40003", "--dport", "22", "--state", "ESTABLISHED",
+                                "-t", "120", "-u", "ASSURED"], check=True, capture_output=True)
+    subprocess.run(namespace + ["conntrack", "-I", "-p", "udp", "-s", "10.99.1.14", "-d", "198.51.100.10",
+                                "--sport", "40004", "--dport", "53", "-t", "120"], check=True, capture_output=True)
     ok, result = run_module(node_status_info.main, args)
+    assert ok and result["kernel_flows"] == ["tcp 10.99.1.10:40000>198.51.100.10:8080",
+                                             "tcp 10.99.1.13:40003>172.30.2.1:22",
+                                             "udp 10.99.1.14:40004>198.51.100.10:53"]
+    # flows from or to an ignored address are left out (conntrackd's Address Ignore)
+    ok, result = run_module(node_status_info.main, dict(args, kernel_flows_ignore=["172.30.2.1", "10.99.1.14"]))
     assert ok and result["kernel_flows"] == ["tcp 10.99.1.10:40000>198.51.100.10:8080"]
     ok, result = run_module(node_status_info.main, dict(args, kernel_flows=False))
     assert ok and "kernel_flows" not in result
