@@ -88,6 +88,13 @@ class Architecture(object):
     def check(self, cluster):
         """Refuse a cluster this architecture cannot run; never changes the cluster."""
 
+    def caches(self, cluster):
+        """conntrackd's caches on this cluster's nodes: {"external_cache": bool, "internal_cache": bool}."""
+        caches = dict(self.conntrackd_caches)
+        if cluster.replication.peer_flows == "kernel":
+            caches["external_cache"] = False
+        return caches
+
     def role(self, cluster, node):
         raise NotImplementedError
 

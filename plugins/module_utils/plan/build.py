@@ -218,9 +218,7 @@ def _node_conntrackd(cluster, node):
     # A dual-stack node's own IPv6 addresses likewise ([] on an IPv4 cluster).
     conntrackd["ignore_addresses6"] = (["::1"] + [str(address.ip) for address in node.addresses6.values()]
                                        if cluster.dual_stack else [])
-    conntrackd.update(cluster.architecture.conntrackd_caches)
-    if cluster.replication.peer_flows == "kernel":
-        conntrackd["external_cache"] = False
+    conntrackd.update(cluster.architecture.caches(cluster))
     # conntrackd's own StartupResync asks at once, before the link or (over
     # TCP) the connection may be up, and never tells when the answer is in:
     # the resync gate asks once the peers answer and notes when their flows

@@ -92,6 +92,20 @@ class Hash(Architecture):
     resync_gate_holds = GATE_HOLDS_KEEPALIVED
     capabilities = Capabilities(planned_switchover="node_ids", owned_ids=True)
 
+    def caches(self, cluster):
+        """No internal cache with notrack: a resync is answered from the kernel table.
+
+        The kernel table holds what the internal cache would (the node's own
+        flows), and the flows of the ids it took over too, with nothing to
+        refill after a takeover; the copy of every flow in conntrackd cost the
+        session rate (docs/benchmark.md, "The hash session rate"). FTFW (two
+        nodes) keeps it: its resync and retransmissions are made from it.
+        """
+        caches = Architecture.caches(self, cluster)
+        if cluster.replication.mode == "notrack":
+            caches["internal_cache"] = False
+        return caches
+
     def read_own(self, cluster, inventory):
         label = cluster.label
         seed = inventory.cluster_vars.get("fwcluster_hash_seed")

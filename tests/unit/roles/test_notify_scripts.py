@@ -111,20 +111,39 @@ def test_transitions_of_different_ids_do_not_drop_each_other(node):
     assert sorted(_owner_calls(lines)) == ["owner release 2", "owner take 0"]
 
 
-def test_a_take_commits_the_external_cache_first_and_refills_the_internal_one(node):
+def test_a_take_commits_the_external_cache_first(node):
     start, lines, _state_file = node
     assert start("take", "2").wait(timeout=10) == 0
-    assert _conntrackd_calls(lines) == ["commit begin", "commit end", "ctd -R"]
-    assert lines().index("commit end") < lines().index("owner take 2") < lines().index("ctd -R")
+    # notrack, no internal cache: a resync is answered from the kernel table, nothing to refill
+    assert _conntrackd_calls(lines) == ["commit begin", "commit end"]
+    assert lines().index("commit end") < lines().index("owner take 2")
 
 
-def test_with_the_peers_flows_in_the_kernel_a_take_commits_nothing(tmp_path):
-    """fwcluster_replication.peer_flows: kernel: conntrackd wrote the id's flows into the kernel already."""
-    plan = _hash_plan(lambda cluster, nodes: cluster["fwcluster_replication"].update(peer_flows="kernel"))
+def _two_node_ftfw(cluster, nodes):
+    del nodes["hs-fw3"]
+    cluster["fwcluster_replication"]["mode"] = "ftfw"
+
+
+def test_with_an_internal_cache_a_take_refills_it_from_the_kernel(tmp_path):
+    """ftfw keeps the internal cache: the taken flows go into it after the id is taken (-R)."""
+    plan = _hash_plan(_two_node_ftfw)
     start, lines, _state_file = _node(tmp_path, "fwcluster-notify-hash.sh.j2", plan, "hs-fw2")
-    assert start("take", "2").wait(timeout=10) == 0
-    assert _conntrackd_calls(lines) == ["ctd -R"]
-    assert lines().index("owner take 2") < lines().index("ctd -R")
+    assert start("take", "0").wait(timeout=10) == 0
+    assert _conntrackd_calls(lines) == ["commit begin", "commit end", "ctd -R"]
+    assert lines().index("commit end") < lines().index("owner take 0") < lines().index("ctd -R")
+
+
+@pytest.mark.parametrize("two_node_ftfw", [False, True])
+def test_with_the_peers_flows_in_the_kernel_a_take_commits_nothing(tmp_path, two_node_ftfw):
+    """fwcluster_replication.peer_flows: kernel: conntrackd wrote the id's flows into the kernel already."""
+    def change(cluster, nodes):
+        cluster["fwcluster_replication"].update(peer_flows="kernel")
+        if two_node_ftfw:
+            _two_node_ftfw(cluster, nodes)
+    start, lines, _state_file = _node(tmp_path, "fwcluster-notify-hash.sh.j2", _hash_plan(change), "hs-fw2")
+    assert start("take", "0").wait(timeout=10) == 0
+    assert _conntrackd_calls(lines) == (["ctd -R"] if two_node_ftfw else [])
+    assert "owner take 0" in lines()
 
 
 @pytest.mark.parametrize("args", [("take",), ("take", "1;reboot"), ("take", "../1"), ("own", "1")])

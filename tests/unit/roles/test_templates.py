@@ -322,7 +322,8 @@ def test_hash_scripts_are_valid_shell():
     # what it set up is listed, so that a later run removes what the plan no longer names (tests/netns)
     assert "planned='address eth1 10.20.1.254/24|maddress eth1 01:00:5e:14:01:fe|" in links
     assert "nft delete table ip6 fwcluster_nd" in links  # IPv4 only: no neighbour rewrite
-    assert "own_id=1" in notify and "conntrackd -C /etc/conntrackd/conntrackd.conf -R" in notify
+    # no internal cache to refill (notrack: a resync is answered from the kernel table)
+    assert "own_id=1" in notify and " -R" not in notify
     # a taken id's flows leave the external cache for the kernel table before the hook lets its packets in
     commit = notify.index("conntrackd -C /etc/conntrackd/conntrackd.conf -c")
     assert commit < notify.index('/usr/local/sbin/fwcluster-hash-owner "$action" "$id"')
@@ -336,6 +337,8 @@ def test_hash_scripts_are_valid_shell():
 def test_hash_conntrackd_keeps_the_peers_flows_in_its_external_cache(tmp_path):
     text = render("conntrackd", "conntrackd.conf.j2", _hash_plan(), "hs-fw1")
     assert "Mode NOTRACK" in text and "DisableExternalCache Off" in text and "StartupResync" not in text
+    # a resync is answered from the kernel table: the node's own flows and those of the ids it took
+    assert "DisableInternalCache On" in text
     assert "IPv4_address 225.0.0.51" in text
     check_conntrackd(text, tmp_path)
 
@@ -344,8 +347,21 @@ def test_hash_conntrackd_writes_the_peers_flows_into_the_kernel_when_asked(tmp_p
     plan = _hash_plan(lambda cluster, nodes: cluster["fwcluster_replication"].update(peer_flows="kernel"))
     text = render("conntrackd", "conntrackd.conf.j2", plan, "hs-fw1")
     assert "DisableExternalCache On" in text and "DisableExternalCache Off" not in text
-    assert "DisableInternalCache" not in text   # the internal cache answers a returning owner's resync
+    assert "DisableInternalCache On" in text   # the kernel table answers a returning owner's resync
     check_conntrackd(text, tmp_path)
+
+
+def test_two_hash_nodes_on_ftfw_keep_the_internal_cache(tmp_path):
+    def two_node_ftfw(cluster, nodes):
+        del nodes["hs-fw3"]
+        cluster["fwcluster_replication"]["mode"] = "ftfw"
+    plan = _hash_plan(two_node_ftfw)
+    text = render("conntrackd", "conntrackd.conf.j2", plan, "hs-fw1")
+    assert "Mode FTFW" in text and "DisableInternalCache" not in text   # FTFW resends from it
+    check_conntrackd(text, tmp_path)
+    # so the notify hook refills it after a take: the taken flows are resent at their owner's resync
+    notify = render("keepalived", "fwcluster-notify-hash.sh.j2", plan, "hs-fw1")
+    assert notify.index('fwcluster-hash-owner "$action" "$id"') < notify.index("conntrackd.conf -R")
 
 
 @pytest.mark.skipif(shutil.which("nft") is None or os.geteuid() != 0, reason="needs nft -c (root)")

@@ -90,7 +90,8 @@ def test_ruleset_marks_owned_flows_and_drops_the_rest(hash_example):
 def test_conntrackd_keeps_the_peers_flows_for_a_commit_at_takeover(hash_example):
     plan = build_plan(*hash_example)
     conntrackd = plan["nodes"]["hs-fw1"]["conntrackd"]
-    assert conntrackd["external_cache"] is True and conntrackd["internal_cache"] is True
+    # notrack: a resync is answered from the kernel table, no copy of the node's flows in conntrackd
+    assert conntrackd["external_cache"] is True and conntrackd["internal_cache"] is False
     assert "startup_resync" not in conntrackd
     # a returning node's keepalived starts once its flows are in (it preempts)
     assert conntrackd["resync_gate"]["holds"] == "keepalived"
@@ -103,9 +104,21 @@ def test_peer_flows_in_the_kernel_leave_nothing_to_commit(hash_example):
     plan = build_plan(cluster, nodes)
     assert plan["replication"]["peer_flows"] == "kernel"
     for node in plan["nodes"].values():
-        assert node["conntrackd"]["external_cache"] is False and node["conntrackd"]["internal_cache"] is True
+        assert node["conntrackd"]["external_cache"] is False and node["conntrackd"]["internal_cache"] is False
     cluster["fwcluster_replication"]["peer_flows"] = "external_cache"   # the default, written out
     assert build_plan(cluster, nodes)["nodes"]["hs-fw1"]["conntrackd"]["external_cache"] is True
+
+
+def test_ftfw_keeps_the_internal_cache(hash_example):
+    # FTFW resends and answers a resync from its internal cache: two nodes, kept
+    cluster, nodes = hash_example
+    del nodes["hs-fw3"]
+    cluster["fwcluster_replication"]["mode"] = "ftfw"
+    for peer_flows in ("external_cache", "kernel"):
+        cluster["fwcluster_replication"]["peer_flows"] = peer_flows
+        conntrackd = build_plan(cluster, nodes)["nodes"]["hs-fw1"]["conntrackd"]
+        assert conntrackd["internal_cache"] is True
+        assert conntrackd["external_cache"] is (peer_flows == "external_cache")
 
 
 def test_seed_derived_from_the_name_when_absent(hash_example):

@@ -75,13 +75,4 @@ if [ "$id" = "$own_id" ]; then
 	echo "$(date +%s.%N) $role" >>"$state_file"
 fi
 flock -u 9
-
-# The taken flows are in the kernel table, not in conntrackd's internal
-# cache (committed or written by conntrackd, they made no event it keeps),
-# whose content is what this node resends when a peer asks for a resync (the
-# owner of a taken id, when it returns). Refill it.
-if [ "$action" = take ]; then
-	timeout 10 conntrackd -C /etc/conntrackd/conntrackd.conf -R ||
-		logger -t fwcluster "conntrackd -R failed after taking node id $id"
-fi
 exit $rc
