@@ -98,8 +98,9 @@ class Hash(Architecture):
         The kernel table holds what the internal cache would (the node's own
         flows), and the flows of the ids it took over too, with nothing to
         refill after a takeover; the copy of every flow in conntrackd cost the
-        session rate (docs/benchmark.md, "The hash session rate"). FTFW (two
-        nodes) keeps it: its resync and retransmissions are made from it.
+        firewalls' CPU (docs/benchmark.md, "The hash session rate without the
+        internal cache"). FTFW (two nodes) keeps it: its resync and
+        retransmissions are made from it.
         """
         caches = Architecture.caches(self, cluster)
         if cluster.replication.mode == "notrack":
