@@ -107,7 +107,7 @@ options:
     description:
       - Also list the flows of the kernel's connection tracking table (C(conntrack -L)), in the form of O(flows),
         as RV(kernel_flows); of the TCP flows only the C(ESTABLISHED) ones (a handshake not done or a flow that
-        is closing carries no data a peer would have to take over, and may not be replicated:
+        is closing carries no data a peer would have to take over, and may not be replicated, see
         C(fwcluster_conntrackd_tcp_states)).
       - Where the external cache is disabled (C(DisableExternalCache On), as in sandwich clusters and hash clusters
         with C(fwcluster_replication.peer_flows=kernel)) the peers' flows are only there. A planned switchover of a
@@ -117,7 +117,7 @@ options:
     default: false
   kernel_flows_ignore:
     description:
-      - Leave out of RV(kernel_flows) the flows from or to these addresses: the node's own traffic, which
+      - Leave out of RV(kernel_flows) the flows from or to these addresses, the node's own traffic, which
         conntrackd never replicates (its C(Address Ignore), the plan's C(conntrackd.ignore_addresses)). A
         planned switchover of a hash node without an internal cache reads the node's flows from its kernel
         table this way.
