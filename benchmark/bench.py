@@ -903,6 +903,9 @@ def main(argv=None):
     parser.add_argument("--fast-soak", metavar="S", type=int,
                         help="with --only fast-failover: the soak's length in s (default %d, %d with --smoke)"
                              % (fast_failover.SETTINGS["fast_soak_s"], fast_failover.SMOKE_SETTINGS["fast_soak_s"]))
+    parser.add_argument("--fast-fall", metavar="N", type=int,
+                        help="with --only fast-failover --arch sandwich: the balancers' failed probes before a "
+                             "firewall is dropped (default %d)" % fast_failover.FALL)
     parser.add_argument("--peer-flows", choices=["external_cache", "kernel"],
                         help="deploy the hash cluster with this fwcluster_replication.peer_flows (default: the "
                              "inventory's)")
@@ -923,8 +926,12 @@ def main(argv=None):
                 parser.error("--fast-settings: seconds, comma-separated (0.2,0.05), not %r" % args.fast_settings)
         if args.fast_soak is not None:
             settings["fast_soak_s"] = args.fast_soak
-    elif args.fast_settings or args.fast_soak is not None:
-        parser.error("--fast-settings and --fast-soak go with --only fast-failover")
+        if args.fast_fall is not None:
+            if archs != ["sandwich"] or not 1 <= args.fast_fall <= 10:
+                parser.error("--fast-fall is the sandwich balancers' fall, 1 to 10: give --arch sandwich")
+            settings["fast_fall"] = args.fast_fall
+    elif args.fast_settings or args.fast_soak is not None or args.fast_fall is not None:
+        parser.error("--fast-settings, --fast-soak and --fast-fall go with --only fast-failover")
     if args.peer_flows:
         if archs != ["hash"]:
             parser.error("--peer-flows is a hash cluster's choice: give --arch hash")

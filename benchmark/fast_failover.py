@@ -28,21 +28,23 @@ import time
 import bench
 
 SETTINGS = {"fast_settings": [1.0, 0.5, 0.2, 0.1, 0.05, 0.03, 0.02], "fast_soak_s": 600, "fast_kills": 3,
-            "fast_target_ms": 200}
+            "fast_target_ms": 200, "fast_fall": 3}
 SMOKE_SETTINGS = dict(SETTINGS, fast_settings=[0.2, 0.05], fast_soak_s=30, fast_kills=1)
 # What a row keeps of each kill (bench.kill_test's result): the timing, the flows and the evidence.
 KILL_KEYS = ("label", "victim", "first_forward_ms", "bound_ms", "hold_gap_ms", "recovery", "sessions_near_kill",
              "takeovers", "balancer_transitions")
 TIMEOUT_SHARE = 0.75    # a sandwich health probe's timeout, of its interval
-FALL, RISE = 3, 6       # the sandwich's health probes: fall and rise at every interval
+FALL, RISE = 3, 6       # the sandwich's health probes: fall (unless --fast-fall) and rise at every interval
 
 
-def overrides(lab, value):
-    """The extra vars of a deploy with failover setting VALUE, and its label."""
+def overrides(lab, value, fall=FALL):
+    """The extra vars of a deploy with failover setting VALUE, and its label (the
+    sandwich's fall named there when it is not FALL)."""
     if lab.architecture == "sandwich":
         health = dict(lab.balancers["health"], interval=value, timeout=round(value * TIMEOUT_SHARE, 3),
-                      fall=FALL, rise=RISE)
-        return {"fwcluster_balancers": dict(lab.balancers, health=health)}, "health every %g s" % value
+                      fall=fall, rise=RISE)
+        label = "health every %g s" % value + ("" if fall == FALL else ", fall %d" % fall)
+        return {"fwcluster_balancers": dict(lab.balancers, health=health)}, label
     return {"fwcluster_vrrp": dict(lab.vrrp, advert_int=value)}, "advert_int %g" % value
 
 
@@ -91,7 +93,7 @@ def measure(lab, settings, result):
     on = "replication on" if lab.replication else "no replication"
     rows = []
     for value in sorted(settings["fast_settings"], reverse=True):
-        extra, setting = overrides(lab, value)
+        extra, setting = overrides(lab, value, settings.get("fast_fall", FALL))
         refusal = lab.deploy(extra, setting)
         if refusal:
             rows.append({"setting": value, "refused": refusal})

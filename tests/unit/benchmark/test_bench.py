@@ -341,3 +341,13 @@ def test_peer_flows_go_into_every_deploy_under_its_own_overrides(monkeypatch, tm
 def test_peer_flows_are_a_hash_clusters_option():
     with pytest.raises(SystemExit):
         bench.main(["--arch", "primary_backup", "--peer-flows", "kernel"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["--arch", "hash", "--only", "fast-failover", "--fast-fall", "2"],       # the sandwich's balancers only
+    ["--arch", "sandwich", "--only", "fast-failover", "--fast-fall", "0"],   # at least one failed probe
+    ["--arch", "sandwich", "--fast-fall", "2"],                              # with --only fast-failover
+])
+def test_fast_fall_is_the_sandwich_balancers_fall_in_a_fast_failover_run(argv):
+    with pytest.raises(SystemExit):
+        bench.main(argv)

@@ -29,6 +29,10 @@ def test_a_sandwich_setting_is_its_balancers_health_interval():
     assert extra == {"fwcluster_balancers": {"health": {"interval": 0.1, "timeout": 0.075, "fall": 3, "rise": 6},
                                              "inside": {"vip": "10.40.1.254/24"}}}
     assert label == "health every 0.1 s"
+    # --fast-fall: fewer failed probes before a firewall is dropped, named in the label
+    extra, label = fast_failover.overrides(lab("sandwich", ["sw-fw1", "sw-lbi1"], ["sw-fw1"]), 0.03, fall=2)
+    assert extra["fwcluster_balancers"]["health"] == {"interval": 0.03, "timeout": 0.022, "fall": 2, "rise": 6}
+    assert label == "health every 0.03 s, fall 2"
 
 
 def test_every_transition_within_the_soak_counts_on_every_node(monkeypatch):
