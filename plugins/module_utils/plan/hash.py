@@ -102,7 +102,7 @@ class Hash(Architecture):
         internal cache"). FTFW (two nodes) keeps it: its resync and
         retransmissions are made from it.
         """
-        caches = Architecture.caches(self, cluster)
+        caches = super(Hash, self).caches(cluster)
         if cluster.replication.mode == "notrack":
             caches["internal_cache"] = False
         return caches

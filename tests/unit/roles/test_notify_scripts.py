@@ -20,7 +20,7 @@ import pytest
 from ansible_collections.fwcluster.netfilter.plugins.module_utils.plan.build import build_plan
 from ansible_collections.fwcluster.netfilter.tests.unit.examples import load_inventory
 from ansible_collections.fwcluster.netfilter.tests.unit.roles.rendering import render
-from ansible_collections.fwcluster.netfilter.tests.unit.roles.test_templates import _hash_plan
+from ansible_collections.fwcluster.netfilter.tests.unit.roles.test_templates import _hash_plan, _two_hash_nodes_on_ftfw
 
 COMMIT_S = 0.6
 FAKE_CONNTRACKD = """#!/bin/sh
@@ -119,14 +119,9 @@ def test_a_take_commits_the_external_cache_first(node):
     assert lines().index("commit end") < lines().index("owner take 2")
 
 
-def _two_node_ftfw(cluster, nodes):
-    del nodes["hs-fw3"]
-    cluster["fwcluster_replication"]["mode"] = "ftfw"
-
-
 def test_with_an_internal_cache_a_take_refills_it_from_the_kernel(tmp_path):
     """ftfw keeps the internal cache: the taken flows go into it after the id is taken (-R)."""
-    plan = _hash_plan(_two_node_ftfw)
+    plan = _hash_plan(_two_hash_nodes_on_ftfw)
     start, lines, _state_file = _node(tmp_path, "fwcluster-notify-hash.sh.j2", plan, "hs-fw2")
     assert start("take", "0").wait(timeout=10) == 0
     assert _conntrackd_calls(lines) == ["commit begin", "commit end", "ctd -R"]
@@ -139,7 +134,7 @@ def test_with_the_peers_flows_in_the_kernel_a_take_commits_nothing(tmp_path, two
     def change(cluster, nodes):
         cluster["fwcluster_replication"].update(peer_flows="kernel")
         if two_node_ftfw:
-            _two_node_ftfw(cluster, nodes)
+            _two_hash_nodes_on_ftfw(cluster, nodes)
     start, lines, _state_file = _node(tmp_path, "fwcluster-notify-hash.sh.j2", _hash_plan(change), "hs-fw2")
     assert start("take", "0").wait(timeout=10) == 0
     assert _conntrackd_calls(lines) == (["ctd -R"] if two_node_ftfw else [])

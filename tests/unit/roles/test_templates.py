@@ -222,6 +222,12 @@ def _hash_plan(mutate=None):
     return build_plan(cluster, nodes)
 
 
+def _two_hash_nodes_on_ftfw(cluster, nodes):
+    """A _hash_plan mutation: hs-fw1 and hs-fw2 alone, replicating with ftfw (two nodes at most)."""
+    del nodes["hs-fw3"]
+    cluster["fwcluster_replication"]["mode"] = "ftfw"
+
+
 def _hash_variants():
     yield "example", _hash_plan()
 
@@ -352,10 +358,7 @@ def test_hash_conntrackd_writes_the_peers_flows_into_the_kernel_when_asked(tmp_p
 
 
 def test_two_hash_nodes_on_ftfw_keep_the_internal_cache(tmp_path):
-    def two_node_ftfw(cluster, nodes):
-        del nodes["hs-fw3"]
-        cluster["fwcluster_replication"]["mode"] = "ftfw"
-    plan = _hash_plan(two_node_ftfw)
+    plan = _hash_plan(_two_hash_nodes_on_ftfw)
     text = render("conntrackd", "conntrackd.conf.j2", plan, "hs-fw1")
     assert "Mode FTFW" in text and "DisableInternalCache" not in text   # FTFW resends from it
     check_conntrackd(text, tmp_path)
